@@ -1,0 +1,286 @@
+"""File connector for the Customer Support on Twitter (twcs) format, as CSV or JSONL.
+
+Python only tokenises (csv / json) and tracks physical line numbers; validation and typing happen
+per batch in DuckDB SQL, so a bad value is reported with its line and field while the rest loads.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow as pa
+
+from pipeline.store import LoadCounts, Store
+
+PLATFORM = "twitter"
+REQUIRED_COLUMNS = ["tweet_id", "author_id", "inbound", "created_at"]
+OPTIONAL_COLUMNS = ["text", "response_tweet_id", "in_response_to_tweet_id"]
+ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+BATCH_ROWS = 100_000
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+class InputFileError(ValueError):
+    """The file as a whole cannot be imported; nothing from it was stored."""
+
+    def __init__(self, path: Path, message: str, line: int | None = None):
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path, self.line = path, line
+
+
+@dataclass
+class RawBatch:
+    """Raw string columns plus the physical line each record starts on."""
+    lines: list[int] = field(default_factory=list)
+    columns: dict[str, list[str | None]] = field(
+        default_factory=lambda: {name: [] for name in ALL_COLUMNS})
+
+    def add(self, line: int, values: dict[str, str | None]) -> None:
+        self.lines.append(line)
+        for name in ALL_COLUMNS:
+            self.columns[name].append(values.get(name))
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def to_arrow(self) -> pa.Table:
+        data = {"line": pa.array(self.lines, pa.int64())}
+        data.update({name: pa.array(values, pa.string()) for name, values in self.columns.items()})
+        return pa.table(data)
+
+
+Rejection = tuple[int | None, str | None, str, str]  # line, field, reason, raw excerpt
+
+# Typing and validation of one raw batch. The first failing field names the rejection reason.
+_VALIDATE_SQL = """
+with typed as (
+    select
+        line,
+        nullif(trim(tweet_id), '') as tweet_id_raw,
+        regexp_extract(trim(tweet_id), '^(\\d+)(?:\\.0*)?$', 1) as post_id,
+        nullif(trim(author_id), '') as author,
+        lower(trim(inbound)) as inbound_raw,
+        case lower(trim(inbound)) when 'true' then true when '1' then true
+                                  when 'false' then false when '0' then false end as inbound,
+        created_at as created_raw,
+        coalesce(
+            try_strptime(trim(created_at), '%a %b %d %H:%M:%S %z %Y'),
+            try_cast(trim(created_at) as timestamptz)
+        )::timestamp as created_ts,
+        text,
+        nullif(trim(in_response_to_tweet_id), '') as reply_raw,
+        regexp_extract(trim(in_response_to_tweet_id), '^(\\d+)(?:\\.0*)?$', 1) as in_reply_to
+    from raw_batch
+),
+checked as (
+    select *,
+        case
+            when tweet_id_raw is null then 'tweet_id|missing'
+            when post_id = '' then 'tweet_id|not an integer id: ' || tweet_id_raw
+            when author is null then 'author_id|missing'
+            when inbound is null then 'inbound|expected True/False, found ' || coalesce(inbound_raw, 'nothing')
+            when created_ts is null then 'created_at|unrecognised timestamp: ' || coalesce(created_raw, 'nothing')
+            when reply_raw is not null and in_reply_to = ''
+                then 'in_response_to_tweet_id|not an integer id: ' || reply_raw
+        end as problem
+    from typed
+)
+select * from checked
+"""
+
+
+def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, dict]]:
+    try:
+        handle = open(path, newline="", encoding="utf-8", errors="strict")
+    except OSError as exc:
+        raise InputFileError(path, f"cannot open: {exc.strerror}") from None
+    with handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputFileError(path, "file is empty; expected a header line") from None
+        except UnicodeDecodeError as exc:
+            raise InputFileError(path, f"not valid UTF-8 ({exc.reason})", 1) from None
+        # pandas-written copies carry an unnamed index column first; it is not data.
+        first = header[0].strip().lower() if header else ""
+        skip_index = first in ("", "unnamed: 0")
+        names = [name.strip() for name in (header[1:] if skip_index else header)]
+        missing = [name for name in REQUIRED_COLUMNS if name not in names]
+        if missing:
+            raise InputFileError(
+                path, f"missing required column(s): {', '.join(missing)} (found: {', '.join(names)})", 1)
+        offset = 1 if skip_index else 0
+        width = len(names) + offset
+        positions = {name: names.index(name) + offset for name in ALL_COLUMNS if name in names}
+        optional_tail = {i for name, i in positions.items() if name in OPTIONAL_COLUMNS}
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:
+                raise InputFileError(path, f"not valid UTF-8 ({exc.reason}); is the file in another "
+                                           "encoding?", reader.line_num + 1) from None
+            except csv.Error as exc:
+                reason = str(exc)
+                if "end of data" in reason:
+                    reason = "file ends inside a quoted field (truncated file?)"
+                on_reject((start, None, f"malformed CSV: {reason}", ""))
+                start = reader.line_num + 1
+                continue
+            line, start = start, reader.line_num + 1
+            if not row:  # blank line
+                continue
+            if len(row) != width:
+                # Rows cut short keep their leading fields when only optional ones are missing,
+                # as pandas does; anything else is unusable.
+                short_ok = len(row) < width and all(i < len(row) or i in optional_tail
+                                                    for i in positions.values())
+                if not short_ok:
+                    on_reject((line, None, f"expected {width} fields, found {len(row)}",
+                               ",".join(row)))
+                    continue
+            yield line, {name: (row[i] if i < len(row) else None) for name, i in positions.items()}
+
+
+def _records_from_jsonl(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, dict]]:
+    try:
+        handle = open(path, encoding="utf-8", errors="strict")
+    except OSError as exc:
+        raise InputFileError(path, f"cannot open: {exc.strerror}") from None
+    with handle:
+        line = 0
+        while True:
+            try:
+                text = handle.readline()
+            except UnicodeDecodeError as exc:
+                raise InputFileError(path, f"not valid UTF-8 ({exc.reason})", line + 1) from None
+            if not text:
+                return
+            line += 1
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                on_reject((line, None, f"malformed JSON: {getattr(exc, 'msg', 'nesting too deep')}",
+                           text))
+                continue
+            if not isinstance(obj, dict):
+                on_reject((line, None, f"expected a JSON object, found {type(obj).__name__}", text))
+                continue
+            yield line, {name: _json_scalar(obj.get(name)) for name in ALL_COLUMNS}
+
+
+def _json_scalar(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    return json.dumps(value)[:200]
+
+
+def _batches(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[RawBatch]:
+    reader = _records_from_jsonl if path.suffix.lower() in {".jsonl", ".ndjson"} else _records_from_csv
+    batch = RawBatch()
+    for line, values in reader(path, on_reject):
+        batch.add(line, values)
+        if len(batch) >= BATCH_ROWS:
+            yield batch
+            batch = RawBatch()
+    if len(batch):
+        yield batch
+
+
+def import_twcs(store: Store, path: str | Path, *, source: str | None = None,
+                progress: Callable[[int], None] | None = None) -> tuple[int, LoadCounts]:
+    """Import one twcs CSV/JSONL file in a single transaction. Returns (run_id, counts).
+
+    Row problems are recorded in rejected_rows and the rest loads; a file-level problem (missing
+    columns, bad encoding, unreadable) raises InputFileError and stores nothing from the file.
+    """
+    path = Path(path)
+    source = source or f"twcs:{path.name}"
+    counts = LoadCounts()
+    run_id = store.start_run(source, "twcs")
+    pending: list[Rejection] = []
+
+    def on_reject(rejection: Rejection) -> None:  # records the tokeniser could not use
+        pending.append(rejection)
+        counts.read += 1
+
+    try:
+        with store.transaction() as con:
+            for batch in _batches(path, on_reject):
+                counts.read += len(batch)
+                con.register("raw_batch", batch.to_arrow())
+                try:
+                    checked = con.execute(_VALIDATE_SQL).fetch_arrow_table()
+                finally:
+                    con.unregister("raw_batch")
+                good, bad = _split(checked)
+                for row in bad:
+                    field_name, reason = row["problem"].split("|", 1)
+                    pending.append((row["line"], field_name, reason, _excerpt(row)))
+                counts.loaded += store.load_posts(good, source=source, run_id=run_id)
+                counts.rejected += len(pending)
+                store.reject(run_id, source, pending)
+                pending.clear()
+                if progress:
+                    progress(len(batch))
+            # record-level CSV/JSON errors after the last full batch
+            counts.rejected += len(pending)
+            store.reject(run_id, source, pending)
+            pending.clear()
+    except InputFileError as exc:
+        store.finish_run(run_id, LoadCounts(read=counts.read), status="failed", message=str(exc))
+        raise
+    except BaseException as exc:
+        store.finish_run(run_id, LoadCounts(read=counts.read), status="failed",
+                         message=f"{type(exc).__name__}: {exc}")
+        raise
+    store.finish_run(run_id, counts)
+    return run_id, counts
+
+
+def _split(checked: pa.Table) -> tuple[pa.Table, list[dict]]:
+    import pyarrow.compute as pc
+
+    problem = checked.column("problem")
+    bad_mask = pc.is_valid(problem)
+    bad = checked.filter(bad_mask).to_pylist()
+    good = checked.filter(pc.invert(bad_mask))
+    author = good.column("author")
+    numeric_author = pc.match_substring_regex(author, r"^\d+$")
+    posts = pa.table({
+        "platform": pa.array([PLATFORM] * good.num_rows, pa.string()),
+        "post_id": good.column("post_id"),
+        "author": author,
+        # twcs: brand accounts are the non-numeric authors of outbound (inbound=False) tweets
+        "is_org_author": pc.and_(pc.invert(good.column("inbound")), pc.invert(numeric_author)),
+        "created_at": good.column("created_ts"),
+        "in_reply_to": pc.if_else(pc.equal(good.column("in_reply_to"), ""), None,
+                                  good.column("in_reply_to")),
+        "conversation_id": pa.nulls(good.num_rows, pa.string()),
+        "text": good.column("text"),
+        "has_media": pa.nulls(good.num_rows, pa.bool_()),
+        "like_count": pa.nulls(good.num_rows, pa.int64()),
+        "repost_count": pa.nulls(good.num_rows, pa.int64()),
+        "reply_count": pa.nulls(good.num_rows, pa.int64()),
+    })
+    return posts, bad
+
+
+def _excerpt(row: dict) -> str:
+    parts = [row.get("tweet_id_raw"), row.get("author"), row.get("created_raw"), row.get("text")]
+    return ",".join("" if p is None else str(p) for p in parts)[:500]

@@ -1,0 +1,88 @@
+-- group: staging
+-- Shared inputs for every feature group, built once per (as_of, window):
+--   stg_org_accounts  every organisation account: configured in the config or discovered in data
+--   stg_feature_keys  one row per account and per configured organisation: the rows every group fills
+--   stg_posts         posts up to as_of, flagged when written by an org account
+--   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency
+-- Variables: as_of (timestamp), window_start (timestamp or null = all data), reply_limit_s (72 h).
+
+create or replace temp table stg_org_accounts as
+select platform, handle_key, handle, coalesce(org_id, '') as org_id, role, configured
+from accounts;
+
+create or replace temp table stg_feature_keys as
+select 'account' as scope, org_id, platform, handle_key as account from stg_org_accounts
+union all
+select distinct 'org', org_id, '', '' from stg_org_accounts where org_id <> '';
+
+create or replace temp table stg_posts as
+select
+    p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.conversation_id,
+    p.mentions, p.is_question, p.private_channel, p.has_link, p.has_media, p.hashtags,
+    p.signature, p.like_count, p.repost_count, p.reply_count,
+    oa.handle_key is not null as by_org
+from posts p
+left join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.author_key
+where p.created_at <= getvariable('as_of');
+
+create or replace temp table stg_mentions as
+with
+customer_posts as (
+    -- a mention can only be judged once reply_limit_s has passed since it was posted
+    select * from stg_posts
+    where not by_org
+      and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+      and created_at <= getvariable('as_of') - to_seconds(getvariable('reply_limit_s'))
+),
+via_parent as (
+    -- rule 1: the customer replies to a post by org account A
+    select c.platform, c.post_id, parent.author_key as account
+    from customer_posts c
+    join stg_posts parent
+      on parent.platform = c.platform and parent.post_id = c.in_reply_to and parent.by_org
+),
+via_reply as (
+    -- rule 2: org account A replies to it; with several, the account that replied first
+    select c.platform, c.post_id, arg_min(r.author_key, (r.created_at, r.post_id)) as account
+    from customer_posts c
+    join stg_posts r on r.platform = c.platform and r.in_reply_to = c.post_id and r.by_org
+    group by c.platform, c.post_id
+),
+mentioned as (
+    select platform, post_id, unnest(mentions) as handle_key,
+           unnest(range(1, len(mentions) + 1)) as position
+    from customer_posts
+    where len(mentions) > 0
+),
+via_text as (
+    -- rule 3: the text @-mentions A (case-insensitive); the first org account mentioned wins
+    select m.platform, m.post_id, arg_min(m.handle_key, m.position) as account
+    from mentioned m
+    join stg_org_accounts oa on oa.platform = m.platform and oa.handle_key = m.handle_key
+    group by m.platform, m.post_id
+),
+assigned as (
+    select c.platform, c.post_id, c.created_at, c.is_question, c.author_key as customer,
+           coalesce(vp.account, vr.account, vt.account) as account,
+           case when vp.account is not null then 1 when vr.account is not null then 2 else 3 end
+               as assignment_rule
+    from customer_posts c
+    left join via_parent vp using (platform, post_id)
+    left join via_reply vr using (platform, post_id)
+    left join via_text vt using (platform, post_id)
+    where coalesce(vp.account, vr.account, vt.account) is not null
+),
+first_reply as (
+    -- answered: a post by the assigned account replies directly within [0, reply_limit_s]
+    select a.platform, a.post_id,
+           min(epoch(r.created_at) - epoch(a.created_at)) as first_reply_s
+    from assigned a
+    join stg_posts r
+      on r.platform = a.platform and r.in_reply_to = a.post_id and r.author_key = a.account
+    where epoch(r.created_at) - epoch(a.created_at) between 0 and getvariable('reply_limit_s')
+    group by a.platform, a.post_id
+)
+select a.*, oa.org_id, f.first_reply_s, f.first_reply_s is not null as answered
+from assigned a
+join stg_org_accounts oa on oa.platform = a.platform and oa.handle_key = a.account
+left join first_reply f on f.platform = a.platform and f.post_id = a.post_id;

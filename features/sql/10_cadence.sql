@@ -1,0 +1,38 @@
+-- group: cadence
+-- feature: posts | posts | Posts written by the account (or the organisation's accounts) in the period.
+-- feature: posts_per_day | posts/day | posts divided by the period length in days. The period is the window (as_of - window, as_of]; with no window it runs from the first post of the account (organisation) to as_of, at least one day.
+-- feature: active_day_share | share | Distinct UTC calendar dates with at least one post, divided by the number of calendar dates in the period (first and last date included).
+with
+own_posts as (
+    select oa.org_id, oa.platform, oa.handle_key as account, p.created_at
+    from stg_posts p
+    join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.author_key
+    where p.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+),
+scoped as (
+    select 'account' as scope, org_id, platform, account, created_at from own_posts
+    union all
+    select 'org', org_id, '', '', created_at from own_posts where org_id <> ''
+),
+per_key as (
+    select scope, org_id, platform, account,
+           count(*) as posts,
+           count(distinct created_at::date) as active_days,
+           coalesce(getvariable('window_start'), min(created_at)) as period_start
+    from scoped
+    group by scope, org_id, platform, account
+),
+final as (
+    select k.scope, k.org_id, k.platform, k.account,
+           coalesce(p.posts, 0) as posts,
+           coalesce(p.posts, 0) / greatest(
+               (epoch(getvariable('as_of')) - epoch(p.period_start)) / 86400.0, 1.0) as posts_per_day,
+           coalesce(p.active_days, 0) / (date_diff('day', p.period_start::date, getvariable('as_of')::date) + 1)::double
+               as active_day_share,
+           coalesce(p.posts, 0) as posts__n,
+           coalesce(p.posts, 0) as posts_per_day__n,
+           date_diff('day', p.period_start::date, getvariable('as_of')::date) + 1 as active_day_share__n
+    from stg_feature_keys k
+    left join per_key p using (scope, org_id, platform, account)
+)
+select * from final

@@ -1,0 +1,289 @@
+"""Organisation and pipeline configuration (TOML), validated with file:line:key error messages."""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PLATFORMS = {"twitter", "reddit", "mastodon", "bluesky", "facebook"}
+PLATFORM_ALIASES = {"x": "twitter"}
+ROLES = {"support", "marketing", "news", "careers", "product", "regional", "corporate",
+         "community", "investor", "brand", "other"}
+ROLE_ALIASES = {"pr": "news", "hr": "careers", "customer_service": "support", "care": "support"}
+SOURCE_KINDS = {"twcs", "synthetic", "sp500", "facebook_pages", "x", "reddit", "mastodon", "bluesky"}
+
+TOP_KEYS = {"include", "settings", "source", "org"}
+SETTINGS_KEYS = {"database", "keep_customer_text", "window_days"}
+SOURCE_KEYS = {"kind", "path", "required", "seed", "orgs", "posts", "name"}
+ORG_KEYS = {"id", "name", "sector", "timezone", "business_hours", "accounts"}
+ACCOUNT_KEYS = {"platform", "handle", "role", "instance"}
+
+
+class ConfigError(ValueError):
+    def __init__(self, path: Path, line: int | None, key: str, message: str):
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {key}: {message}")
+        self.path, self.line, self.key = path, line, key
+
+
+@dataclass(frozen=True)
+class Account:
+    platform: str
+    handle: str
+    role: str
+    instance: str | None = None  # Mastodon server
+
+    @property
+    def key(self) -> str:
+        return self.handle.lower()
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: str
+    name: str
+    sector: str | None
+    timezone: str
+    business_start: time
+    business_end: time
+    accounts: tuple[Account, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str
+    path: Path | None = None
+    required: bool = True
+    seed: int | None = None
+    orgs: int | None = None
+    posts: int | None = None
+    name: str | None = None
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    organisations: list[Organisation] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    database: Path | None = None
+    keep_customer_text: bool = False
+    window_days: int | None = None
+
+    def org(self, org_id: str) -> Organisation:
+        for org in self.organisations:
+            if org.id == org_id:
+                return org
+        raise KeyError(org_id)
+
+
+class _Locator:
+    """Finds the line of a key inside the n-th [[org]] / [[source]] block (tomllib gives none)."""
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+        self.blocks: dict[str, list[int]] = {}
+        for number, line in enumerate(self.lines, start=1):
+            match = re.match(r"\s*\[\[?\s*([\w.]+)\s*\]\]?", line)
+            if match:
+                self.blocks.setdefault(match.group(1), []).append(number)
+
+    def find(self, key: str, block: str | None = None, index: int = 0, near: str | None = None) -> int | None:
+        starts = self.blocks.get(block, []) if block else [1]
+        if index >= len(starts):
+            return None
+        start = starts[index]
+        following = sorted(n for numbers in self.blocks.values() for n in numbers if n > start)
+        end = following[0] if following else len(self.lines) + 1
+        pattern = re.compile(rf'(^|[\s{{,]){re.escape(key)}\s*=')
+        fallback = None
+        for number in range(start, end):
+            text = self.lines[number - 1]
+            if pattern.search(text):
+                if near is None or near in text:
+                    return number
+                fallback = fallback or number
+        return fallback or start
+
+
+def _type_check(value, expected: type | tuple, path: Path, line, key: str):
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+        raise ConfigError(path, line, key, f"expected {names}, found {type(value).__name__} {value!r}")
+    return value
+
+
+def _unknown_keys(table: dict, allowed: set[str], path: Path, locate, what: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(path, locate(key), key,
+                              f"unknown key in {what} (expected one of: {', '.join(sorted(allowed))})")
+
+
+def _parse_hours(value: str, path: Path, line, key: str) -> tuple[time, time]:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", value.strip())
+    if not match:
+        raise ConfigError(path, line, key, f"expected 'HH:MM-HH:MM', found {value!r}")
+    h1, m1, h2, m2 = map(int, match.groups())
+    try:
+        start, end = time(h1, m1), time(h2 % 24, m2)
+    except ValueError as exc:
+        raise ConfigError(path, line, key, f"{value!r}: {exc}") from None
+    return start, end
+
+
+def load_config(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, "file", "config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, "file", f"cannot read config: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        if line is None:
+            found = re.search(r"line (\d+)", str(exc))
+            line = int(found.group(1)) if found else None
+        raise ConfigError(path, line, "syntax", f"invalid TOML: {exc}") from None
+    where = _Locator(text)
+    config = Config(path=path)
+    _unknown_keys(raw, TOP_KEYS, path, lambda k: where.find(k) or where.blocks.get(k, [None])[0], "the top level")
+
+    for include in _type_check(raw.get("include", []), list, path, where.find("include"), "include"):
+        target = (path.parent / _type_check(include, str, path, where.find("include"), "include")).resolve()
+        if target in _seen or target == path.resolve():
+            raise ConfigError(path, where.find("include"), "include", f"{include!r} includes itself")
+        included = load_config(target, _seen | {path.resolve()})
+        config.organisations.extend(included.organisations)
+        config.sources.extend(included.sources)
+
+    settings = _type_check(raw.get("settings", {}), dict, path, where.find("settings"), "settings")
+    _unknown_keys(settings, SETTINGS_KEYS, path, lambda k: where.find(k, "settings"), "[settings]")
+    if "database" in settings:
+        db = _type_check(settings["database"], str, path, where.find("database", "settings"), "database")
+        config.database = (path.parent / db) if not Path(db).is_absolute() else Path(db)
+    if "keep_customer_text" in settings:
+        config.keep_customer_text = _type_check(settings["keep_customer_text"], bool, path,
+                                                where.find("keep_customer_text", "settings"),
+                                                "keep_customer_text")
+    if "window_days" in settings:
+        config.window_days = _type_check(settings["window_days"], int, path,
+                                         where.find("window_days", "settings"), "window_days")
+
+    for index, source in enumerate(_type_check(raw.get("source", []), list, path, where.find("source"), "source")):
+        config.sources.append(_parse_source(source, index, path, where))
+
+    seen_orgs = {org.id: org for org in config.organisations}
+    seen_accounts = {(a.platform, a.key): org.id for org in config.organisations for a in org.accounts}
+    for index, org_table in enumerate(_type_check(raw.get("org", []), list, path, where.find("org"), "org")):
+        org = _parse_org(org_table, index, path, where)
+        if org.id in seen_orgs:
+            raise ConfigError(path, where.find("id", "org", index), "id", f"duplicate organisation id {org.id!r}")
+        for account in org.accounts:
+            owner = seen_accounts.get((account.platform, account.key))
+            if owner is not None:
+                raise ConfigError(path, where.find("handle", "org", index, near=account.handle), "handle",
+                                  f"duplicate account {account.platform}:{account.handle} "
+                                  f"(already listed under {owner!r})")
+            seen_accounts[(account.platform, account.key)] = org.id
+        seen_orgs[org.id] = org
+        config.organisations.append(org)
+    return config
+
+
+def _parse_source(table, index: int, path: Path, where: _Locator) -> Source:
+    locate = lambda key: where.find(key, "source", index)  # noqa: E731
+    _type_check(table, dict, path, locate("kind"), "source")
+    _unknown_keys(table, SOURCE_KEYS, path, locate, "[[source]]")
+    if "kind" not in table:
+        raise ConfigError(path, locate("kind"), "kind", "every [[source]] needs a kind")
+    kind = _type_check(table["kind"], str, path, locate("kind"), "kind")
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(path, locate("kind"), "kind",
+                          f"unknown source kind {kind!r} (expected one of: {', '.join(sorted(SOURCE_KINDS))})")
+    source_path = None
+    if "path" in table:
+        raw_path = Path(_type_check(table["path"], str, path, locate("path"), "path"))
+        source_path = raw_path if raw_path.is_absolute() else (path.parent / raw_path)
+    ints = {k: _type_check(table[k], int, path, locate(k), k) for k in ("seed", "orgs", "posts") if k in table}
+    return Source(kind=kind, path=source_path,
+                  required=_type_check(table.get("required", True), bool, path, locate("required"), "required"),
+                  name=_type_check(table.get("name", kind), str, path, locate("name"), "name"), **ints)
+
+
+def _parse_org(table, index: int, path: Path, where: _Locator) -> Organisation:
+    locate = lambda key: where.find(key, "org", index)  # noqa: E731
+    _type_check(table, dict, path, locate("id"), "org")
+    _unknown_keys(table, ORG_KEYS, path, locate, "[[org]]")
+    for required in ("id", "accounts"):
+        if required not in table:
+            raise ConfigError(path, where.blocks.get("org", [None])[index], required,
+                              f"organisation #{index + 1} is missing {required!r}")
+    org_id = _type_check(table["id"], str, path, locate("id"), "id")
+    if not org_id.strip():
+        raise ConfigError(path, locate("id"), "id", "must not be empty")
+    tz_name = _type_check(table.get("timezone", "UTC"), str, path, locate("timezone"), "timezone")
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(path, locate("timezone"), "timezone", f"unknown time zone {tz_name!r}") from None
+    hours = _type_check(table.get("business_hours", "09:00-17:00"), str, path, locate("business_hours"),
+                        "business_hours")
+    start, end = _parse_hours(hours, path, locate("business_hours"), "business_hours")
+    accounts = []
+    for account_table in _type_check(table["accounts"], list, path, locate("accounts"), "accounts"):
+        accounts.append(_parse_account(account_table, index, path, where))
+    return Organisation(
+        id=org_id,
+        name=_type_check(table.get("name", org_id), str, path, locate("name"), "name"),
+        sector=_type_check(table.get("sector", None) or "", str, path, locate("sector"), "sector") or None,
+        timezone=tz_name, business_start=start, business_end=end, accounts=tuple(accounts))
+
+
+def _parse_account(table, org_index: int, path: Path, where: _Locator) -> Account:
+    def locate(key: str) -> int | None:
+        return where.find(key, "org", org_index, near=str(table.get("handle", "")) if isinstance(table, dict) else None)
+
+    _type_check(table, dict, path, locate("accounts"), "accounts")
+    _unknown_keys(table, ACCOUNT_KEYS, path, locate, "an account")
+    for required in ("platform", "handle"):
+        if required not in table:
+            raise ConfigError(path, locate("accounts"), required, f"account is missing {required!r}")
+    platform = _type_check(table["platform"], str, path, locate("platform"), "platform").lower()
+    platform = PLATFORM_ALIASES.get(platform, platform)
+    if platform not in PLATFORMS:
+        raise ConfigError(path, locate("platform"), "platform",
+                          f"unknown platform {table['platform']!r} (expected one of: {', '.join(sorted(PLATFORMS))})")
+    handle = _type_check(table["handle"], str, path, locate("handle"), "handle").strip().lstrip("@")
+    if not handle:
+        raise ConfigError(path, locate("handle"), "handle", "must not be empty")
+    role = _type_check(table.get("role", "other"), str, path, locate("role"), "role").lower()
+    role = ROLE_ALIASES.get(role, role)
+    if role not in ROLES:
+        raise ConfigError(path, locate("role"), "role",
+                          f"unknown role {table['role']!r} (expected one of: {', '.join(sorted(ROLES))})")
+    instance = table.get("instance")
+    if instance is not None:
+        _type_check(instance, str, path, locate("instance"), "instance")
+    return Account(platform=platform, handle=handle, role=role, instance=instance)
+
+
+def apply_config(store, config: Config) -> None:
+    """Write organisations and accounts into the store (replacing what the config owns)."""
+    with store.transaction() as con:
+        con.execute("delete from organisations")
+        con.execute("update accounts set org_id = null, role = null, configured = false")
+        for org in config.organisations:
+            con.execute("insert into organisations values (?, ?, ?, ?, ?, ?)",
+                        [org.id, org.name, org.sector, org.timezone, org.business_start, org.business_end])
+            for account in org.accounts:
+                con.execute(
+                    "insert into accounts (platform, handle_key, handle, org_id, role, configured) "
+                    "values (?, ?, ?, ?, ?, true) on conflict do update set handle = excluded.handle, "
+                    "org_id = excluded.org_id, role = excluded.role, configured = true",
+                    [account.platform, account.key, account.handle, org.id, account.role])

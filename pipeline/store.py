@@ -1,0 +1,274 @@
+"""The embedded DuckDB store: opening, migrations, and the one loading path every source uses."""
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pyarrow as pa
+
+DEFAULT_DB = Path("data/maturity.duckdb")
+
+
+class StoreError(RuntimeError):
+    """A store problem explained for the user (locked, unreadable, not a database)."""
+
+
+def default_db_path() -> Path:
+    return Path(os.environ.get("MATURITY_DB") or DEFAULT_DB)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    found = []
+    for entry in resources.files("pipeline.migrations").iterdir():
+        match = re.match(r"(\d+)_(.+)\.sql$", entry.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+# Columns a loader provides; everything else in posts is derived in SQL (see _DERIVE_AND_MERGE).
+POST_BATCH_SCHEMA = pa.schema(
+    [
+        ("platform", pa.string()),
+        ("post_id", pa.string()),
+        ("author", pa.string()),
+        ("is_org_author", pa.bool_()),
+        ("created_at", pa.timestamp("us")),
+        ("in_reply_to", pa.string()),
+        ("conversation_id", pa.string()),
+        ("text", pa.string()),
+        ("has_media", pa.bool_()),
+        ("like_count", pa.int64()),
+        ("repost_count", pa.int64()),
+        ("reply_count", pa.int64()),
+    ]
+)
+
+# Derived fields are computed here, once, for every source; customer text is dropped after
+# derivation unless the store keeps raw text. Duplicates inside one batch keep the last row.
+_DERIVE_AND_MERGE = """
+insert into posts by name
+with batch as (
+    select *, row_number() over (partition by platform, post_id order by batch_ord desc) as dup
+    from (select *, row_number() over () as batch_ord from post_batch)
+),
+derived as (
+    select
+        platform,
+        post_id,
+        author,
+        lower(author) as author_key,
+        is_org_author,
+        created_at,
+        nullif(in_reply_to, '') as in_reply_to,
+        nullif(conversation_id, '') as conversation_id,
+        case when is_org_author or getvariable('keep_customer_text') then text end as text,
+        regexp_extract_all(lower(coalesce(text, '')), '(?:^|[^\\w@])@(\\w+)', 1) as mentions,
+        coalesce(text, '') like '%?%' as is_question,
+        regexp_matches(coalesce(text, ''),
+            '(?i)\\b(dm|dms|pm|direct message|private message|private messages|message us|inbox)\\b')
+            as private_channel,
+        regexp_matches(coalesce(text, ''), 'https?://') as has_link,
+        coalesce(has_media, false) as has_media,
+        regexp_extract_all(lower(coalesce(text, '')), '(?:^|\\s)#(\\w+)', 1) as hashtags,
+        nullif(regexp_extract(coalesce(text, ''),
+            '\\s(?:\\^\\s?|[-–—~*]\\s?)([A-Z][A-Za-z]{0,11})\\s*(?:https?://\\S+\\s*)*$', 1), '') as signature,
+        like_count,
+        repost_count,
+        reply_count,
+        getvariable('load_source') as source,
+        getvariable('load_run_id') as ingest_run_id,
+        getvariable('load_time') as loaded_at
+    from batch
+    where dup = 1
+)
+select * from derived
+on conflict (platform, post_id) do update set
+    author = excluded.author,
+    author_key = excluded.author_key,
+    is_org_author = excluded.is_org_author,
+    created_at = excluded.created_at,
+    in_reply_to = excluded.in_reply_to,
+    conversation_id = excluded.conversation_id,
+    text = excluded.text,
+    mentions = excluded.mentions,
+    is_question = excluded.is_question,
+    private_channel = excluded.private_channel,
+    has_link = excluded.has_link,
+    has_media = excluded.has_media,
+    hashtags = excluded.hashtags,
+    signature = excluded.signature,
+    like_count = excluded.like_count,
+    repost_count = excluded.repost_count,
+    reply_count = excluded.reply_count,
+    source = excluded.source,
+    ingest_run_id = excluded.ingest_run_id,
+    loaded_at = excluded.loaded_at
+"""
+
+
+@dataclass
+class LoadCounts:
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+
+
+class Store:
+    """One open DuckDB database with the project's schema applied."""
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False,
+                 keep_customer_text: bool = False):
+        self.path = Path(path) if path is not None else default_db_path()
+        self.read_only = read_only
+        self.keep_customer_text = keep_customer_text
+        if str(self.path) != ":memory:":
+            if read_only and not self.path.exists():
+                raise StoreError(f"database {self.path} does not exist; run an import first")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = self._connect()
+        if not read_only:
+            self.migrate()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            con = duckdb.connect(str(self.path), read_only=self.read_only)
+            con.execute("set TimeZone = 'UTC'")
+            return con
+        except duckdb.IOException as exc:
+            message = str(exc)
+            if "lock" in message.lower():
+                holder = re.search(r"PID (\d+)", message)
+                who = f" (held by process {holder.group(1)})" if holder else ""
+                raise StoreError(
+                    f"database {self.path} is in use by another maturity process{who}; "
+                    "wait for it to finish or use --db to choose another file") from None
+            raise StoreError(f"cannot open database {self.path}: {message}") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def migrate(self) -> list[int]:
+        """Apply pending versioned migrations, each in its own transaction."""
+        self.con.execute(
+            "create table if not exists schema_migrations "
+            "(version integer primary key, name varchar, applied_at timestamp)")
+        done = {v for (v,) in self.con.execute("select version from schema_migrations").fetchall()}
+        applied = []
+        for version, name, sql in _migrations():
+            if version in done:
+                continue
+            with self.transaction():
+                self.con.execute(sql)
+                self.con.execute("insert into schema_migrations values (?, ?, ?)",
+                                 [version, name, utcnow()])
+            applied.append(version)
+        return applied
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("begin transaction")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        else:
+            self.con.execute("commit")
+
+    # -- ingest runs -----------------------------------------------------------------------
+    def start_run(self, source: str, kind: str) -> int:
+        (run_id,) = self.con.execute(
+            "insert into ingest_runs (run_id, source, kind, started_at, status) "
+            "values (nextval('ingest_run_ids'), ?, ?, ?, 'running') returning run_id",
+            [source, kind, utcnow()]).fetchone()
+        return run_id
+
+    def finish_run(self, run_id: int, counts: LoadCounts, status: str = "ok",
+                   message: str | None = None) -> None:
+        self.con.execute(
+            "update ingest_runs set finished_at = ?, status = ?, rows_read = ?, rows_loaded = ?, "
+            "rows_rejected = ?, message = ? where run_id = ?",
+            [utcnow(), status, counts.read, counts.loaded, counts.rejected, message, run_id])
+
+    # -- loading ---------------------------------------------------------------------------
+    def load_posts(self, batch: pa.Table, *, source: str, run_id: int | None) -> int:
+        """Merge a batch of normalised posts on (platform, post_id). Caller owns the transaction."""
+        if batch.num_rows == 0:
+            return 0
+        batch = batch.select(POST_BATCH_SCHEMA.names).cast(POST_BATCH_SCHEMA)
+        self.con.execute("set variable keep_customer_text = ?", [self.keep_customer_text])
+        self.con.execute("set variable load_source = ?", [source])
+        self.con.execute("set variable load_run_id = ?", [run_id])
+        self.con.execute("set variable load_time = ?", [utcnow()])
+        self.con.register("post_batch", batch)
+        try:
+            self.con.execute(_DERIVE_AND_MERGE)
+        finally:
+            self.con.unregister("post_batch")
+        self.register_org_authors(batch)
+        return batch.num_rows
+
+    def register_org_authors(self, batch: pa.Table) -> None:
+        """Org authors seen in data become accounts (unassigned unless the config claims them)."""
+        self.con.register("author_batch", batch.select(["platform", "author", "is_org_author"]))
+        try:
+            self.con.execute(
+                """
+                insert into accounts (platform, handle_key, handle, configured)
+                select platform, lower(author), any_value(author), false
+                from author_batch where is_org_author group by platform, lower(author)
+                on conflict do nothing
+                """)
+        finally:
+            self.con.unregister("author_batch")
+
+    def reject(self, run_id: int, source: str, rows: list[tuple[int | None, str | None, str, str]]) -> None:
+        """Record rejected input rows: (line, field, reason, raw excerpt)."""
+        if rows:
+            self.con.executemany(
+                "insert into rejected_rows values (?, ?, ?, ?, ?, ?)",
+                [(run_id, source, line, field, reason, (raw or "")[:500]) for line, field, reason, raw in rows])
+
+    # -- sync state ------------------------------------------------------------------------
+    def get_cursor(self, source: str, account: str, cursor_name: str) -> str | None:
+        row = self.con.execute(
+            "select cursor_value from sync_state where source = ? and account = ? and cursor_name = ?",
+            [source, account, cursor_name]).fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, source: str, account: str, cursor_name: str, value: str | None) -> None:
+        self.con.execute(
+            "insert into sync_state values (?, ?, ?, ?, ?) on conflict do update set "
+            "cursor_value = excluded.cursor_value, updated_at = excluded.updated_at",
+            [source, account, cursor_name, value, utcnow()])
+
+    # -- queries ---------------------------------------------------------------------------
+    def df(self, sql: str, params: list | dict | None = None):
+        return self.con.execute(sql, params or []).df()
+
+    def count(self, table: str) -> int:
+        if table not in {"posts", "accounts", "organisations", "rejected_rows", "ingest_runs",
+                         "features", "estimates", "sync_state"}:
+            raise ValueError(f"unknown table {table!r}")
+        return self.con.execute(f"select count(*) from {table}").fetchone()[0]
