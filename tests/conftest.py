@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MATURITY_SHARED_DATA", REPO.parent / "shared" / "data"))
+TWCS_PREFIX = SHARED_DATA / "raw" / "twcs_prefix5k__monalisapatra26_data_visualization.csv"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"needs {path} (the ../shared data set beside the checkout); not present here")
+    return path
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Root of ../shared/data; skips the test with a clear reason when it is absent."""
+    return _require(SHARED_DATA)
+
+
+@pytest.fixture
+def twcs_prefix() -> Path:
+    return _require(TWCS_PREFIX)
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    with Store(tmp_path / "test.duckdb") as opened:
+        yield opened
+
+
+@pytest.fixture(autouse=True)
+def _isolated_db_env(monkeypatch, tmp_path):
+    # never touch a developer's data/maturity.duckdb from a test
+    monkeypatch.setenv("MATURITY_DB", str(tmp_path / "default.duckdb"))
