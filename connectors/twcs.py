@@ -225,7 +225,7 @@ def import_twcs(store: Store, path: str | Path, *, source: str | None = None,
                 counts.read += len(batch)
                 con.register("raw_batch", batch.to_arrow())
                 try:
-                    checked = con.execute(_VALIDATE_SQL).fetch_arrow_table()
+                    checked = con.execute(_VALIDATE_SQL).to_arrow_table()
                 finally:
                     con.unregister("raw_batch")
                 good, bad = _split(checked)

@@ -1,0 +1,107 @@
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from connectors.records import Post, posts_to_batch
+from pipeline.store import Store, StoreError
+from datetime import datetime
+
+
+def _post(pid, author="acme", org=True, text="hello", reply=None, at=datetime(2024, 1, 1, 12)):
+    return Post("twitter", pid, author, org, at, in_reply_to=reply, text=text)
+
+
+def test_migrations_are_versioned_and_applied_once(tmp_path):
+    path = tmp_path / "m.duckdb"
+    with Store(path) as store:
+        versions = [v for (v,) in store.con.execute("select version from schema_migrations order by 1").fetchall()]
+        assert versions[:2] == [1, 2]
+        assert store.migrate() == []
+    with Store(path) as again:
+        assert again.migrate() == []
+
+
+def test_load_merges_on_platform_and_post_id(store):
+    with store.transaction():
+        store.load_posts(posts_to_batch([_post("1"), _post("2")]), source="t", run_id=None)
+    with store.transaction():
+        store.load_posts(posts_to_batch([_post("2", text="edited"), _post("3")]), source="t", run_id=None)
+    assert store.count("posts") == 3
+    assert store.con.execute("select text from posts where post_id = '2'").fetchone() == ("edited",)
+
+
+def test_duplicates_inside_one_batch_keep_the_last(store):
+    with store.transaction():
+        store.load_posts(posts_to_batch([_post("1", text="a"), _post("1", text="b")]), source="t", run_id=None)
+    assert store.con.execute("select text from posts").fetchall() == [("b",)]
+
+
+def test_derived_fields_and_customer_text_dropped_by_default(store):
+    customer = _post("9", author="115712", org=False, text="@AcmeCare why is my bill wrong? #fail")
+    reply = _post("10", text="@115712 Sorry! Please DM us your account number. ^JK https://t.co/x", reply="9")
+    with store.transaction():
+        store.load_posts(posts_to_batch([customer, reply]), source="t", run_id=None)
+    rows = store.df("select post_id, text, mentions, is_question, private_channel, has_link, hashtags, signature "
+                    "from posts order by post_id").set_index("post_id")
+    assert pd.isna(rows.loc["9", "text"])
+    assert list(rows.loc["9", "mentions"]) == ["acmecare"]
+    assert rows.loc["9", "is_question"] and list(rows.loc["9", "hashtags"]) == ["fail"]
+    assert rows.loc["10", "private_channel"] and rows.loc["10", "has_link"]
+    assert rows.loc["10", "signature"] == "JK"
+    # org authors become (unassigned) accounts
+    assert store.con.execute("select handle, org_id from accounts").fetchall() == [("acme", None)]
+
+
+def test_keep_customer_text_option(tmp_path):
+    with Store(tmp_path / "k.duckdb", keep_customer_text=True) as store:
+        with store.transaction():
+            store.load_posts(posts_to_batch([_post("9", author="115712", org=False, text="hi?")]),
+                             source="t", run_id=None)
+        assert store.con.execute("select text from posts").fetchone() == ("hi?",)
+
+
+def test_failed_transaction_keeps_what_was_stored(store):
+    with store.transaction():
+        store.load_posts(posts_to_batch([_post("1")]), source="t", run_id=None)
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.load_posts(posts_to_batch([_post("2")]), source="t", run_id=None)
+            raise RuntimeError("boom")
+    assert [r[0] for r in store.con.execute("select post_id from posts").fetchall()] == ["1"]
+
+
+def test_second_writer_fails_fast_with_a_clear_message(tmp_path):
+    path = tmp_path / "locked.duckdb"
+    Store(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pipeline.store import Store
+            s = Store({str(path)!r})
+            print("ready", flush=True)
+            sys.stdin.readline()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreError, match="in use by another maturity process"):
+            Store(path)
+    finally:
+        holder.communicate("\n", timeout=30)
+    with Store(path) as reopened:  # the first holder was unaffected and released the file
+        assert reopened.count("posts") == 0
+
+
+def test_read_only_missing_database_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "nope.duckdb", read_only=True)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path):
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("this is not a database")
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store(bogus)
