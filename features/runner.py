@@ -136,6 +136,9 @@ def features_frame(store: Store, as_of: datetime | None = None, window_days: int
         raise FeatureError(f"no {scope} features stored for as_of {as_of} and window {window_days} days")
     wide = long.pivot_table(index=["org_id", "platform", "account"], columns="feature", values="value",
                             aggfunc="first", dropna=False).reset_index()
+    handles = store.df("select platform, handle_key as account, handle from accounts")
+    wide = wide.merge(handles, on=["platform", "account"], how="left")
+    wide["account"] = wide["handle"].fillna(wide["account"])
     order = [f.name for f in feature_catalog() if f.name in wide.columns]
     wide = wide[["org_id", "platform", "account", *order]].rename(columns={"org_id": "org"})
     wide.columns.name = None

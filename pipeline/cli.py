@@ -1,7 +1,7 @@
 """`maturity` command line. Commands are thin: they parse options and call tested functions."""
 from __future__ import annotations
 
-import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,8 @@ app = typer.Typer(help="Social-media maturity inference: import public activity,
 import_app = typer.Typer(help="Import files into the store.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
-console = Console()
+# Piped output (CI logs, `make run`) gets a wide console so feature tables are not squeezed.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 DbOption = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default: $MATURITY_DB or "
@@ -38,7 +39,8 @@ KNOWN_ERRORS = (StoreError, ConfigError, InputFileError, FeatureError)
 
 
 def fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err_console.print("[bold red]error:[/]", end=" ")
+    err_console.print(message, highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -182,6 +184,9 @@ def run_command(
 
 
 def main() -> None:
+    # Prefect's per-task INFO lines drown the summary; users can still raise the level themselves.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     app()
 
 

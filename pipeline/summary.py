@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from features.runner import features_frame
 from pipeline.store import Store
@@ -29,5 +30,5 @@ def print_summary(summary: dict, console: Console) -> None:
                       f"organisation: {', '.join(unassigned[:12])}{' …' if len(unassigned) > 12 else ''}",
                       highlight=False)
     for failure in summary.get("failures", []):
-        console.print(f"[bold red]failed:[/] {failure}", highlight=False)
+        console.print(Text.assemble(("failed: ", "bold red"), failure))
     console.print(f"run {summary['run_id'][:8]}: {summary['status']}", highlight=False)

@@ -160,7 +160,7 @@ def independent_responsiveness(path) -> pd.DataFrame:
 def test_real_prefix_file_matches_independent_implementation(store, twcs_prefix):
     import_twcs(store, twcs_prefix)
     build_features(store)
-    ours = features_frame(store).set_index("account")
+    ours = features_frame(store).assign(account=lambda f: f.account.str.lower()).set_index("account")
     theirs = independent_responsiveness(twcs_prefix)
     judged = theirs[theirs.mentions >= 20]
     assert len(judged) >= 15, "the prefix file has many accounts with >= 20 mentions"

@@ -1,0 +1,52 @@
+import json
+
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+
+runner = CliRunner()
+CSV = (",tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+       "0,1,115712,True,Mon Oct 02 10:00:00 +0000 2017,@AcmeCare help?,2,\n"
+       "1,2,AcmeCare,False,Mon Oct 02 10:05:00 +0000 2017,@115712 on it ^JK,,1.0\n"
+       "2,3,115713,True,Fri Oct 06 10:00:00 +0000 2017,@AcmeCare thanks,,\n"
+       "3,4,115714,True,yesterday,@AcmeCare hm,,\n")
+
+
+def test_import_then_features_as_json(tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text(CSV)
+    db = str(tmp_path / "cli.duckdb")
+    result = runner.invoke(app, ["import", "twcs", str(csv), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "read 4, loaded 3, rejected 1" in result.output
+    assert "line 5: unrecognised timestamp: yesterday" in result.output
+    result = runner.invoke(app, ["features", "--db", db, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows[0]["account"] == "AcmeCare" and rows[0]["mentions"] == 1 and rows[0]["answered"] == 1
+    assert rows[0]["first_reply_median_s"] == 300
+    for column in ("org", "account", "platform", "posts", "mentions", "answered", "response_rate",
+                   "first_reply_median_s", "first_reply_p90_s"):
+        assert column in rows[0]
+    csv_out = runner.invoke(app, ["features", "--db", db, "--format", "csv", "--as-of", "2017-10-10"])
+    assert csv_out.exit_code == 0 and csv_out.stdout.splitlines()[0].startswith("org,platform,account,posts")
+
+
+def test_errors_exit_1_with_a_message_and_usage_errors_exit_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[org]]\nid = "x"\naccounts = []\ncolour = "red"\n')
+    result = runner.invoke(app, ["config-check", str(bad)])
+    assert result.exit_code == 1 and "bad.toml:4: colour: unknown key" in result.output
+    result = runner.invoke(app, ["features", "--db", str(tmp_path / "empty.duckdb")])
+    assert result.exit_code == 1 and "no posts are stored yet" in result.output
+    result = runner.invoke(app, ["import", "twcs", str(tmp_path / "missing.csv"), "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 1 and "cannot open" in result.output
+    assert runner.invoke(app, ["features", "--format", "xml", "--db", str(tmp_path / "x.duckdb")]).exit_code in (1, 2)
+    assert runner.invoke(app, ["no-such-command"]).exit_code == 2
+
+
+def test_dictionary_lists_core_features():
+    result = runner.invoke(app, ["dictionary"])
+    assert result.exit_code == 0
+    for name in ("posts_per_day", "active_day_share", "mentions", "response_rate", "first_reply_p90_s"):
+        assert f"`{name}`" in result.stdout

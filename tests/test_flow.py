@@ -1,0 +1,57 @@
+"""The nightly flow under a real (temporary) Prefect API."""
+import json
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from pipeline.flows import nightly
+
+CSV = (",tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+       "0,1,115712,True,Mon Oct 02 10:00:00 +0000 2017,@AcmeCare help?,2,\n"
+       "1,2,AcmeCare,False,Mon Oct 02 10:05:00 +0000 2017,@115712 on it ^JK,,1.0\n"
+       "2,3,115713,True,Fri Oct 06 10:00:00 +0000 2017,@AcmeCare thanks,,\n"
+       "junk line\n")
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.mark.flow
+def test_nightly_flow_ingests_builds_features_and_records_the_run(harness, tmp_path):
+    (tmp_path / "t.csv").write_text(CSV)
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        '[[source]]\nkind = "twcs"\npath = "t.csv"\n'
+        '[[source]]\nkind = "twcs"\nname = "absent-optional"\npath = "nope.csv"\nrequired = false\n'
+        '[[org]]\nid = "acme"\nsector = "retail"\naccounts = [{ platform = "twitter", handle = "AcmeCare", role = "support" }]\n')
+    db = tmp_path / "flow.duckdb"
+    summary = nightly(config_path=str(config), db_path=str(db))
+    assert summary["status"] == "ok", summary["failures"]
+    first, skipped = summary["sources"]
+    assert (first["read"], first["loaded"], first["rejected"]) == (4, 3, 1)
+    assert skipped["status"] == "skipped" and "not present" in skipped["message"]
+    assert summary["features"]["organisations"] == 1
+    from pipeline.store import Store
+    with Store(db, read_only=True) as store:
+        (status, stored) = store.con.execute("select status, summary from pipeline_runs").fetchone()
+        assert status == "ok" and json.loads(stored)["sources"][0]["loaded"] == 3
+        mentions = store.con.execute(
+            "select value from features where scope = 'org' and feature = 'mentions'").fetchone()
+        assert mentions == (1.0,)  # the second mention is younger than 72 h before as_of
+
+
+@pytest.mark.flow
+def test_a_failing_source_is_reported_and_the_rest_runs(harness, tmp_path):
+    (tmp_path / "t.csv").write_text(CSV)
+    (tmp_path / "bad.csv").write_text("tweet_id,text\n1,hi\n")
+    config = tmp_path / "pipeline.toml"
+    config.write_text('[[source]]\nkind = "twcs"\nname = "bad"\npath = "bad.csv"\n'
+                      '[[source]]\nkind = "twcs"\nname = "good"\npath = "t.csv"\n')
+    summary = nightly(config_path=str(config), db_path=str(tmp_path / "flow.duckdb"))
+    assert summary["status"] == "partial_failure"
+    assert len(summary["failures"]) == 1 and "missing required column" in summary["failures"][0]
+    assert summary["sources"][1]["loaded"] == 3
+    assert summary["unassigned_accounts"] == ["twitter:AcmeCare"]
