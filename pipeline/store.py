@@ -140,6 +140,7 @@ class Store:
         self.con = self._connect()
         if not read_only:
             self.migrate()
+            self._close_interrupted_runs()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
@@ -184,6 +185,14 @@ class Store:
                                  [version, name, utcnow()])
             applied.append(version)
         return applied
+
+    def _close_interrupted_runs(self) -> None:
+        # Only one writer can hold the file, so a run still 'running' now was killed mid-load;
+        # its rows were rolled back with its transaction.
+        self.con.execute(
+            "update ingest_runs set status = 'interrupted', finished_at = ?, "
+            "message = 'the process ended before the load committed; nothing from it was stored' "
+            "where status = 'running'", [utcnow()])
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
