@@ -171,5 +171,5 @@ def test_real_prefix_file_matches_independent_implementation(store, twcs_prefix)
         assert abs(got.first_reply_median_s - expected.first_reply_median_s) <= 1, account
         assert abs(got.first_reply_p90_s - expected.first_reply_p90_s) <= 1, account
     # every account with mentions agrees on the counts, not only the big ones
-    small = theirs.join(ours[["mentions", "answered"]], rsuffix="_ours")
+    small = theirs.join(ours[["mentions", "answered"]].add_suffix("_ours"))
     assert (small.mentions == small.mentions_ours).all() and (small.answered == small.answered_ours).all()
