@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from pipeline import jobs
 from pipeline.config import Source, load_config
+from pipeline.locking import exclusive_run
 from pipeline.store import Store, utcnow
 
 
@@ -42,12 +43,18 @@ def write_summary_task(db_path: str, summary: dict) -> dict:
 @flow(name="nightly", log_prints=True)
 def nightly(config_path: str, db_path: str, as_of: str | None = None) -> dict:
     """Ingest the configured sources, build features, estimate stages and record a run summary."""
+    run_id = uuid.uuid4().hex
+    with exclusive_run(db_path, f"nightly run {run_id[:8]}"):
+        return _nightly(run_id, config_path, db_path, as_of)
+
+
+def _nightly(run_id: str, config_path: str, db_path: str, as_of: str | None) -> dict:
     started = utcnow()
     config = load_config(config_path)
     prepare_store_task(db_path, config_path)
     sources = [ingest_source_task(db_path, source, config.keep_customer_text) for source in config.sources]
     failures = [f"{s['name']}: {s['message']}" for s in sources if s["status"] == "failed"]
-    summary: dict = {"run_id": uuid.uuid4().hex, "started_at": started, "db": db_path,
+    summary: dict = {"run_id": run_id, "started_at": started, "db": db_path,
                      "config": config_path, "sources": sources, "failures": failures}
     try:
         features = build_features_task(db_path, datetime.fromisoformat(as_of) if as_of else None)

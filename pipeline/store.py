@@ -137,6 +137,9 @@ class Store:
             if read_only and not self.path.exists():
                 raise StoreError(f"database {self.path} does not exist; run an import first")
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not read_only:
+                from pipeline.locking import ensure_not_held_elsewhere  # locking imports StoreError
+                ensure_not_held_elsewhere(self.path)
         self.con = self._connect()
         if not read_only:
             self.migrate()

@@ -105,3 +105,34 @@ def test_not_a_database_is_a_clear_error(tmp_path):
     bogus.write_text("this is not a database")
     with pytest.raises(StoreError, match="cannot open database"):
         Store(bogus)
+
+
+def test_a_run_holds_the_database_between_its_own_store_openings(tmp_path):
+    from pipeline.locking import exclusive_run
+
+    path = tmp_path / "run.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys
+            from pipeline.locking import exclusive_run
+            from pipeline.store import Store
+            with exclusive_run({str(path)!r}, "nightly run abc"):
+                Store({str(path)!r}).close()   # the holder itself can open and close the store
+                print("ready", flush=True)
+                sys.stdin.readline()
+                with Store({str(path)!r}) as store:
+                    print(store.count("posts"), flush=True)
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreError, match=r"in use by nightly run abc \(process \d+"):
+            Store(path)
+        with pytest.raises(StoreError, match="in use by nightly run abc"):
+            with exclusive_run(path, "second run"):
+                pass
+    finally:
+        out, _ = holder.communicate("\n", timeout=30)
+    assert holder.returncode == 0 and out.strip() == "0"  # the first run was unaffected
+    with exclusive_run(path, "after"):
+        Store(path).close()
