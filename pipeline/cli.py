@@ -183,6 +183,28 @@ def run_command(
         raise typer.Exit(1)
 
 
+@app.command("serve")
+def serve_command(
+    config: Annotated[Path, typer.Option("--config", help="Pipeline TOML config.")] = Path("data/demo.toml"),
+    db: DbOption = None,
+    cron: Annotated[str, typer.Option("--cron", help="Cron schedule.")] = "0 2 * * *",
+    timezone: Annotated[Optional[str], typer.Option("--timezone", help="Time zone of the schedule "
+                                                    "(default: [settings] timezone, else UTC).")] = None,
+) -> None:
+    """Serve the nightly flow on a cron schedule (default 02:00) until interrupted."""
+    from prefect import serve
+
+    from pipeline.deploy import nightly_deployment
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        fail(str(exc))
+    deployment = nightly_deployment(config, db or cfg.database or default_db_path(), cron=cron,
+                                    timezone=timezone or cfg.timezone)
+    serve(deployment)
+
+
 def main() -> None:
     # Prefect's per-task INFO lines drown the summary; users can still raise the level themselves.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

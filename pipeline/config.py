@@ -16,7 +16,7 @@ ROLE_ALIASES = {"pr": "news", "hr": "careers", "customer_service": "support", "c
 SOURCE_KINDS = {"twcs", "synthetic", "sp500", "facebook_pages", "x", "reddit", "mastodon", "bluesky"}
 
 TOP_KEYS = {"include", "settings", "source", "org"}
-SETTINGS_KEYS = {"database", "keep_customer_text", "window_days"}
+SETTINGS_KEYS = {"database", "keep_customer_text", "window_days", "timezone"}
 SOURCE_KEYS = {"kind", "path", "required", "seed", "orgs", "posts", "name"}
 ORG_KEYS = {"id", "name", "sector", "timezone", "business_hours", "accounts"}
 ACCOUNT_KEYS = {"platform", "handle", "role", "instance"}
@@ -71,6 +71,7 @@ class Config:
     database: Path | None = None
     keep_customer_text: bool = False
     window_days: int | None = None
+    timezone: str = "UTC"  # of the nightly schedule
 
     def org(self, org_id: str) -> Organisation:
         for org in self.organisations:
@@ -120,6 +121,14 @@ def _unknown_keys(table: dict, allowed: set[str], path: Path, locate, what: str)
         if key not in allowed:
             raise ConfigError(path, locate(key), key,
                               f"unknown key in {what} (expected one of: {', '.join(sorted(allowed))})")
+
+
+def _check_timezone(name: str, path: Path, line) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(path, line, "timezone", f"unknown time zone {name!r}") from None
+    return name
 
 
 def _parse_hours(value: str, path: Path, line, key: str) -> tuple[time, time]:
@@ -175,6 +184,11 @@ def load_config(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Confi
         config.window_days = _type_check(settings["window_days"], int, path,
                                          where.find("window_days", "settings"), "window_days")
 
+    if "timezone" in settings:
+        line = where.find("timezone", "settings")
+        config.timezone = _check_timezone(_type_check(settings["timezone"], str, path, line, "timezone"),
+                                          path, line)
+
     for index, source in enumerate(_type_check(raw.get("source", []), list, path, where.find("source"), "source")):
         config.sources.append(_parse_source(source, index, path, where))
 
@@ -227,11 +241,8 @@ def _parse_org(table, index: int, path: Path, where: _Locator) -> Organisation:
     org_id = _type_check(table["id"], str, path, locate("id"), "id")
     if not org_id.strip():
         raise ConfigError(path, locate("id"), "id", "must not be empty")
-    tz_name = _type_check(table.get("timezone", "UTC"), str, path, locate("timezone"), "timezone")
-    try:
-        ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(path, locate("timezone"), "timezone", f"unknown time zone {tz_name!r}") from None
+    tz_name = _check_timezone(_type_check(table.get("timezone", "UTC"), str, path, locate("timezone"), "timezone"),
+                              path, locate("timezone"))
     hours = _type_check(table.get("business_hours", "09:00-17:00"), str, path, locate("business_hours"),
                         "business_hours")
     start, end = _parse_hours(hours, path, locate("business_hours"), "business_hours")

@@ -55,3 +55,37 @@ def test_a_failing_source_is_reported_and_the_rest_runs(harness, tmp_path):
     assert len(summary["failures"]) == 1 and "missing required column" in summary["failures"][0]
     assert summary["sources"][1]["loaded"] == 3
     assert summary["unassigned_accounts"] == ["twitter:AcmeCare"]
+
+
+@pytest.mark.flow
+def test_serve_registers_a_scheduled_deployment(harness, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from pipeline.deploy import nightly_deployment
+
+    config = tmp_path / "pipeline.toml"
+    config.write_text('[settings]\ntimezone = "Europe/London"\n')
+    deployment = nightly_deployment(config, tmp_path / "n.duckdb", timezone="Europe/London")
+    deployment_id = deployment.apply()
+    with get_client(sync_client=True) as client:
+        stored = client.read_deployment(deployment_id)
+    assert stored.name == "nightly"
+    (schedule,) = stored.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Europe/London")
+    assert stored.parameters == {"config_path": str(config.resolve()),
+                                 "db_path": str((tmp_path / "n.duckdb").resolve())}
+
+
+def test_prefect_yaml_points_at_the_nightly_flow():
+    import yaml
+
+    from pipeline.config import load_config
+    from pipeline.flows import nightly
+
+    repo = __import__("pathlib").Path(__file__).resolve().parents[1]
+    spec = yaml.safe_load((repo / "prefect.yaml").read_text())
+    (deployment,) = spec["deployments"]
+    module, name = deployment["entrypoint"].split(":")
+    assert module == "pipeline/flows.py" and name == nightly.fn.__name__
+    assert deployment["schedules"][0]["cron"] == "0 2 * * *"
+    load_config(repo / deployment["parameters"]["config_path"])  # the referenced config is valid
