@@ -243,11 +243,10 @@ def import_twcs(store: Store, path: str | Path, *, source: str | None = None,
             store.reject(run_id, source, pending)
             pending.clear()
     except InputFileError as exc:
-        store.finish_run(run_id, LoadCounts(read=counts.read), status="failed", message=str(exc))
+        store.fail_run(run_id, LoadCounts(read=counts.read), str(exc))
         raise
     except BaseException as exc:
-        store.finish_run(run_id, LoadCounts(read=counts.read), status="failed",
-                         message=f"{type(exc).__name__}: {exc}")
+        store.fail_run(run_id, LoadCounts(read=counts.read), f"{type(exc).__name__}: {exc}")
         raise
     store.finish_run(run_id, counts)
     return run_id, counts

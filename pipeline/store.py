@@ -118,6 +118,11 @@ on conflict (platform, post_id) do update set
 """
 
 
+def _is_write_failure(exc: Exception) -> bool:
+    message = str(exc)
+    return any(sign in message for sign in ("No space left", "File too large", "Could not write"))
+
+
 @dataclass
 class LoadCounts:
     read: int = 0
@@ -199,14 +204,33 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing: on any error, including a failed write at commit, nothing is stored."""
         self.con.execute("begin transaction")
         try:
             yield self.con
+        except duckdb.Error as exc:
+            self._rollback_quietly()
+            raise (self._write_error(exc) if _is_write_failure(exc) else exc) from None
         except BaseException:
-            self.con.execute("rollback")
+            self._rollback_quietly()
             raise
-        else:
+        try:
             self.con.execute("commit")
+        except duckdb.Error as exc:
+            self._rollback_quietly()
+            raise self._write_error(exc) from None
+
+    def _rollback_quietly(self) -> None:
+        try:
+            self.con.execute("rollback")
+        except duckdb.Error:
+            pass  # already rolled back (or the connection was invalidated by the failure)
+
+    def _write_error(self, exc: duckdb.Error) -> StoreError:
+        reason = str(exc).split("Error: ", 1)[-1]
+        hint = " (is the disk full?)" if _is_write_failure(exc) else ""
+        return StoreError(f"could not write to database {self.path}{hint}: {reason}; "
+                          "nothing from this load was stored")
 
     # -- ingest runs -----------------------------------------------------------------------
     def start_run(self, source: str, kind: str) -> int:
@@ -222,6 +246,14 @@ class Store:
             "update ingest_runs set finished_at = ?, status = ?, rows_read = ?, rows_loaded = ?, "
             "rows_rejected = ?, message = ? where run_id = ?",
             [utcnow(), status, counts.read, counts.loaded, counts.rejected, message, run_id])
+
+    def fail_run(self, run_id: int, counts: LoadCounts, message: str) -> None:
+        """Best effort: after a fatal write error the database refuses all work until reopened;
+        the run then stays 'running' and is marked interrupted by the next writer."""
+        try:
+            self.finish_run(run_id, counts, status="failed", message=message)
+        except duckdb.Error:
+            pass
 
     # -- loading ---------------------------------------------------------------------------
     def load_posts(self, batch: pa.Table, *, source: str, run_id: int | None) -> int:

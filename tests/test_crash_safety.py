@@ -54,3 +54,34 @@ def test_sigkill_during_import_then_rerun_loses_and_duplicates_nothing(tmp_path)
         assert store.con.execute(
             "select count(*) from (select post_id from posts group by platform, post_id having count(*) > 1)"
         ).fetchone() == (0,)
+
+
+def test_a_full_disk_gives_a_clear_error_and_keeps_what_was_stored(tmp_path):
+    """RLIMIT_FSIZE makes writes fail like a full disk would, in a child process."""
+    db = tmp_path / "full.duckdb"
+    small = tmp_path / "small.csv"
+    write_big(small, 100, start=5_000_000)
+    with Store(db) as store:
+        import_twcs(store, small)
+        store.con.execute("checkpoint")
+    big = tmp_path / "big.csv"
+    write_big(big, 60_000)
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import resource, signal
+            from connectors.twcs import import_twcs
+            from pipeline.store import Store, StoreError
+            store = Store({str(db)!r})
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            size = {db.stat().st_size} + 200_000
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+            try:
+                import_twcs(store, {str(big)!r})
+            except StoreError as exc:
+                print("StoreError:", exc)
+        """)],
+        capture_output=True, text=True, timeout=120)
+    assert "StoreError: could not write to database" in child.stdout, child.stdout + child.stderr
+    assert "is the disk full?" in child.stdout and "nothing from this load was stored" in child.stdout
+    with Store(db) as store:
+        assert store.count("posts") == 100
