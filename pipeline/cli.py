@@ -71,7 +71,7 @@ def _cell(value) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "-"
     if isinstance(value, float):
-        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.3f}"
+        return f"{value:.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:.3f}"
     return str(value)
 
 
