@@ -298,3 +298,4 @@ def apply_config(store, config: Config) -> None:
                     "values (?, ?, ?, ?, ?, true) on conflict do update set handle = excluded.handle, "
                     "org_id = excluded.org_id, role = excluded.role, configured = true",
                     [account.platform, account.key, account.handle, org.id, account.role])
+        store.unmask_org_handles([(a.platform, a.handle) for org in config.organisations for a in org.accounts])

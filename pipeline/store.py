@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +23,24 @@ class StoreError(RuntimeError):
 
 def default_db_path() -> Path:
     return Path(os.environ.get("MATURITY_DB") or DEFAULT_DB)
+
+
+def pseudonym_key(db_path: Path) -> str:
+    """$MATURITY_PSEUDONYM_KEY, else a key generated once per database and kept beside it
+    (`<db>.key`, owner-only), never inside it. In-memory stores get a fresh key."""
+    if os.environ.get("MATURITY_PSEUDONYM_KEY"):
+        return os.environ["MATURITY_PSEUDONYM_KEY"]
+    if str(db_path) == ":memory:":
+        return secrets.token_hex(32)
+    key_file = Path(db_path).with_name(Path(db_path).name + ".key")
+    try:
+        return key_file.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        key = secrets.token_hex(32)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(key)
+        return key
 
 
 def utcnow() -> datetime:
@@ -55,43 +74,77 @@ POST_BATCH_SCHEMA = pa.schema(
     ]
 )
 
-# Derived fields are computed here, once, for every source; customer text is dropped after
-# derivation unless the store keeps raw text. Duplicates inside one batch keep the last row.
+# Derived fields are computed here, once, for every source. Privacy: authors who are not organisation
+# accounts are stored as keyed pseudonyms, and so are customer handles in mentions and in stored org
+# text; customer text itself is dropped after derivation unless the store keeps raw text. Duplicates
+# inside one batch keep the last row.
 _DERIVE_AND_MERGE = """
 insert into posts by name
-with batch as (
+with
+batch as (
     select *, row_number() over (partition by platform, post_id order by batch_ord desc) as dup
     from (select *, row_number() over () as batch_ord from post_batch)
 ),
+known_org as (
+    select platform, handle_key from accounts
+    union
+    select platform, lower(author) from post_batch where is_org_author
+),
+loaded as (
+    select b.*, (b.is_org_author or k.handle_key is not null) as by_org,
+           regexp_extract_all(coalesce(b.text, ''), '(?:^|[^\\w@])@(\\w+)', 1) as raw_mentions
+    from batch b
+    left join known_org k on k.platform = b.platform and k.handle_key = lower(b.author)
+    where b.dup = 1
+),
+mention_rows as (
+    select platform, post_id, unnest(raw_mentions) as handle,
+           unnest(range(1, len(raw_mentions) + 1)) as position
+    from loaded
+    where len(raw_mentions) > 0
+),
+masked_mentions as (
+    select m.platform, m.post_id,
+           list(case when k.handle_key is null then pseudonym(m.handle) else lower(m.handle) end
+                order by m.position) as mentions,
+           list(distinct m.handle) filter (where k.handle_key is null) as customer_handles
+    from mention_rows m
+    left join known_org k on k.platform = m.platform and k.handle_key = lower(m.handle)
+    group by m.platform, m.post_id
+),
 derived as (
     select
-        platform,
-        post_id,
-        author,
-        lower(author) as author_key,
-        is_org_author,
-        created_at,
-        nullif(in_reply_to, '') as in_reply_to,
-        nullif(conversation_id, '') as conversation_id,
-        case when is_org_author or getvariable('keep_customer_text') then text end as text,
-        regexp_extract_all(lower(coalesce(text, '')), '(?:^|[^\\w@])@(\\w+)', 1) as mentions,
-        coalesce(text, '') like '%?%' as is_question,
-        regexp_matches(coalesce(text, ''),
+        l.platform,
+        l.post_id,
+        case when l.by_org then l.author else pseudonym(l.author) end as author,
+        case when l.by_org then lower(l.author) else pseudonym(l.author) end as author_key,
+        l.by_org as is_org_author,
+        l.created_at,
+        nullif(l.in_reply_to, '') as in_reply_to,
+        nullif(l.conversation_id, '') as conversation_id,
+        case
+            when l.by_org then list_reduce(list_prepend(l.text, coalesce(mm.customer_handles, [])),
+                (acc, h) -> regexp_replace(acc, '(?i)@' || h || '\\b', '@' || pseudonym(h), 'g'))
+            when getvariable('keep_customer_text') then l.text
+        end as text,
+        coalesce(mm.mentions, []) as mentions,
+        coalesce(l.text, '') like '%?%' as is_question,
+        regexp_matches(coalesce(l.text, ''),
             '(?i)\\b(dm|dms|pm|direct message|private message|private messages|message us|inbox)\\b')
             as private_channel,
-        regexp_matches(coalesce(text, ''), 'https?://') as has_link,
-        coalesce(has_media, false) as has_media,
-        regexp_extract_all(lower(coalesce(text, '')), '(?:^|\\s)#(\\w+)', 1) as hashtags,
-        nullif(regexp_extract(coalesce(text, ''),
+        regexp_matches(coalesce(l.text, ''), 'https?://') as has_link,
+        coalesce(l.has_media, false) as has_media,
+        regexp_extract_all(lower(coalesce(l.text, '')), '(?:^|\\s)#(\\w+)', 1) as hashtags,
+        nullif(regexp_extract(coalesce(l.text, ''),
             '\\s(?:\\^\\s?|[-–—~*]\\s?)([A-Z][A-Za-z]{0,11})\\s*(?:https?://\\S+\\s*)*$', 1), '') as signature,
-        like_count,
-        repost_count,
-        reply_count,
+        l.like_count,
+        l.repost_count,
+        l.reply_count,
         getvariable('load_source') as source,
         getvariable('load_run_id') as ingest_run_id,
         getvariable('load_time') as loaded_at
-    from batch
-    where dup = 1
+    from loaded l
+    left join masked_mentions mm on mm.platform = l.platform and mm.post_id = l.post_id
 )
 select * from derived
 on conflict (platform, post_id) do update set
@@ -146,6 +199,7 @@ class Store:
                 from pipeline.locking import ensure_not_held_elsewhere  # locking imports StoreError
                 ensure_not_held_elsewhere(self.path)
         self.con = self._connect()
+        self._install_pseudonymiser()
         if not read_only:
             self.migrate()
             self._close_interrupted_runs()
@@ -166,6 +220,38 @@ class Store:
             raise StoreError(f"cannot open database {self.path}: {message}") from None
         except duckdb.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
+
+    def _install_pseudonymiser(self) -> None:
+        # Keyed hash (secret-prefix SHA-256): stable per database, unlinkable without the key, which
+        # never enters the database file.
+        self.con.execute("set variable pseudonym_key = ?", [pseudonym_key(self.path)])
+        self.con.execute("create or replace temp macro pseudonym(handle) as "
+                         "'u' || left(sha256(getvariable('pseudonym_key') || lower(handle)), 16)")
+
+    def pseudonym(self, handle: str) -> str:
+        return self.con.execute("select pseudonym(?)", [handle]).fetchone()[0]
+
+    def unmask_org_handles(self, platform_handles: list[tuple[str, str]]) -> None:
+        """Accounts that became organisation accounts after data mentioning them was loaded: put
+        their plain handle back where the pseudonym stands (mentions, and their own posts)."""
+        if not platform_handles:
+            return
+        self.con.execute("create or replace temp table unmask (platform varchar, handle_key varchar, "
+                         "handle varchar, masked varchar)")
+        self.con.executemany("insert into unmask select ?, lower(?), ?, pseudonym(?)",
+                             [(p, h, h, h) for p, h in platform_handles])
+        for (platform,) in self.con.execute("select distinct platform from unmask").fetchall():
+            masked, plain = self.con.execute(
+                "select list(masked), list(handle_key) from unmask where platform = ?", [platform]).fetchone()
+            self.con.execute(
+                "update posts set mentions = list_transform(mentions, m -> "
+                "coalesce(map_from_entries(list_zip(?::varchar[], ?::varchar[]))[m], m)) "
+                "where platform = ? and list_has_any(mentions, ?::varchar[])",
+                [masked, plain, platform, masked])
+        self.con.execute(
+            "update posts set author = u.handle, author_key = u.handle_key, is_org_author = true "
+            "from unmask u where posts.platform = u.platform and posts.author_key = u.masked")
+        self.con.execute("drop table unmask")
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -277,15 +363,17 @@ class Store:
         """Org authors seen in data become accounts (unassigned unless the config claims them)."""
         self.con.register("author_batch", batch.select(["platform", "author", "is_org_author"]))
         try:
-            self.con.execute(
+            added = self.con.execute(
                 """
                 insert into accounts (platform, handle_key, handle, configured)
                 select platform, lower(author), any_value(author), false
                 from author_batch where is_org_author group by platform, lower(author)
                 on conflict do nothing
-                """)
+                returning platform, handle
+                """).fetchall()
         finally:
             self.con.unregister("author_batch")
+        self.unmask_org_handles(added)
 
     def reject(self, run_id: int, source: str, rows: list[tuple[int | None, str | None, str, str]]) -> None:
         """Record rejected input rows: (line, field, reason, raw excerpt)."""

@@ -40,19 +40,67 @@ def test_duplicates_inside_one_batch_keep_the_last(store):
 
 
 def test_derived_fields_and_customer_text_dropped_by_default(store):
-    customer = _post("9", author="115712", org=False, text="@AcmeCare why is my bill wrong? #fail")
+    customer = _post("9", author="115712", org=False, text="@acme why is my bill wrong? #fail")
     reply = _post("10", text="@115712 Sorry! Please DM us your account number. ^JK https://t.co/x", reply="9")
     with store.transaction():
         store.load_posts(posts_to_batch([customer, reply]), source="t", run_id=None)
-    rows = store.df("select post_id, text, mentions, is_question, private_channel, has_link, hashtags, signature "
-                    "from posts order by post_id").set_index("post_id")
+    rows = store.df("select post_id, author, text, mentions, is_question, private_channel, has_link, hashtags, "
+                    "signature from posts order by post_id").set_index("post_id")
     assert pd.isna(rows.loc["9", "text"])
-    assert list(rows.loc["9", "mentions"]) == ["acmecare"]
+    assert list(rows.loc["9", "mentions"]) == ["acme"]
     assert rows.loc["9", "is_question"] and list(rows.loc["9", "hashtags"]) == ["fail"]
     assert rows.loc["10", "private_channel"] and rows.loc["10", "has_link"]
     assert rows.loc["10", "signature"] == "JK"
     # org authors become (unassigned) accounts
     assert store.con.execute("select handle, org_id from accounts").fetchall() == [("acme", None)]
+
+
+def test_customers_are_pseudonymised_with_one_keyed_hash(store):
+    customer = _post("9", author="Customer_Jo", org=False, text="@acme @OtherShop help")
+    reply = _post("10", text="@customer_jo Sorry, @Customer_Jo! ^JK", reply="9")
+    with store.transaction():
+        store.load_posts(posts_to_batch([customer, reply]), source="t", run_id=None)
+    jo = store.pseudonym("customer_jo")
+    assert jo.startswith("u") and len(jo) == 17 and jo == store.pseudonym("Customer_Jo")
+    rows = store.df("select post_id, author, author_key, is_org_author, text, mentions from posts "
+                    "order by post_id").set_index("post_id")
+    assert (rows.loc["9", "author"], rows.loc["9", "author_key"]) == (jo, jo)
+    assert list(rows.loc["9", "mentions"]) == ["acme", store.pseudonym("othershop")]
+    assert rows.loc["10", "text"] == f"@{jo} Sorry, @{jo}! ^JK"
+    assert list(rows.loc["10", "mentions"]) == [jo, jo]
+    dump = store.df("select * from posts").to_csv()
+    assert "customer_jo" not in dump.lower() and "othershop" not in dump.lower()
+
+
+def test_the_pseudonym_key_lives_outside_the_database(tmp_path, monkeypatch):
+    monkeypatch.delenv("MATURITY_PSEUDONYM_KEY", raising=False)
+    path = tmp_path / "p.duckdb"
+    with Store(path) as first:
+        masked = first.pseudonym("someone")
+    key_file = tmp_path / "p.duckdb.key"
+    assert key_file.exists() and oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert key_file.read_text().encode() not in path.read_bytes()
+    with Store(path) as again:
+        assert again.pseudonym("someone") == masked  # stable for the database
+    monkeypatch.setenv("MATURITY_PSEUDONYM_KEY", "from-the-environment")
+    with Store(path) as keyed:
+        assert keyed.pseudonym("someone") != masked
+
+
+def test_an_account_configured_later_is_unmasked(store, tmp_path):
+    from pipeline.config import apply_config, load_config
+
+    with store.transaction():
+        store.load_posts(posts_to_batch([
+            _post("1", author="100", org=False, text="@ShopCare where is it?"),
+            _post("2", author="ShopCare", org=False, text="we are a shop too")]), source="t", run_id=None)
+    assert store.con.execute("select author from posts where post_id = '2'").fetchone()[0].startswith("u")
+    cfg = tmp_path / "orgs.toml"
+    cfg.write_text('[[org]]\nid = "shop"\naccounts = [{ platform = "twitter", handle = "ShopCare" }]\n')
+    apply_config(store, load_config(cfg))
+    assert store.con.execute("select mentions from posts where post_id = '1'").fetchone() == (["shopcare"],)
+    assert store.con.execute("select author, is_org_author from posts where post_id = '2'").fetchone() == (
+        "ShopCare", True)
 
 
 def test_keep_customer_text_option(tmp_path):

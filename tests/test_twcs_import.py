@@ -31,7 +31,7 @@ def test_quirks_index_column_float_ids_multiline_text_and_id_lists(store, tmp_pa
     assert list(frame.is_org_author) == [True, False, False]
     assert str(frame.created_at[1]) == "2017-10-31 22:11:45"  # ISO timestamp accepted
     text = store.con.execute("select text, signature from posts where post_id = '1'").fetchone()
-    assert text == ("@115712 Sorry,\nplease DM us. ^JK", "JK")
+    assert text == (f"@{store.pseudonym('115712')} Sorry,\nplease DM us. ^JK", "JK")
     status = store.con.execute("select status, rows_loaded from ingest_runs where run_id = ?", [run_id]).fetchone()
     assert status == ("ok", 3)
 
@@ -119,6 +119,7 @@ def test_real_prefix_file_junk_row_is_rejected_with_its_line(store, twcs_prefix)
     assert line == 2591 and field is None and reason == "expected 8 fields, found 3"
     assert raw.startswith("I just love the start of email") and ",3398," in raw
     # the record cut short by the stray line break keeps its fields (as pandas reads it)
-    assert store.con.execute("select author from posts where post_id = '3399'").fetchone() == ("116510",)
+    assert store.con.execute("select author from posts where post_id = '3399'").fetchone() == (
+        store.pseudonym("116510"),)
     org_accounts = store.con.execute("select count(*) from accounts").fetchone()[0]
     assert org_accounts == 76
