@@ -75,9 +75,9 @@ POST_BATCH_SCHEMA = pa.schema(
 )
 
 # Derived fields are computed here, once, for every source. Privacy: authors who are not organisation
-# accounts are stored as keyed pseudonyms, and so are customer handles in mentions and in stored org
-# text; customer text itself is dropped after derivation unless the store keeps raw text. Duplicates
-# inside one batch keep the last row.
+# accounts are stored as keyed pseudonyms; every @handle in derived mention lists and in stored text
+# is too (features match org accounts by their pseudonym); customer text itself is dropped after
+# derivation unless the store keeps raw text. Duplicates inside one batch keep the last row.
 _DERIVE_AND_MERGE = """
 insert into posts by name
 with
@@ -91,26 +91,10 @@ known_org as (
     select platform, lower(author) from post_batch where is_org_author
 ),
 loaded as (
-    select b.*, (b.is_org_author or k.handle_key is not null) as by_org,
-           regexp_extract_all(coalesce(b.text, ''), '(?:^|[^\\w@])@(\\w+)', 1) as raw_mentions
+    select b.*, (b.is_org_author or k.handle_key is not null) as by_org
     from batch b
     left join known_org k on k.platform = b.platform and k.handle_key = lower(b.author)
     where b.dup = 1
-),
-mention_rows as (
-    select platform, post_id, unnest(raw_mentions) as handle,
-           unnest(range(1, len(raw_mentions) + 1)) as position
-    from loaded
-    where len(raw_mentions) > 0
-),
-masked_mentions as (
-    select m.platform, m.post_id,
-           list(case when k.handle_key is null then pseudonym(m.handle) else lower(m.handle) end
-                order by m.position) as mentions,
-           list(distinct m.handle) filter (where k.handle_key is null) as customer_handles
-    from mention_rows m
-    left join known_org k on k.platform = m.platform and k.handle_key = lower(m.handle)
-    group by m.platform, m.post_id
 ),
 derived as (
     select
@@ -123,11 +107,11 @@ derived as (
         nullif(l.in_reply_to, '') as in_reply_to,
         nullif(l.conversation_id, '') as conversation_id,
         case
-            when l.by_org then list_reduce(list_prepend(l.text, coalesce(mm.customer_handles, [])),
-                (acc, h) -> regexp_replace(acc, '(?i)@' || h || '\\b', '@' || pseudonym(h), 'g'))
+            when l.by_org then mask_handles(l.text)
             when getvariable('keep_customer_text') then l.text
         end as text,
-        coalesce(mm.mentions, []) as mentions,
+        list_transform(regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(\\w+)', 1),
+                       handle -> pseudonym(handle)) as mentions,
         coalesce(l.text, '') like '%?%' as is_question,
         regexp_matches(coalesce(l.text, ''),
             '(?i)\\b(dm|dms|pm|direct message|private message|private messages|message us|inbox)\\b')
@@ -144,36 +128,26 @@ derived as (
         getvariable('load_run_id') as ingest_run_id,
         getvariable('load_time') as loaded_at
     from loaded l
-    left join masked_mentions mm on mm.platform = l.platform and mm.post_id = l.post_id
 )
 select * from derived
 on conflict (platform, post_id) do update set
-    author = excluded.author,
-    author_key = excluded.author_key,
-    is_org_author = excluded.is_org_author,
-    created_at = excluded.created_at,
-    in_reply_to = excluded.in_reply_to,
-    conversation_id = excluded.conversation_id,
-    text = excluded.text,
-    mentions = excluded.mentions,
-    is_question = excluded.is_question,
-    private_channel = excluded.private_channel,
-    has_link = excluded.has_link,
-    has_media = excluded.has_media,
-    hashtags = excluded.hashtags,
-    signature = excluded.signature,
-    like_count = excluded.like_count,
-    repost_count = excluded.repost_count,
-    reply_count = excluded.reply_count,
-    source = excluded.source,
-    ingest_run_id = excluded.ingest_run_id,
-    loaded_at = excluded.loaded_at
+__UPDATES__
+-- unchanged rows are left alone: re-imports stay cheap, and list columns update slowly in DuckDB
+where __CHANGED__
 """
 
 
 def _is_write_failure(exc: Exception) -> bool:
     message = str(exc)
     return any(sign in message for sign in ("No space left", "File too large", "Could not write"))
+
+
+_CONTENT_COLUMNS = ["author", "author_key", "is_org_author", "created_at", "in_reply_to", "conversation_id",
+                    "text", "mentions", "is_question", "private_channel", "has_link", "has_media", "hashtags",
+                    "signature", "like_count", "repost_count", "reply_count"]
+_DERIVE_AND_MERGE = _DERIVE_AND_MERGE.replace(
+    "__UPDATES__", ",\n".join(f"    {c} = excluded.{c}" for c in _CONTENT_COLUMNS + ["source", "ingest_run_id", "loaded_at"])
+).replace("__CHANGED__", "\n   or ".join(f"posts.{c} is distinct from excluded.{c}" for c in _CONTENT_COLUMNS))
 
 
 @dataclass
@@ -227,27 +201,25 @@ class Store:
         self.con.execute("set variable pseudonym_key = ?", [pseudonym_key(self.path)])
         self.con.execute("create or replace temp macro pseudonym(handle) as "
                          "'u' || left(sha256(getvariable('pseudonym_key') || lower(handle)), 16)")
+        # Rebuilds text with every @handle replaced by its pseudonym (split + zip: no per-row regex).
+        self.con.execute(r"""
+            create or replace temp macro mask_handles(t) as array_to_string(list_transform(
+                list_zip(regexp_split_to_array(t, '@\w+'),
+                         list_transform(regexp_extract_all(t, '@(\w+)', 1), h -> '@' || pseudonym(h))),
+                part -> coalesce(part[1], '') || coalesce(part[2], '')), '')""")
 
     def pseudonym(self, handle: str) -> str:
         return self.con.execute("select pseudonym(?)", [handle]).fetchone()[0]
 
     def unmask_org_handles(self, platform_handles: list[tuple[str, str]]) -> None:
-        """Accounts that became organisation accounts after data mentioning them was loaded: put
-        their plain handle back where the pseudonym stands (mentions, and their own posts)."""
+        """Accounts that became organisation accounts after their posts were loaded as a customer's:
+        give those posts back their plain author."""
         if not platform_handles:
             return
         self.con.execute("create or replace temp table unmask (platform varchar, handle_key varchar, "
                          "handle varchar, masked varchar)")
         self.con.executemany("insert into unmask select ?, lower(?), ?, pseudonym(?)",
                              [(p, h, h, h) for p, h in platform_handles])
-        for (platform,) in self.con.execute("select distinct platform from unmask").fetchall():
-            masked, plain = self.con.execute(
-                "select list(masked), list(handle_key) from unmask where platform = ?", [platform]).fetchone()
-            self.con.execute(
-                "update posts set mentions = list_transform(mentions, m -> "
-                "coalesce(map_from_entries(list_zip(?::varchar[], ?::varchar[]))[m], m)) "
-                "where platform = ? and list_has_any(mentions, ?::varchar[])",
-                [masked, plain, platform, masked])
         self.con.execute(
             "update posts set author = u.handle, author_key = u.handle_key, is_org_author = true "
             "from unmask u where posts.platform = u.platform and posts.author_key = u.masked")

@@ -1,13 +1,15 @@
 -- group: staging
 -- Shared inputs for every feature group, built once per (as_of, window):
---   stg_org_accounts  every organisation account: configured in the config or discovered in data
+--   stg_org_accounts  every organisation account: configured in the config or discovered in data,
+--                     with mention_key, the pseudonym its @handle has in posts.mentions
 --   stg_feature_keys  one row per account and per configured organisation: the rows every group fills
 --   stg_posts         posts up to as_of, flagged when written by an org account
 --   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency
 -- Variables: as_of (timestamp), window_start (timestamp or null = all data), reply_limit_s (72 h).
 
 create or replace temp table stg_org_accounts as
-select platform, handle_key, handle, coalesce(org_id, '') as org_id, role, configured
+select platform, handle_key, handle, coalesce(org_id, '') as org_id, role, configured,
+       pseudonym(handle_key) as mention_key
 from accounts;
 
 create or replace temp table stg_feature_keys as
@@ -49,16 +51,16 @@ via_reply as (
     group by c.platform, c.post_id
 ),
 mentioned as (
-    select platform, post_id, unnest(mentions) as handle_key,
+    select platform, post_id, unnest(mentions) as mention_key,
            unnest(range(1, len(mentions) + 1)) as position
     from customer_posts
     where len(mentions) > 0
 ),
 via_text as (
     -- rule 3: the text @-mentions A (case-insensitive); the first org account mentioned wins
-    select m.platform, m.post_id, arg_min(m.handle_key, m.position) as account
+    select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
     from mentioned m
-    join stg_org_accounts oa on oa.platform = m.platform and oa.handle_key = m.handle_key
+    join stg_org_accounts oa on oa.platform = m.platform and oa.mention_key = m.mention_key
     group by m.platform, m.post_id
 ),
 assigned as (
