@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import operator
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,22 +37,21 @@ class InputFileError(ValueError):
 
 @dataclass
 class RawBatch:
-    """Raw string columns plus the physical line each record starts on."""
+    """Raw records (tuples in ALL_COLUMNS order) plus the physical line each record starts on."""
     lines: list[int] = field(default_factory=list)
-    columns: dict[str, list[str | None]] = field(
-        default_factory=lambda: {name: [] for name in ALL_COLUMNS})
+    rows: list[tuple] = field(default_factory=list)
 
-    def add(self, line: int, values: dict[str, str | None]) -> None:
+    def add(self, line: int, row: tuple) -> None:
         self.lines.append(line)
-        for name in ALL_COLUMNS:
-            self.columns[name].append(values.get(name))
+        self.rows.append(row)
 
     def __len__(self) -> int:
         return len(self.lines)
 
     def to_arrow(self) -> pa.Table:
+        columns = list(zip(*self.rows)) if self.rows else [[] for _ in ALL_COLUMNS]
         data = {"line": pa.array(self.lines, pa.int64())}
-        data.update({name: pa.array(values, pa.string()) for name, values in self.columns.items()})
+        data.update({name: pa.array(values, pa.string()) for name, values in zip(ALL_COLUMNS, columns)})
         return pa.table(data)
 
 
@@ -95,7 +95,7 @@ select * from checked
 """
 
 
-def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, dict]]:
+def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, tuple]]:
     try:
         handle = open(path, newline="", encoding="utf-8", errors="strict")
     except OSError as exc:
@@ -120,6 +120,9 @@ def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Ite
         width = len(names) + offset
         positions = {name: names.index(name) + offset for name in ALL_COLUMNS if name in names}
         optional_tail = {i for name, i in positions.items() if name in OPTIONAL_COLUMNS}
+        # rows are padded with one None past the last field; absent optional columns read it
+        pick = operator.itemgetter(*(positions.get(name, width) for name in ALL_COLUMNS))
+        padding = [None]
         start = reader.line_num + 1
         while True:
             try:
@@ -148,10 +151,12 @@ def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Ite
                     on_reject((line, None, f"expected {width} fields, found {len(row)}",
                                ",".join(row)))
                     continue
-            yield line, {name: (row[i] if i < len(row) else None) for name, i in positions.items()}
+                row += [None] * (width - len(row))
+            row += padding
+            yield line, pick(row)
 
 
-def _records_from_jsonl(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, dict]]:
+def _records_from_jsonl(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, tuple]]:
     try:
         handle = open(path, encoding="utf-8", errors="strict")
     except OSError as exc:
@@ -177,7 +182,7 @@ def _records_from_jsonl(path: Path, on_reject: Callable[[Rejection], None]) -> I
             if not isinstance(obj, dict):
                 on_reject((line, None, f"expected a JSON object, found {type(obj).__name__}", text))
                 continue
-            yield line, {name: _json_scalar(obj.get(name)) for name in ALL_COLUMNS}
+            yield line, tuple(_json_scalar(obj.get(name)) for name in ALL_COLUMNS)
 
 
 def _json_scalar(value) -> str | None:
@@ -193,8 +198,8 @@ def _json_scalar(value) -> str | None:
 def _batches(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[RawBatch]:
     reader = _records_from_jsonl if path.suffix.lower() in {".jsonl", ".ndjson"} else _records_from_csv
     batch = RawBatch()
-    for line, values in reader(path, on_reject):
-        batch.add(line, values)
+    for line, row in reader(path, on_reject):
+        batch.add(line, row)
         if len(batch) >= BATCH_ROWS:
             yield batch
             batch = RawBatch()
