@@ -5,6 +5,7 @@ per batch in DuckDB SQL, so a bad value is reported with its line and field whil
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import operator
@@ -207,12 +208,42 @@ def _batches(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[Raw
         yield batch
 
 
+def check_utf8(path: Path, chunk_bytes: int = 1 << 24) -> None:
+    """Reject a file in another encoding before anything from it is stored."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before, offset = 0, 0
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InputFileError(path, f"cannot open: {exc.strerror}") from None
+    with handle:
+        while True:
+            chunk = handle.read(chunk_bytes)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                if chunk:
+                    line = lines_before + chunk.count(b"\n", 0, exc.start) + 1
+                    what = f"byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start}"
+                else:  # the file ends inside a multi-byte character
+                    line, what = lines_before + 1, "incomplete character at the end of the file"
+                raise InputFileError(path, f"not valid UTF-8 ({what}); is the file in another encoding?",
+                                     line) from None
+            if not chunk:
+                return
+            lines_before += chunk.count(b"\n")
+            offset += len(chunk)
+
+
 def import_twcs(store: Store, path: str | Path, *, source: str | None = None,
                 progress: Callable[[int], None] | None = None) -> tuple[int, LoadCounts]:
-    """Import one twcs CSV/JSONL file in a single transaction. Returns (run_id, counts).
+    """Import one twcs CSV/JSONL file. Returns (run_id, counts).
 
-    Row problems are recorded in rejected_rows and the rest loads; a file-level problem (missing
-    columns, bad encoding, unreadable) raises InputFileError and stores nothing from the file.
+    Row problems are recorded in rejected_rows and the rest loads. File-level problems (unreadable,
+    another encoding, missing columns) are found before anything is stored and raise
+    InputFileError. Each batch of BATCH_ROWS records commits on its own, so memory stays bounded;
+    loads merge on (platform, post_id), so re-running an interrupted import completes it without
+    duplicates.
     """
     path = Path(path)
     source = source or f"twcs:{path.name}"
@@ -224,34 +255,39 @@ def import_twcs(store: Store, path: str | Path, *, source: str | None = None,
         pending.append(rejection)
         counts.read += 1
 
+    def flush(con, batch: RawBatch | None) -> None:
+        if batch is not None:
+            counts.read += len(batch)
+            con.register("raw_batch", batch.to_arrow())
+            try:
+                checked = con.execute(_VALIDATE_SQL).to_arrow_table()
+            finally:
+                con.unregister("raw_batch")
+            good, bad = _split(checked)
+            for row in bad:
+                field_name, reason = row["problem"].split("|", 1)
+                pending.append((row["line"], field_name, reason, _excerpt(row)))
+            counts.loaded += store.load_posts(good, source=source, run_id=run_id)
+        counts.rejected += len(pending)
+        store.reject(run_id, source, pending)
+        pending.clear()
+
     try:
-        with store.transaction() as con:
-            for batch in _batches(path, on_reject):
-                counts.read += len(batch)
-                con.register("raw_batch", batch.to_arrow())
-                try:
-                    checked = con.execute(_VALIDATE_SQL).to_arrow_table()
-                finally:
-                    con.unregister("raw_batch")
-                good, bad = _split(checked)
-                for row in bad:
-                    field_name, reason = row["problem"].split("|", 1)
-                    pending.append((row["line"], field_name, reason, _excerpt(row)))
-                counts.loaded += store.load_posts(good, source=source, run_id=run_id)
-                counts.rejected += len(pending)
-                store.reject(run_id, source, pending)
-                pending.clear()
-                if progress:
-                    progress(len(batch))
-            # record-level CSV/JSON errors after the last full batch
-            counts.rejected += len(pending)
-            store.reject(run_id, source, pending)
-            pending.clear()
+        check_utf8(path)
+        for batch in _batches(path, on_reject):
+            with store.transaction() as con:
+                flush(con, batch)
+            if progress:
+                progress(len(batch))
+        with store.transaction() as con:  # record-level CSV/JSON errors after the last batch
+            flush(con, None)
     except InputFileError as exc:
-        store.fail_run(run_id, LoadCounts(read=counts.read), str(exc))
+        store.fail_run(run_id, counts, str(exc))
         raise
     except BaseException as exc:
-        store.fail_run(run_id, LoadCounts(read=counts.read), f"{type(exc).__name__}: {exc}")
+        note = (f"; {counts.loaded} rows were stored before the failure and re-running the import "
+                "completes it" if counts.loaded else "")
+        store.fail_run(run_id, counts, f"{type(exc).__name__}: {exc}{note}")
         raise
     store.finish_run(run_id, counts)
     return run_id, counts

@@ -1,11 +1,11 @@
-"""Killing an import mid-load loses nothing stored before and leaves nothing half-loaded."""
+"""Killing an import mid-load loses nothing stored before, leaves no half batch, and a re-run completes it."""
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 
-from connectors.twcs import import_twcs
+from connectors.twcs import BATCH_ROWS, import_twcs
 from pipeline.store import Store
 
 HEADER = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
@@ -31,7 +31,7 @@ def test_sigkill_during_import_then_rerun_loses_and_duplicates_nothing(tmp_path)
     write_big(big, 250_000)
     child = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
-            from connectors.twcs import import_twcs
+            from connectors.twcs import BATCH_ROWS, import_twcs
             from pipeline.store import Store
             store = Store({str(db)!r})
             import_twcs(store, {str(big)!r}, progress=lambda n: print("batch", n, flush=True))
@@ -45,7 +45,8 @@ def test_sigkill_during_import_then_rerun_loses_and_duplicates_nothing(tmp_path)
         child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL
     with Store(db) as store:
-        assert store.count("posts") == 1000  # the killed load left nothing behind
+        # batches commit whole: the killed load left complete batches or nothing, never part of one
+        assert (store.count("posts") - 1000) % BATCH_ROWS == 0
         statuses = store.con.execute("select status from ingest_runs order by run_id").fetchall()
         assert statuses == [("ok",), ("interrupted",)]
         _, counts = import_twcs(store, big)
@@ -69,7 +70,7 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_what_was_stored(tmp_path):
     child = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(f"""
             import resource, signal
-            from connectors.twcs import import_twcs
+            from connectors.twcs import BATCH_ROWS, import_twcs
             from pipeline.store import Store, StoreError
             store = Store({str(db)!r})
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
