@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --posts $(POSTS)
+	$(BIN)/python -m benchmarks.import_memory --rows 2000000 --cap-mb 1024
 
 docs: $(STAMP)
 	$(BIN)/maturity dictionary --out docs/features.md

@@ -182,6 +182,7 @@ class Store:
         try:
             con = duckdb.connect(str(self.path), read_only=self.read_only)
             con.execute("set TimeZone = 'UTC'")
+            con.execute("set enable_progress_bar = false")  # the CLI draws its own progress
             return con
         except duckdb.IOException as exc:
             message = str(exc)

@@ -86,3 +86,17 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_what_was_stored(tmp_path):
     assert "is the disk full?" in child.stdout and "nothing from this load was stored" in child.stdout
     with Store(db) as store:
         assert store.count("posts") == 100
+
+
+def test_import_memory_is_bounded_by_the_batch_not_the_file(tmp_path, monkeypatch):
+    """With DuckDB capped at 128 MB, 300k rows load in 20k-row batches; as one transaction they
+    would not fit (the benchmark `python -m benchmarks.import_memory` measures real RSS)."""
+    import connectors.twcs as twcs
+
+    monkeypatch.setattr(twcs, "BATCH_ROWS", 20_000)
+    big = tmp_path / "big.csv"
+    write_big(big, 300_000)
+    with Store(tmp_path / "capped.duckdb") as store:
+        store.con.execute("set memory_limit = '128MB'")
+        _, counts = import_twcs(store, big)
+        assert counts.loaded == 300_000 and store.count("posts") == 300_000
