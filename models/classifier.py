@@ -1,0 +1,124 @@
+"""Calibrated, monotone ordinal stage classifier (a scikit-learn estimator).
+
+`OrdinalStageClassifier` follows the estimator contract (`__init__` stores parameters, `fit` returns self,
+learned state ends in `_`, `predict_proba` columns follow `classes_`), so `clone`, cross-validation and
+calibration work. It treats the sorted class labels as ordered stages (Frank & Hall ordinal
+decomposition): for every boundary k it learns P(stage > k | x) with a gradient-boosted tree ensemble
+constrained to be non-decreasing in every input (all inputs are oriented so higher = more mature), then
+calibrates that probability with isotonic regression under cross-validation (`CalibratedClassifierCV`;
+isotonic maps are non-decreasing, so calibration keeps monotonicity). The boundary probabilities are
+forced non-increasing in k (running minimum) and differenced into one probability per stage.
+
+`predict` is the arg-max stage (the estimator contract); `ordinal_median` returns the median stage of the
+calibrated distribution, which is monotone in every input: the estimate uses it (models/estimate.py).
+With too few members of a boundary's minority class for cross-validated calibration, that boundary's
+model is fitted uncalibrated (tiny data sets only; the training sets used here never hit that case).
+
+`check_estimator` passes except for checks listed in EXPECTED_FAILED_CHECKS, with the reason for each.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+
+EXPECTED_FAILED_CHECKS = {
+    "check_classifiers_train": "the check fits unordered Gaussian blobs; with monotonic=True every input "
+                               "may only raise the stage, so blobs whose classes are not ordered along the "
+                               "inputs cannot reach 83% accuracy (with monotonic=False the check passes)",
+    "check_sample_weight_equivalence_on_dense_data": "calibration uses stratified cross-validation folds, "
+                               "which differ between repeated rows and an integer weight",
+}
+
+
+class OrdinalStageClassifier(ClassifierMixin, BaseEstimator):
+    """Ordinal classifier over stages; see the module docstring.
+
+    Parameters: max_iter, learning_rate, max_leaf_nodes, min_samples_leaf (the boosted trees),
+    monotonic (constrain every input to a non-decreasing effect), calibration ('isotonic', 'sigmoid' or
+    None), cv (folds for calibration), random_state.
+    """
+
+    def __init__(self, max_iter=80, learning_rate=0.1, max_leaf_nodes=8, min_samples_leaf=10,
+                 monotonic=True, calibration="isotonic", cv=3, random_state=0):
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.monotonic = monotonic
+        self.calibration = calibration
+        self.cv = cv
+        self.random_state = random_state
+
+    def _base(self, n_features: int) -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(
+            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf, early_stopping=False,
+            monotonic_cst=[1] * n_features if self.monotonic else None, random_state=self.random_state)
+
+    def fit(self, X, y, sample_weight=None):
+        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan")
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=float)
+        self.boundaries_ = []
+        for k in range(len(self.classes_) - 1):
+            target = (y_index > k).astype(int)
+            counts = np.bincount(target, minlength=2)
+            if counts.min() == 0:
+                self.boundaries_.append(float(target[0]))          # constant probability
+                continue
+            base = self._base(X.shape[1])
+            if self.calibration and counts.min() >= self.cv:
+                model = CalibratedClassifierCV(
+                    base, method=self.calibration,
+                    cv=StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state))
+            else:
+                model = base
+            model.fit(X, target, sample_weight=sample_weight)
+            self.boundaries_.append(model)
+        self.n_iter_ = self.max_iter
+        return self
+
+    def cumulative_proba(self, X) -> np.ndarray:
+        """P(stage > k) for each boundary k, shape (n, n_classes - 1), non-increasing along k."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        columns = []
+        for boundary in self.boundaries_:
+            if isinstance(boundary, float):
+                columns.append(np.full(X.shape[0], boundary))
+            else:
+                columns.append(boundary.predict_proba(X)[:, 1])
+        if not columns:
+            return np.zeros((X.shape[0], 0))
+        return np.minimum.accumulate(np.column_stack(columns), axis=1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        cum = self.cumulative_proba(X)
+        n = cum.shape[0]
+        upper = np.column_stack([np.ones(n), cum])
+        lower = np.column_stack([cum, np.zeros(n)])
+        proba = np.clip(upper - lower, 0.0, 1.0)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def ordinal_median(self, X) -> np.ndarray:
+        """Index (into classes_) of the median stage: the number of boundaries with P(stage > k) >= 0.5.
+        Monotone in every input when `monotonic` is set."""
+        return (self.cumulative_proba(X) >= 0.5).sum(axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags

@@ -1,0 +1,312 @@
+"""Stage estimates: the rule stage and the calibrated classifier, combined; training and persistence.
+
+How the two are combined (per organisation and model):
+1. Evidence gate. Fewer than MIN_OBSERVATIONS org posts + inbound mentions in the window, or fewer than
+   MIN_COMPLETENESS of the signals available: status `insufficient_evidence`, no stage, no confidence
+   (the rule and classifier readings are kept in the explanation only).
+2. Rule stage r: the transparent criteria of models/<id>.toml (models/rules.py).
+3. Classifier: calibrated probabilities for every stage (models/classifier.py); the classifier stage c is
+   the median of that distribution.
+4. Rules act as a constraint: the reported stage is c clipped to [r - 1, r + 1], i.e. the classifier
+   decides within one stage of what the seed-cited criteria say. The reported probabilities are the
+   classifier's, restricted to that window and renormalised; confidence = the reported stage's
+   probability. Both c and r are monotone in every signal, and so is the clip, so an organisation at
+   least as good on every signal never gets a lower stage.
+   smi: each axis (Investment, Innovation) has its own binary classifier; the quadrant probabilities are
+   the product of the axis probabilities and the classifier quadrant takes each axis at P(high) >= 0.5.
+   A two-level axis is always within one level of the rule, so for smi the window never binds.
+
+Training data: synthetic organisations (connectors/synthetic.py, true stages known) loaded through the
+normal path and featurised by the feature library, plus every analyst label in the `labels` table (the
+labelled organisation's stored features; weight ANALYST_WEIGHT). Fitted models are persisted beside the
+database and refitted when the labels, the model files or the code that shapes the inputs change.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import dimensions as D
+from models.classifier import OrdinalStageClassifier
+from models.rules import apply_rules
+from models.spec import MODEL_IDS, ModelSpec, load_models
+
+DEFAULT_TRAIN_SEED = 7001
+DEFAULT_TRAIN_ORGS = 400
+ANALYST_WEIGHT = 3.0
+WINDOW_DAYS = 90
+
+
+def training_frame(seed: int, orgs: int, behaviour=None, prefix: str = "train") -> pd.DataFrame:
+    """Generate synthetic organisations into a scratch store, build features (90-day window, as the
+    nightly flow does) and return their dimension rows with the true stage indices (`truth_<model>`,
+    and `truth_smi_investment` / `truth_smi_innovation` for the SMI axes)."""
+    from connectors.synthetic import END, Behaviour, import_synthetic
+    from features.runner import build_features
+    from pipeline.store import Store
+
+    with Store(":memory:") as store:
+        _, _, data = import_synthetic(store, seed, orgs, behaviour=behaviour or Behaviour(), prefix=prefix)
+        build_features(store, END, windows=(WINDOW_DAYS,))
+        features, _, _ = D.org_frame(store, END, WINDOW_DAYS)
+    dims = D.compute(features)
+    smi = load_models()["smi"]
+    truth = []
+    for org in data.orgs:
+        row = {"org": org.org.id}
+        row.update({f"truth_{m}": org.truth_index[m] for m in MODEL_IDS})
+        for axis in smi.axes:
+            row[f"truth_smi_{axis.name}"] = int(org.latent[axis.dimension] >= axis.threshold)
+        truth.append(row)
+    return dims.merge(pd.DataFrame(truth), on="org", how="inner")
+
+
+@dataclass
+class FittedModels:
+    """One classifier per ordinal model, one per SMI axis; plus what they were trained on."""
+    ordinal: dict[str, OrdinalStageClassifier] = field(default_factory=dict)
+    axes: dict[str, OrdinalStageClassifier] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+
+def _axis_labels(spec: ModelSpec, stage_index: int) -> dict[str, int]:
+    levels = dict(spec.stages[stage_index].levels)
+    return {axis.name: int(levels[axis.name] == "high") for axis in spec.axes}
+
+
+def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
+               classifier: OrdinalStageClassifier | None = None) -> FittedModels:
+    """Fit every model. `analyst`: dimension rows of labelled organisations with columns `model` and
+    `stage_index` (one row per label)."""
+    from sklearn.base import clone
+
+    template = classifier or OrdinalStageClassifier()
+    specs = load_models()
+    fitted = FittedModels(info={"train_orgs": int(len(train)),
+                                "analyst_labels": 0 if analyst is None else int(len(analyst))})
+    X = D.classifier_inputs(train)
+    for model_id, spec in specs.items():
+        targets: dict[str, np.ndarray] = {}
+        if spec.kind == "quadrant":
+            for axis in spec.axes:
+                targets[axis.name] = train[f"truth_smi_{axis.name}"].to_numpy()
+        else:
+            targets[model_id] = train[f"truth_{model_id}"].to_numpy()
+        for name, y in targets.items():
+            Xs, ys, ws = [X], [y], [np.ones(len(y))]
+            if analyst is not None and len(analyst):
+                mine = analyst[analyst["model"] == model_id]
+                if len(mine):
+                    if spec.kind == "quadrant":
+                        labels = np.array([_axis_labels(spec, int(i))[name] for i in mine["stage_index"]])
+                    else:
+                        labels = mine["stage_index"].to_numpy(dtype=int)
+                    Xs.append(D.classifier_inputs(mine))
+                    ys.append(labels)
+                    ws.append(np.full(len(labels), ANALYST_WEIGHT))
+            model = clone(template).fit(np.vstack(Xs), np.concatenate(ys), sample_weight=np.concatenate(ws))
+            if spec.kind == "quadrant":
+                fitted.axes[name] = model
+            else:
+                fitted.ordinal[name] = model
+    return fitted
+
+
+def _full_proba(model: OrdinalStageClassifier, X: np.ndarray, n_stages: int) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities over all stage indices 0..n_stages-1 (classes absent in training get 0) and the
+    ordinal-median stage index."""
+    proba = np.zeros((X.shape[0], n_stages))
+    proba[:, model.classes_.astype(int)] = model.predict_proba(X)
+    median = model.classes_.astype(int)[model.ordinal_median(X)]
+    return proba, median
+
+
+def insufficient_reasons(row: dict) -> list[str]:
+    reasons = []
+    observations = float(row.get("posts", 0) or 0) + float(row.get("mentions", 0) or 0)
+    if observations < D.MIN_OBSERVATIONS:
+        reasons.append(f"only {observations:.0f} posts + mentions in the window "
+                       f"(at least {D.MIN_OBSERVATIONS} needed)")
+    if float(row.get("completeness", 0) or 0) < D.MIN_COMPLETENESS:
+        reasons.append(f"only {row.get('completeness', 0):.0%} of the signals are available "
+                       f"(at least {D.MIN_COMPLETENESS:.0%} needed)")
+    return reasons
+
+
+def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
+    """One estimate per organisation (row of `dims`, from models.dimensions.compute) and model."""
+    specs = load_models()
+    dims = dims.reset_index(drop=True)
+    X = D.classifier_inputs(dims)
+    records = dims.to_dict("records")
+    out: list[dict] = []
+    per_model: dict[str, tuple[np.ndarray, np.ndarray, dict]] = {}
+    for model_id, spec in specs.items():
+        n = len(spec.stages)
+        if spec.kind == "quadrant":
+            axis_p = {name: _full_proba(m, X, 2)[0][:, 1] for name, m in fitted.axes.items()}
+            proba = np.zeros((len(dims), n))
+            for stage in spec.stages:
+                p = np.ones(len(dims))
+                for axis, level in stage.levels:
+                    p = p * (axis_p[axis] if level == "high" else 1 - axis_p[axis])
+                proba[:, stage.index] = p
+            clf_stage = np.array([spec.quadrant_index({a: axis_p[a][i] >= 0.5 for a in axis_p})
+                                  for i in range(len(dims))], dtype=int)
+            per_model[model_id] = (proba, clf_stage, axis_p)
+        else:
+            proba, median = _full_proba(fitted.ordinal[model_id], X, n)
+            per_model[model_id] = (proba, median, {})
+    for i, row in enumerate(records):
+        reasons = insufficient_reasons(row)
+        for model_id, spec in specs.items():
+            proba, clf_stage, axis_p = per_model[model_id]
+            rules = apply_rules(spec, row)
+            c, r = int(clf_stage[i]), rules.stage_index
+            p = proba[i].copy()
+            if spec.kind == "quadrant":
+                stage_index = c
+            else:
+                lo, hi = max(r - 1, 0), min(r + 1, len(spec.stages) - 1)
+                stage_index = int(min(max(c, lo), hi))
+                window = np.zeros_like(p)
+                window[lo:hi + 1] = 1
+                p = p * window
+                if p.sum() <= 0:
+                    p = np.zeros_like(p)
+                    p[stage_index] = 1.0
+                p = p / p.sum()
+            base = {"org": row["org"], "model": model_id,
+                    "probabilities": {s.name: round(float(v), 4) for s, v in zip(spec.stages, p)},
+                    "explanation": {"rules": {"stage": rules.stage, "held": rules.held, "failed": rules.failed,
+                                              "abstained": rules.abstained},
+                                    "classifier": {"stage": spec.stages[c].name,
+                                                   "probabilities": {s.name: round(float(v), 4) for s, v in
+                                                                     zip(spec.stages, proba[i])}},
+                                    "dimensions": {d: _num(row.get(d)) for d in D.DIMENSIONS},
+                                    "completeness": _num(row.get("completeness")),
+                                    "observations": _num(float(row.get("posts", 0)) + float(row.get("mentions", 0)))}}
+            if axis_p:
+                base["explanation"]["axes"] = {a: round(float(v[i]), 4) for a, v in axis_p.items()}
+            if reasons:
+                base.update(stage=None, stage_index=None, confidence=None, status="insufficient_evidence",
+                            rule_stage=None, classifier_stage=None)
+                base["explanation"]["insufficient"] = reasons
+            else:
+                base.update(stage=spec.stages[stage_index].name, stage_index=stage_index,
+                            confidence=round(float(p[stage_index]), 4), status="ok", rule_stage=rules.stage,
+                            classifier_stage=spec.stages[c].name)
+            out.append(base)
+    return out
+
+
+def _num(value):
+    if value is None:
+        return None
+    value = float(value)
+    return None if value != value else round(value, 4)
+
+
+# -- persistence ---------------------------------------------------------------------------------------
+def code_digest() -> str:
+    """Changes whenever the model files, the dimension layer, the generator, the classifier or the
+    feature SQL change: a stored training frame or fitted model from other code is never reused."""
+    h = hashlib.sha256()
+    for package, suffix in (("models", ".toml"), ("models", ".py"), ("features.sql", ".sql")):
+        for entry in sorted(resources.files(package).iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(suffix):
+                h.update(entry.name.encode() + entry.read_bytes())
+    h.update(resources.files("connectors").joinpath("synthetic.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def model_dir(db_path) -> Path | None:
+    if db_path is None or str(db_path) == ":memory:":
+        return None
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + ".models")
+
+
+def analyst_training_rows(store, dims: pd.DataFrame) -> pd.DataFrame:
+    """Dimension rows of organisations with analyst labels (latest label per org and model)."""
+    labels = store.df("select org_id as org, model, stage from labels qualify row_number() over "
+                      "(partition by org_id, model order by created_at desc) = 1")
+    if labels.empty:
+        return pd.DataFrame()
+    specs = load_models()
+    labels["stage_index"] = [specs[m].index_of(s) for m, s in zip(labels["model"], labels["stage"])]
+    return labels.merge(dims, on="org", how="inner")
+
+
+def load_or_train(store, dims: pd.DataFrame | None = None, *, seed: int = DEFAULT_TRAIN_SEED,
+                  orgs: int = DEFAULT_TRAIN_ORGS, log=None) -> FittedModels:
+    """The fitted models for this store: loaded when a fit for the same code, training set and analyst
+    labels is stored beside the database, else trained (and stored)."""
+    import joblib
+
+    analyst = analyst_training_rows(store, dims) if dims is not None else pd.DataFrame()
+    label_key = hashlib.sha256(analyst[["org", "model", "stage_index"]].to_csv(index=False).encode()
+                               if len(analyst) else b"").hexdigest()[:12]
+    key = f"{code_digest()}-s{seed}-n{orgs}"
+    folder = model_dir(store.path)
+    model_file = folder / f"fit-{key}-{label_key}.joblib" if folder else None
+    if model_file and model_file.exists():
+        return joblib.load(model_file)
+    train_file = folder / f"train-{key}.parquet" if folder else None
+    if train_file and train_file.exists():
+        train = pd.read_parquet(train_file)
+    else:
+        if log:
+            log(f"training: generating {orgs} synthetic organisations (seed {seed})")
+        train = training_frame(seed, orgs)
+        if train_file:
+            folder.mkdir(parents=True, exist_ok=True)
+            train.to_parquet(train_file)
+    fitted = fit_models(train, analyst if len(analyst) else None)
+    fitted.info.update(seed=seed, code=key, labels=label_key)
+    if model_file:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(f"fit-{key}-*.joblib"):
+            old.unlink()
+        joblib.dump(fitted, model_file)
+    return fitted
+
+
+def estimate_store(store, as_of=None, *, run_id: str | None = None, log=None) -> tuple[list[dict], object]:
+    """(Re)compute and store estimates for every organisation with features at as_of. Returns
+    (estimates, as_of). A re-run for the same as_of replaces that as_of's rows (history is per as_of)."""
+    import uuid
+
+    from pipeline.store import utcnow
+
+    features, as_of, _ = D.org_frame(store, as_of)
+    dims = D.compute(features)
+    fitted = load_or_train(store, dims, log=log)
+    rows = estimate(fitted, dims)
+    run_id = run_id or uuid.uuid4().hex
+    now = utcnow()
+    with store.transaction() as con:
+        con.execute("delete from estimates where as_of = ?", [as_of])
+        con.executemany(
+            "insert into estimates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, as_of, r["org"], r["model"], r["stage"], r["stage_index"], r["confidence"], r["status"],
+              r["rule_stage"], r["classifier_stage"], json.dumps(r["probabilities"]),
+              json.dumps(r["explanation"]), now) for r in rows])
+    return rows, as_of
+
+
+def stored_estimates(store, as_of=None) -> pd.DataFrame:
+    """Latest (or the given as_of's) estimates: one row per organisation x model."""
+    if as_of is None:
+        (as_of,) = store.con.execute("select max(as_of) from estimates").fetchone()
+    frame = store.df("select org_id as org, model, stage, stage_index, confidence, status, rule_stage, "
+                     "classifier_stage, as_of from estimates where as_of = ?", [as_of])
+    order = {m: i for i, m in enumerate(MODEL_IDS)}
+    frame["_m"] = frame["model"].map(order)
+    return frame.sort_values(["org", "_m"]).drop(columns="_m").reset_index(drop=True)

@@ -1,0 +1,94 @@
+"""Held-out evaluation: train on one synthetic seed, test on organisations from another.
+
+Metrics per model, over test organisations with status ok (`n` and `insufficient` are reported too):
+- exact_accuracy: reported stage == true stage.
+- within_one_accuracy: |reported - true| <= 1 stage. For smi (a 2x2 matrix, not an order) "within one"
+  means at most one of the two axes is wrong.
+- macro_f1: F1 per true stage, averaged over stages.
+- ece: expected calibration error of the reported stage's confidence (10 equal-width bins, weighted by
+  bin size): sum_b |B|/n * |accuracy(B) - mean confidence(B)|.
+- rules_only_exact_accuracy: exact accuracy of the rule stage alone.
+- confusion: rows = true stage, columns = reported stage, in stage order.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix, f1_score
+
+from models.estimate import estimate, fit_models, training_frame
+from models.spec import MODEL_IDS, load_models
+
+TARGETS = {"exact_accuracy": 0.85, "within_one_accuracy": 0.98, "ece": 0.05}
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    if len(confidence) == 0:
+        return float("nan")
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            total += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(total)
+
+
+def _within_one(model_id: str, true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    if model_id == "smi":
+        spec = load_models()["smi"]
+        levels = [dict(s.levels) for s in spec.stages]
+        return np.array([sum(levels[t][a] != levels[p][a] for a in levels[t]) <= 1 for t, p in zip(true, pred)])
+    return np.abs(true - pred) <= 1
+
+
+def metrics(rows: list[dict], test: pd.DataFrame) -> dict:
+    specs = load_models()
+    frame = pd.DataFrame(rows)
+    result = {}
+    for model_id in MODEL_IDS:
+        spec = specs[model_id]
+        mine = frame[frame["model"] == model_id].merge(test[["org", f"truth_{model_id}"]], on="org")
+        ok = mine[mine["status"] == "ok"]
+        true = ok[f"truth_{model_id}"].to_numpy(dtype=int)
+        pred = ok["stage_index"].to_numpy(dtype=int)
+        rule = np.array([spec.index_of(s) for s in ok["rule_stage"]], dtype=int)
+        labels = list(range(len(spec.stages)))
+        result[model_id] = {
+            "exact_accuracy": round(float((true == pred).mean()), 4),
+            "within_one_accuracy": round(float(_within_one(model_id, true, pred).mean()), 4),
+            "macro_f1": round(float(f1_score(true, pred, labels=labels, average="macro", zero_division=0)), 4),
+            "ece": round(expected_calibration_error(ok["confidence"].to_numpy(float), true == pred), 4),
+            "rules_only_exact_accuracy": round(float((true == rule).mean()), 4),
+            "confusion": confusion_matrix(true, pred, labels=labels).tolist(),
+            "n": int(len(ok)),
+            "insufficient": int(len(mine) - len(ok)),
+            "stages": spec.stage_names,
+        }
+    return result
+
+
+def evaluate(train_seed: int = 11, test_seed: int = 12, orgs: int = 300, *, shifted: bool = False,
+             train: pd.DataFrame | None = None, test_orgs: int | None = None) -> dict:
+    """Train on `orgs` organisations from train_seed, test on `test_orgs` (default: orgs) from test_seed.
+    shifted=True perturbs the test behaviour (connectors.synthetic.SHIFTED: noisier latency, fewer
+    mentions, more behaviour noise)."""
+    from connectors.synthetic import SHIFTED, Behaviour
+
+    train = train if train is not None else training_frame(train_seed, orgs, prefix="train")
+    fitted = fit_models(train)
+    test = training_frame(test_seed, test_orgs or orgs, behaviour=SHIFTED if shifted else Behaviour(),
+                          prefix="test")
+    return metrics(estimate(fitted, test), test)
+
+
+def meets_targets(result: dict) -> dict[str, list[str]]:
+    """Per model, the targets missed (empty lists when all are met)."""
+    missed = {}
+    for model_id, m in result.items():
+        missed[model_id] = [f"{k} {m[k]} (target {'<=' if k == 'ece' else '>='} {t})"
+                            for k, t in TARGETS.items()
+                            if (m[k] > t if k == "ece" else m[k] < t)]
+    return missed
