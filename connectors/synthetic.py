@@ -1,10 +1,11 @@
 """Synthetic organisations with known maturity stages: a source like any other connector.
 
 `generate(seed, orgs)` draws, per organisation, a latent level (0..1) on each maturity dimension of
-models/dimensions.py; the true stage under each of the five models follows from those latent levels
-through the model's own criteria (models/rules.py applied to the latent, noise-free levels). Behaviour is
-then drawn from the latent levels *with noise*, so organisations near a stage boundary overlap with the
-adjacent stage: accounts and department accounts, platforms, posting cadence (posts/day, active days),
+models/dimensions.py. Behaviour parameters are drawn from the latent levels *with noise* (and rounded to
+whole accounts, agents, platforms); the true stage under each of the five models follows from the
+realised behaviour (its levels on the dimension scales, `realised_levels`) through the model's own
+criteria (models/rules.py). The posts are then sampled from that behaviour, so what the features measure
+scatters around the true levels and organisations near a stage boundary overlap with the adjacent stage: accounts and department accounts, platforms, posting cadence (posts/day, active days),
 response rate and log-normal reply latency, agent signatures, hours of the day covered, proactive vs
 reactive posting, private-channel routing, multi-turn threads, media, customer-to-customer replies.
 The output is raw `Post` records plus the organisation/account config; `import_synthetic` loads them
@@ -61,7 +62,7 @@ SHIFTED = Behaviour(latency_sigma_add=0.6, mention_factor=0.6, noise_factor=1.5)
 @dataclass
 class SyntheticOrg:
     org: Organisation
-    latent: dict[str, float]
+    latent: dict[str, float]              # realised dimension levels (see realised_levels)
     truth: dict[str, str]                 # model id -> true stage name
     truth_index: dict[str, int]
     params: dict[str, float] = field(default_factory=dict)
@@ -87,6 +88,28 @@ def latent_truth(latent: dict[str, float]) -> tuple[dict[str, str], dict[str, in
         result = apply_rules(spec, latent)
         names[model_id], indices[model_id] = result.stage, result.stage_index
     return names, indices
+
+
+def realised_levels(params: dict) -> dict[str, float]:
+    """Dimension levels of the behaviour parameters an organisation was generated with (the scales of
+    models/dimensions.py applied to its realised parameters, before any sampling)."""
+    score = lambda signal, value: SCALE_BY_SIGNAL[signal].score(value)  # noqa: E731
+    groups = {
+        "presence": [score("posts_per_day", params["posts_per_day"]),
+                     score("active_day_share", 1 - np.exp(-params["posts_per_day"]))],
+        "responsiveness": [score("response_rate", params["response_rate"]),
+                           score("first_reply_median_s", params["latency_median_s"])],
+        "dialogue": [score("c2c_share", params["c2c"]), score("multi_turn_share", params["multi_turn"])],
+        "coordination": [score("private_channel_share", params["private"]),
+                         score("signed_reply_share", params["signed"])],
+        "integration": [score("department_accounts", params["department_accounts"]),
+                        score("roles_covered", min(params["roles"], params["department_accounts"] + 1))],
+        "investment": [score("agent_signatures", max(params["agents"], 1)),
+                       score("reply_hours_covered", params["hours"])],
+        "innovation": [score("platforms", params["platforms"]), score("proactive_share", params["proactive"]),
+                       score("media_share", params["media"])],
+    }
+    return {dim: float(np.mean(values)) for dim, values in groups.items()}
 
 
 def _draw_latent(rng: np.random.Generator) -> dict[str, float]:
@@ -218,17 +241,20 @@ def _org_posts(rng: np.random.Generator, org_id: str, latent: dict, behaviour: B
 
 
 def generate(seed: int = 7, orgs: int = 40, *, behaviour: Behaviour = Behaviour(), prefix: str = "syn",
-             noise: float = 0.05) -> SyntheticData:
+             noise: float = 0.025) -> SyntheticData:
     """Deterministic for (seed, orgs, behaviour): the same arguments give the same posts and labels."""
     rng = np.random.default_rng(seed)
     result = SyntheticData(seed, [], [])
     for i in range(orgs):
         org_rng = np.random.default_rng([seed, i])
         latent = _draw_latent(org_rng)
-        names, indices = latent_truth(latent)
         org_id = f"{prefix}{seed}_{i:03d}"
         org, posts, params = _org_posts(org_rng, org_id, latent, behaviour, noise * behaviour.noise_factor)
-        result.orgs.append(SyntheticOrg(org, latent, names, indices, params))
+        # The true stage follows the behaviour the organisation actually has (its realised accounts,
+        # response rate, team, ...), scored on the same scales; what the features see of it is a sample.
+        realised = realised_levels(params)
+        names, indices = latent_truth(realised)
+        result.orgs.append(SyntheticOrg(org, realised, names, indices, params))
         result.posts.extend(posts)
     del rng
     return result

@@ -80,6 +80,21 @@ def _axis_labels(spec: ModelSpec, stage_index: int) -> dict[str, int]:
     return {axis.name: int(levels[axis.name] == "high") for axis in spec.axes}
 
 
+def model_inputs(spec: ModelSpec, dims: pd.DataFrame, axis: str | None = None) -> np.ndarray:
+    """Classifier inputs for one model: the shared inputs (models.dimensions.classifier_inputs), then the
+    model's own criteria as margins (dimension - threshold) and, for ordinal models, the rule stage.
+    Every column is non-decreasing in every signal, so the monotone classifier stays monotone."""
+    from models.rules import rule_stages
+
+    base = D.classifier_inputs(dims)
+    if spec.kind == "quadrant":
+        chosen = [a for a in spec.axes if a.name == axis]
+        margins = [dims[a.dimension].to_numpy(float) - a.threshold for a in chosen]
+        return np.column_stack([base, *margins])
+    margins = [dims[c.dimension].to_numpy(float) - c.threshold for c in spec.criteria]
+    return np.column_stack([base, *margins, rule_stages(spec, dims).astype(float)])
+
+
 def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
                classifier: OrdinalStageClassifier | None = None) -> FittedModels:
     """Fit every model. `analyst`: dimension rows of labelled organisations with columns `model` and
@@ -90,7 +105,6 @@ def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
     specs = load_models()
     fitted = FittedModels(info={"train_orgs": int(len(train)),
                                 "analyst_labels": 0 if analyst is None else int(len(analyst))})
-    X = D.classifier_inputs(train)
     for model_id, spec in specs.items():
         targets: dict[str, np.ndarray] = {}
         if spec.kind == "quadrant":
@@ -99,7 +113,8 @@ def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
         else:
             targets[model_id] = train[f"truth_{model_id}"].to_numpy()
         for name, y in targets.items():
-            Xs, ys, ws = [X], [y], [np.ones(len(y))]
+            axis = name if spec.kind == "quadrant" else None
+            Xs, ys, ws = [model_inputs(spec, train, axis)], [y], [np.ones(len(y))]
             if analyst is not None and len(analyst):
                 mine = analyst[analyst["model"] == model_id]
                 if len(mine):
@@ -107,7 +122,7 @@ def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
                         labels = np.array([_axis_labels(spec, int(i))[name] for i in mine["stage_index"]])
                     else:
                         labels = mine["stage_index"].to_numpy(dtype=int)
-                    Xs.append(D.classifier_inputs(mine))
+                    Xs.append(model_inputs(spec, mine, axis))
                     ys.append(labels)
                     ws.append(np.full(len(labels), ANALYST_WEIGHT))
             model = clone(template).fit(np.vstack(Xs), np.concatenate(ys), sample_weight=np.concatenate(ws))
@@ -143,14 +158,14 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     """One estimate per organisation (row of `dims`, from models.dimensions.compute) and model."""
     specs = load_models()
     dims = dims.reset_index(drop=True)
-    X = D.classifier_inputs(dims)
     records = dims.to_dict("records")
     out: list[dict] = []
     per_model: dict[str, tuple[np.ndarray, np.ndarray, dict]] = {}
     for model_id, spec in specs.items():
         n = len(spec.stages)
         if spec.kind == "quadrant":
-            axis_p = {name: _full_proba(m, X, 2)[0][:, 1] for name, m in fitted.axes.items()}
+            axis_p = {name: _full_proba(m, model_inputs(spec, dims, name), 2)[0][:, 1]
+                      for name, m in fitted.axes.items()}
             proba = np.zeros((len(dims), n))
             for stage in spec.stages:
                 p = np.ones(len(dims))
@@ -161,7 +176,7 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
                                   for i in range(len(dims))], dtype=int)
             per_model[model_id] = (proba, clf_stage, axis_p)
         else:
-            proba, median = _full_proba(fitted.ordinal[model_id], X, n)
+            proba, median = _full_proba(fitted.ordinal[model_id], model_inputs(spec, dims), n)
             per_model[model_id] = (proba, median, {})
     for i, row in enumerate(records):
         reasons = insufficient_reasons(row)

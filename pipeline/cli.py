@@ -205,6 +205,149 @@ def serve_command(
     serve(deployment)
 
 
+@app.command("evaluate")
+def evaluate_command(
+    train_seed: Annotated[int, typer.Option("--train-seed", help="Seed of the training organisations.")] = 11,
+    test_seed: Annotated[int, typer.Option("--test-seed", help="Seed of the held-out test organisations.")] = 12,
+    orgs: Annotated[int, typer.Option("--orgs", help="Organisations per set.")] = 400,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    shifted: Annotated[bool, typer.Option("--shifted", help="Also report a shifted test set (noisier latency, "
+                                                           "fewer mentions; no target).")] = False,
+) -> None:
+    """Train on synthetic organisations from one seed, test on held-out ones from another; per-model metrics."""
+    import json
+
+    from models.estimate import training_frame
+    from models.evaluate import evaluate, meets_targets
+
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("use table or json", param_hint="--format")
+    train = training_frame(train_seed, orgs, prefix="train")
+    result = evaluate(train_seed, test_seed, orgs, train=train)
+    report = {m: {k: v[k] for k in ("exact_accuracy", "within_one_accuracy", "macro_f1", "ece",
+                                    "rules_only_exact_accuracy", "confusion")} for m, v in result.items()}
+    shifted_report = None
+    if shifted:
+        shifted_result = evaluate(train_seed, test_seed, orgs, train=train, shifted=True)
+        shifted_report = {m: {k: v[k] for k in report[m]} for m, v in shifted_result.items()}
+    if fmt == "json":
+        out = dict(report)
+        if shifted_report:
+            out["shifted"] = shifted_report
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        return
+    for title, rep in (("held-out", report), ("shifted (no target)", shifted_report)):
+        if rep is None:
+            continue
+        frame = pd.DataFrame([{"model": m, **{k: v for k, v in r.items() if k != "confusion"}} for m, r in rep.items()])
+        print_frame(frame, "table", title=f"evaluation, {title}: train seed {train_seed}, test seed {test_seed}, "
+                                           f"{orgs} organisations each")
+    missed = {m: v for m, v in meets_targets(result).items() if v}
+    console.print("targets (exact >= 0.85, within-one >= 0.98, ECE <= 0.05): "
+                  + ("met for every model" if not missed else "; ".join(f"{m}: {', '.join(v)}" for m, v in missed.items())),
+                  highlight=False)
+
+
+@app.command("estimate")
+def estimate_command(db: DbOption = None, as_of: AsOfOption = None, quiet: QuietOption = False) -> None:
+    """(Re)compute maturity estimates for every organisation and model from the stored features."""
+    from models.estimate import estimate_store
+
+    try:
+        with open_store(db) as store:
+            if as_of is not None or store.con.execute("select count(*) from features").fetchone()[0] == 0:
+                build_features(store, as_of, windows=(0, 90))
+            rows, used = estimate_store(store, as_of, log=None if quiet else
+                                        (lambda m: err_console.print(m, highlight=False)))
+    except KNOWN_ERRORS as exc:
+        fail(str(exc))
+    if not quiet:
+        ok = sum(r["status"] == "ok" for r in rows)
+        console.print(f"{len(rows)} estimates as of {used:%Y-%m-%d %H:%M} UTC: {ok} ok, "
+                      f"{len(rows) - ok} insufficient evidence", highlight=False)
+
+
+@app.command("estimates")
+def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
+    """Print the latest estimates: one row per organisation x model."""
+    from models.estimate import stored_estimates
+
+    try:
+        with open_store(db, read_only=True) as store:
+            frame = stored_estimates(store)
+    except KNOWN_ERRORS as exc:
+        fail(str(exc))
+    if frame.empty:
+        fail("no estimates are stored yet; run `maturity estimate` or `maturity run` first")
+    print_frame(frame[["org", "model", "stage", "stage_index", "confidence", "status"]], fmt,
+                title=f"maturity estimates as of {frame['as_of'].iloc[0]:%Y-%m-%d %H:%M} UTC")
+
+
+@app.command("explain")
+def explain_command(
+    org: Annotated[str, typer.Argument(help="Organisation id.")],
+    model: Annotated[Optional[str], typer.Option("--model", help="smmm, s3m, forrester, altimeter or smi "
+                                                                 "(default: all five).")] = None,
+    db: DbOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Why an organisation is at its stage, and what the seed advises for the next one (with the measured gap)."""
+    import json
+
+    from models import dimensions as D
+    from models.estimate import estimate, load_or_train, model_dir
+    from models.explain import explain_row, render_text
+    from models.spec import MODEL_IDS, ModelSpecError, load_model
+
+    try:
+        models = [load_model(model).id] if model else MODEL_IDS
+    except ModelSpecError as exc:
+        fail(str(exc))
+    try:
+        with open_store(db) as store:
+            features, _, _ = D.org_frame(store)
+            dims = D.compute(features)
+            if org not in set(dims["org"]):
+                fail(f"unknown organisation {org!r} (known: {', '.join(sorted(dims['org'])[:15])} …)")
+            fitted = load_or_train(store, dims)
+            train_files = sorted(model_dir(store.path).glob("train-*.parquet")) if model_dir(store.path) else []
+            train_dims = pd.read_parquet(train_files[-1]) if train_files else None
+    except KNOWN_ERRORS as exc:
+        fail(str(exc))
+    row = dims[dims["org"] == org]
+    results = [e for e in estimate(fitted, row) if e["model"] in models]
+    explanations = [explain_row(row.iloc[0].to_dict(), e, fitted, train_dims) for e in results]
+    if fmt == "json":
+        sys.stdout.write(json.dumps(explanations, indent=2, default=str) + "\n")
+    else:
+        console.print("\n\n".join(render_text(e) for e in explanations), highlight=False, markup=False)
+
+
+@app.command("label")
+def label_command(
+    org: Annotated[Optional[str], typer.Argument(help="Organisation id.")] = None,
+    model: Annotated[Optional[str], typer.Argument(help="Model id.")] = None,
+    stage: Annotated[Optional[str], typer.Argument(help="Stage name as in models/<model>.toml.")] = None,
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="CSV with columns org, model, stage.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Record analyst labels (first-class training data; they survive retraining and regeneration)."""
+    from models.labels import LabelError, add_labels, read_labels_csv
+
+    try:
+        if csv_file is not None:
+            labels, source = read_labels_csv(csv_file), f"csv:{csv_file.name}"
+        elif org and model and stage:
+            labels, source = [(org, model, stage)], "cli"
+        else:
+            raise typer.BadParameter("give ORG MODEL STAGE or --csv FILE")
+        with open_store(db) as store:
+            count = add_labels(store, labels, source)
+    except (LabelError, *KNOWN_ERRORS) as exc:
+        fail(str(exc))
+    console.print(f"stored {count} label(s); the next `maturity estimate` retrains with them", highlight=False)
+
+
 def main() -> None:
     # Prefect's per-task INFO lines drown the summary; users can still raise the level themselves.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -17,7 +17,7 @@ SOURCE_KINDS = {"twcs", "synthetic", "sp500", "facebook_pages", "x", "reddit", "
 
 TOP_KEYS = {"include", "settings", "source", "org"}
 SETTINGS_KEYS = {"database", "keep_customer_text", "window_days", "timezone"}
-SOURCE_KEYS = {"kind", "path", "required", "seed", "orgs", "posts", "name"}
+SOURCE_KEYS = {"kind", "path", "required", "seed", "orgs", "posts", "name", "fallback_for"}
 ORG_KEYS = {"id", "name", "sector", "timezone", "business_hours", "accounts"}
 ACCOUNT_KEYS = {"platform", "handle", "role", "instance"}
 
@@ -61,6 +61,7 @@ class Source:
     orgs: int | None = None
     posts: int | None = None
     name: str | None = None
+    fallback_for: str | None = None  # load only when the named source was not loaded (e.g. file absent)
 
 
 @dataclass
@@ -227,7 +228,9 @@ def _parse_source(table, index: int, path: Path, where: _Locator) -> Source:
     ints = {k: _type_check(table[k], int, path, locate(k), k) for k in ("seed", "orgs", "posts") if k in table}
     return Source(kind=kind, path=source_path,
                   required=_type_check(table.get("required", True), bool, path, locate("required"), "required"),
-                  name=_type_check(table.get("name", kind), str, path, locate("name"), "name"), **ints)
+                  name=_type_check(table.get("name", kind), str, path, locate("name"), "name"),
+                  fallback_for=_type_check(table.get("fallback_for"), (str, type(None)), path,
+                                           locate("fallback_for"), "fallback_for"), **ints)
 
 
 def _parse_org(table, index: int, path: Path, where: _Locator) -> Organisation:

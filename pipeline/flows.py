@@ -29,6 +29,11 @@ def build_features_task(db_path: str, as_of: datetime | None) -> jobs.FeatureRes
     return jobs.compute_features(db_path, as_of)
 
 
+@task(name="estimate-stages", cache_policy=NO_CACHE)
+def estimate_stages_task(db_path: str, as_of: datetime, run_id: str) -> dict:
+    return jobs.estimate_stages(db_path, as_of, run_id)
+
+
 @task(name="write-summary", cache_policy=NO_CACHE)
 def write_summary_task(db_path: str, summary: dict) -> dict:
     with Store(db_path) as store:
@@ -52,7 +57,15 @@ def _nightly(run_id: str, config_path: str, db_path: str, as_of: str | None) -> 
     started = utcnow()
     config = load_config(config_path)
     prepare_store_task(db_path, config_path)
-    sources = [ingest_source_task(db_path, source, config.keep_customer_text) for source in config.sources]
+    sources = []
+    for source in config.sources:
+        loaded = {s["name"] for s in sources if s["status"] == "ok" and s["loaded"]}
+        if source.fallback_for and source.fallback_for in loaded:
+            sources.append(jobs.SourceResult(source.name or source.kind, source.kind, None, "skipped",
+                                             message=f"fallback for {source.fallback_for}, which loaded")
+                           .as_dict())
+            continue
+        sources.append(ingest_source_task(db_path, source, config.keep_customer_text))
     failures = [f"{s['name']}: {s['message']}" for s in sources if s["status"] == "failed"]
     summary: dict = {"run_id": run_id, "started_at": started, "db": db_path,
                      "config": config_path, "sources": sources, "failures": failures}
@@ -64,6 +77,10 @@ def _nightly(run_id: str, config_path: str, db_path: str, as_of: str | None) -> 
         summary["as_of"] = features.as_of
         summary["features"] = {"accounts": features.accounts, "organisations": features.organisations,
                                "seconds": features.seconds}
+        try:
+            summary["estimates"] = estimate_stages_task(db_path, features.as_of, run_id)
+        except Exception as exc:
+            failures.append(f"estimates: {exc}")
     summary["unassigned_accounts"] = jobs.unassigned_accounts(db_path)
     summary["status"] = "ok" if not failures else ("partial_failure" if "features" in summary else "failed")
     return write_summary_task(db_path, summary)

@@ -31,6 +31,17 @@ class SourceResult:
 FILE_IMPORTERS = {"twcs": import_twcs}
 
 
+def _import_synthetic(store: Store, source: Source):
+    from connectors.synthetic import import_synthetic
+    run_id, counts, _ = import_synthetic(store, source.seed if source.seed is not None else 7,
+                                         source.orgs or 40, source=source.name or "synthetic")
+    return run_id, counts
+
+
+# Sources that generate their data instead of reading a file.
+GENERATED_IMPORTERS = {"synthetic": _import_synthetic}
+
+
 def prepare_store(db_path: str, config: Config) -> None:
     """Apply migrations and write the configured organisations and accounts."""
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
@@ -42,6 +53,16 @@ def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False
     result = SourceResult(name=source.name or source.kind, kind=source.kind,
                           path=str(source.path) if source.path else None, status="ok")
     started = time.perf_counter()
+    if source.kind in GENERATED_IMPORTERS:
+        with Store(db_path, keep_customer_text=keep_customer_text) as store:
+            try:
+                _, counts = GENERATED_IMPORTERS[source.kind](store, source)
+            except Exception as exc:  # reported per source; other sources still load
+                result.status, result.message = "failed", str(exc)
+            else:
+                result.read, result.loaded, result.rejected = counts.read, counts.loaded, counts.rejected
+        result.seconds = round(time.perf_counter() - started, 3)
+        return result
     importer = FILE_IMPORTERS.get(source.kind)
     if importer is None:
         result.status, result.message = "skipped", f"no importer for source kind {source.kind!r} yet"
@@ -81,6 +102,20 @@ def compute_features(db_path: str, as_of: datetime | None, windows: tuple[int, .
             "count(distinct org_id) filter (where scope = 'org') from features where as_of = ?",
             [as_of]).fetchone()
     return FeatureResult(as_of, accounts, orgs, round(time.perf_counter() - started, 3), list(windows))
+
+
+def estimate_stages(db_path: str, as_of: datetime | None = None, run_id: str | None = None) -> dict:
+    """Maturity estimates for every organisation x model (stored per as_of); returns counts by status."""
+    from models.estimate import estimate_store
+
+    started = time.perf_counter()
+    with Store(db_path) as store:
+        rows, as_of = estimate_store(store, as_of, run_id=run_id)
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    return {"as_of": as_of, "estimates": len(rows), "statuses": statuses,
+            "seconds": round(time.perf_counter() - started, 3)}
 
 
 def unassigned_accounts(db_path: str) -> list[str]:

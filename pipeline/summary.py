@@ -24,6 +24,8 @@ def print_summary(summary: dict, console: Console) -> None:
         from pipeline.cli import print_frame
         print_frame(frame, "table", title=f"features as of {summary['as_of']:%Y-%m-%d %H:%M} UTC "
                                           f"({summary['features']['seconds']:.2f} s)")
+    if "estimates" in summary:
+        print_stage_table(summary["db"], summary["estimates"]["as_of"], console)
     unassigned = summary.get("unassigned_accounts") or []
     if unassigned:
         console.print(f"{len(unassigned)} org accounts in the data are not assigned to a configured "
@@ -32,3 +34,29 @@ def print_summary(summary: dict, console: Console) -> None:
     for failure in summary.get("failures", []):
         console.print(Text.assemble(("failed: ", "bold red"), failure))
     console.print(f"run {summary['run_id'][:8]}: {summary['status']}", highlight=False)
+
+
+def print_stage_table(db: str, as_of, console: Console) -> None:
+    """Organisation x model stage table (organisations with any estimate that is not thin data first)."""
+    from models.estimate import stored_estimates
+    from models.spec import MODEL_IDS
+
+    with Store(db, read_only=True) as store:
+        frame = stored_estimates(store, as_of)
+    if frame.empty:
+        return
+    frame["cell"] = [f"{s} ({c:.2f})" if st == "ok" else "insufficient evidence"
+                     for s, c, st in zip(frame["stage"], frame["confidence"].fillna(0), frame["status"])]
+    wide = frame.pivot(index="org", columns="model", values="cell").reindex(columns=MODEL_IDS)
+    judged = frame[frame["status"] == "ok"]["org"].unique()
+    thin = [org for org in wide.index if org not in set(judged)]
+    table = Table(title=f"maturity stage (confidence) as of {as_of:%Y-%m-%d %H:%M} UTC")
+    table.add_column("organisation")
+    for model in MODEL_IDS:
+        table.add_column(model)
+    for org, row in wide.loc[[o for o in wide.index if o in set(judged)]].iterrows():
+        table.add_row(org, *(row[m] if isinstance(row[m], str) else "-" for m in MODEL_IDS))
+    console.print(table)
+    if thin:
+        console.print(f"{len(thin)} organisations have too little data to judge (insufficient evidence): "
+                      f"{', '.join(thin[:10])}{' …' if len(thin) > 10 else ''}", highlight=False)
