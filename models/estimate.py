@@ -233,8 +233,9 @@ def code_digest() -> str:
     """Changes whenever the model files, the dimension layer, the generator, the classifier or the
     feature SQL change: a stored training frame or fitted model from other code is never reused."""
     h = hashlib.sha256()
-    for package, suffix in (("models", ".toml"), ("models", ".py"), ("features.sql", ".sql")):
-        for entry in sorted(resources.files(package).iterdir(), key=lambda e: e.name):
+    here = Path(__file__).parent
+    for folder, suffix in ((here, ".toml"), (here, ".py"), (resources.files("features.sql"), ".sql")):
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
             if entry.name.endswith(suffix):
                 h.update(entry.name.encode() + entry.read_bytes())
     h.update(resources.files("connectors").joinpath("synthetic.py").read_bytes())

@@ -5,7 +5,7 @@ import hashlib
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from models.dimensions import DIMENSIONS
 
@@ -127,7 +127,8 @@ def _parse(model_id: str, text: str) -> ModelSpec:
 def load_model(model_id: str) -> ModelSpec:
     if model_id not in MODEL_IDS:
         raise ModelSpecError(f"unknown model {model_id!r} (expected one of: {', '.join(MODEL_IDS)})")
-    text = resources.files("models").joinpath(f"{model_id}.toml").read_text(encoding="utf-8")
+    # the package folder itself (a tests/models folder may shadow "models" as a namespace package)
+    text = (Path(__file__).parent / f"{model_id}.toml").read_text(encoding="utf-8")
     return _parse(model_id, text)
 
 
