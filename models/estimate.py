@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -243,10 +244,14 @@ def code_digest() -> str:
 
 
 def model_dir(db_path) -> Path | None:
+    """Where fitted models and the synthetic training set are cached: $MATURITY_MODEL_CACHE, else a
+    `models/` folder beside the database. Fits are keyed by code, training set and analyst labels,
+    so databases sharing a folder share the label-free fit and keep their own labelled ones."""
+    if os.environ.get("MATURITY_MODEL_CACHE"):
+        return Path(os.environ["MATURITY_MODEL_CACHE"])
     if db_path is None or str(db_path) == ":memory:":
         return None
-    db_path = Path(db_path)
-    return db_path.with_name(db_path.name + ".models")
+    return Path(db_path).resolve().parent / "models"
 
 
 def analyst_training_rows(store, dims: pd.DataFrame) -> pd.DataFrame:
@@ -261,11 +266,13 @@ def analyst_training_rows(store, dims: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_or_train(store, dims: pd.DataFrame | None = None, *, seed: int = DEFAULT_TRAIN_SEED,
-                  orgs: int = DEFAULT_TRAIN_ORGS, log=None) -> FittedModels:
+                  orgs: int | None = None, log=None) -> FittedModels:
     """The fitted models for this store: loaded when a fit for the same code, training set and analyst
     labels is stored beside the database, else trained (and stored)."""
     import joblib
 
+    # $MATURITY_TRAIN_ORGS trades accuracy for speed (the test suite uses a small training set)
+    orgs = orgs or int(os.environ.get("MATURITY_TRAIN_ORGS", DEFAULT_TRAIN_ORGS))
     analyst = analyst_training_rows(store, dims) if dims is not None else pd.DataFrame()
     label_key = hashlib.sha256(analyst[["org", "model", "stage_index"]].to_csv(index=False).encode()
                                if len(analyst) else b"").hexdigest()[:12]
@@ -283,14 +290,15 @@ def load_or_train(store, dims: pd.DataFrame | None = None, *, seed: int = DEFAUL
         train = training_frame(seed, orgs)
         if train_file:
             folder.mkdir(parents=True, exist_ok=True)
-            train.to_parquet(train_file)
+            train.to_parquet(train_file.with_suffix(".partial"))
+            train_file.with_suffix(".partial").replace(train_file)
     fitted = fit_models(train, analyst if len(analyst) else None)
     fitted.info.update(seed=seed, code=key, labels=label_key)
     if model_file:
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob(f"fit-{key}-*.joblib"):
-            old.unlink()
-        joblib.dump(fitted, model_file)
+        partial = model_file.with_suffix(".partial")
+        joblib.dump(fitted, partial)
+        partial.replace(model_file)  # atomic: a concurrent reader never sees half a file
     return fitted
 
 

@@ -110,6 +110,9 @@ def estimate_stages(db_path: str, as_of: datetime | None = None, run_id: str | N
 
     started = time.perf_counter()
     with Store(db_path) as store:
+        if store.count("organisations") == 0:
+            return {"as_of": as_of, "estimates": 0, "statuses": {}, "seconds": 0.0,
+                    "note": "no organisations configured; nothing to estimate"}
         rows, as_of = estimate_store(store, as_of, run_id=run_id)
     statuses: dict[str, int] = {}
     for row in rows:

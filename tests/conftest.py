@@ -35,7 +35,17 @@ def store(tmp_path) -> Store:
         yield opened
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """One cache of trained models for the whole session: the synthetic training set is generated
+    and fitted once, not once per test database."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_db_env(monkeypatch, tmp_path):
-    # never touch a developer's data/maturity.duckdb from a test
+def _isolated_db_env(monkeypatch, tmp_path, model_cache):
+    # never touch a developer's data/maturity.duckdb (or its model cache) from a test
     monkeypatch.setenv("MATURITY_DB", str(tmp_path / "default.duckdb"))
+    monkeypatch.setenv("MATURITY_MODEL_CACHE", str(model_cache))
+    # plumbing tests need a fitted model, not an accurate one; `maturity evaluate` checks accuracy
+    monkeypatch.setenv("MATURITY_TRAIN_ORGS", "80")
