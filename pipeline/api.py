@@ -1,0 +1,440 @@
+"""The analyst's Python API: open a store, get pandas DataFrames.
+
+    from pipeline.api import open_store
+
+    with open_store("data/maturity.duckdb") as mi:         # read-only by default
+        mi.organisations(group="airlines")                   # org, name, sector, timezone
+        mi.features(group="airlines")                        # wide org-scope features
+        mi.estimates(group="airlines")                       # latest stage per org x model
+        mi.history(orgs=["delta"])                           # every stored as_of
+        mi.explain("delta", "smmm")                          # signals vs what this/next stage needs
+        mi.percentile_ranks("airlines")                      # each signal's rank within the group
+        mi.what_if("delta", {"response_rate": 0.9})          # which stage a changed signal would give
+
+Every method returns a pandas DataFrame (except `explanation`, a dict, and `groups`, a list). Filters are
+`group` (a sector from the organisation config) and/or `orgs` (organisation ids); with neither, every
+configured organisation. Values reach SQL as parameters, never by string interpolation. The CLI
+(`maturity report`), pipeline/report.py and the notebooks in notebooks/ use this module.
+
+Definitions match the feature library: latency distributions and mention volumes come from the same
+staging SQL (features/sql/00_staging.sql) the features are computed with, so the median of
+`latency_distribution` is the stored `first_reply_median_s`.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from features.runner import REPLY_LIMIT_S, FeatureError, feature_catalog, feature_groups, features_frame, latest_as_of
+from pipeline.store import Store, default_db_path
+
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class NoEstimatesError(LookupError):
+    """No maturity estimates are stored yet."""
+
+    def __init__(self, message: str = "no estimates yet — run `maturity estimate` (or `maturity run`)"):
+        super().__init__(message)
+
+
+def open_store(path: str | Path | None = None, *, write: bool = False) -> "Analyst":
+    """Open a maturity database for analysis. `path`: the DuckDB file (default: $MATURITY_DB, else
+    data/maturity.duckdb). Read-only unless `write=True`, so it can be used while nothing else writes."""
+    return Analyst(Store(path if path is not None else default_db_path(), read_only=not write))
+
+
+class Analyst:
+    """Analysis entry point over one open `Store`. Use as a context manager or call `close()`."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Analyst":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    # -- organisations -----------------------------------------------------------------------------
+    def groups(self) -> list[str]:
+        """Competitor groups (sectors) of the configured organisations."""
+        return [g for (g,) in self.store.con.execute(
+            "select distinct sector from organisations where sector is not null order by 1").fetchall()]
+
+    def organisations(self, group: str | None = None, orgs: Iterable[str] | None = None) -> pd.DataFrame:
+        """Configured organisations: org, name, sector, timezone, business_start, business_end, accounts."""
+        frame = self.store.df(
+            "select o.org_id as org, o.name, o.sector, o.timezone, o.business_start, o.business_end, "
+            "(select count(*) from accounts a where a.org_id = o.org_id) as accounts "
+            "from organisations o where (?::varchar is null or o.sector = ?) "
+            "and (?::varchar[] is null or list_contains(?::varchar[], o.org_id)) order by o.org_id",
+            [group, group, _list(orgs), _list(orgs)])
+        return frame
+
+    def org_ids(self, group: str | None = None, orgs: Iterable[str] | None = None) -> list[str]:
+        """Organisation ids selected by `group` and/or `orgs`; raises ValueError when none match."""
+        ids = list(self.organisations(group, orgs)["org"])
+        if not ids:
+            known = ", ".join(self.groups()) or "none configured"
+            raise ValueError(f"no configured organisation matches group={group!r} orgs={_list(orgs)!r} "
+                             f"(groups: {known})")
+        return ids
+
+    # -- features ----------------------------------------------------------------------------------
+    def feature_catalog(self) -> pd.DataFrame:
+        """Every feature with its unit, definition and group (the feature dictionary)."""
+        return pd.DataFrame([vars(f) for f in feature_catalog()])
+
+    def as_of(self, window_days: int = 0) -> datetime | None:
+        """Latest as_of with stored features for the window (None when nothing is built)."""
+        return latest_as_of(self.store, window_days)
+
+    def features(self, group: str | None = None, orgs: Iterable[str] | None = None, *, scope: str = "org",
+                 window_days: int = 0, as_of: datetime | None = None) -> pd.DataFrame:
+        """Stored features, wide: one row per organisation (scope='org') or account (scope='account')."""
+        frame = features_frame(self.store, as_of, window_days, scope)
+        ids = self.org_ids(group, orgs)
+        frame = frame[frame["org"].isin(ids)].reset_index(drop=True)
+        if scope == "org":
+            frame = frame.drop(columns=["platform", "account"])
+        return frame
+
+    def signals(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                as_of: datetime | None = None, window_days: int | None = None) -> pd.DataFrame:
+        """The maturity models' inputs per organisation: every signal value (`sig_<name>`), its 0..1 score
+        (`score_<name>`), the seven dimensions and completeness (models/dimensions.py). Window: 90 days
+        when stored, else all data (as the estimates use)."""
+        from models import dimensions as D
+
+        features, _, _ = D.org_frame(self.store, as_of, window_days)
+        dims = D.compute(features)
+        return dims[dims["org"].isin(self.org_ids(group, orgs))].reset_index(drop=True)
+
+    def responsiveness(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                       window_days: int = 0, as_of: datetime | None = None) -> pd.DataFrame:
+        """Per organisation: posts, inbound mentions, answered, response_rate, first-reply median/p90 (s)."""
+        frame = self.features(group, orgs, window_days=window_days, as_of=as_of)
+        cols = [c for c in ("posts", "mentions", "answered", "response_rate", "first_reply_median_s",
+                            "first_reply_p90_s") if c in frame.columns]
+        return frame[["org", *cols]]
+
+    def percentile_ranks(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                         as_of: datetime | None = None, window_days: int | None = None) -> pd.DataFrame:
+        """Each signal's percentile rank within the selected organisations, long format: org, signal,
+        label, unit, value, percentile (0..100, 100 = best in the group; for latency lower is better),
+        rank (1 = best), n (organisations with a value). Organisations without a value get NaN."""
+        from models import dimensions as D
+
+        dims = self.signals(group, orgs, as_of=as_of, window_days=window_days)
+        rows = []
+        for scale in D.SCALES:
+            values = dims[f"sig_{scale.signal}"].astype(float)
+            oriented = values if scale.higher_is_better else -values
+            pct = oriented.rank(method="average", pct=True) * 100
+            rank = oriented.rank(method="min", ascending=False)
+            n = int(values.notna().sum())
+            for org, value, p, r in zip(dims["org"], values, pct, rank):
+                rows.append({"org": org, "signal": scale.signal, "label": scale.label, "unit": scale.unit,
+                             "dimension": scale.dimension, "value": value, "percentile": p, "rank": r, "n": n})
+        return pd.DataFrame(rows)
+
+    # -- raw distributions -------------------------------------------------------------------------
+    def _staging(self, as_of: datetime | None, window_days: int) -> datetime:
+        """Builds the feature library's staging temp tables (stg_posts, stg_mentions, ...) for as_of."""
+        from features.runner import default_as_of
+
+        as_of = as_of or latest_as_of(self.store, window_days) or default_as_of(self.store)
+        con = self.store.con
+        con.execute("set variable as_of = ?::timestamp", [as_of])
+        con.execute("set variable window_start = ?::timestamp",
+                    [None if not window_days else pd.Timestamp(as_of) - pd.Timedelta(days=window_days)])
+        con.execute("set variable reply_limit_s = ?::double", [REPLY_LIMIT_S])
+        con.execute(next(g for g in feature_groups() if g.is_staging).sql)
+        return as_of
+
+    def latency_distribution(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                             window_days: int = 0, as_of: datetime | None = None) -> pd.DataFrame:
+        """One row per inbound mention (same definition as the `mentions` feature): org, platform, account
+        (handle), created_at, answered, first_reply_s (NaN when not answered within 72 h)."""
+        ids = self.org_ids(group, orgs)
+        self._staging(as_of, window_days)
+        return self.store.df(
+            "select m.org_id as org, m.platform, coalesce(a.handle, m.account) as account, m.created_at, "
+            "m.answered, m.first_reply_s from stg_mentions m "
+            "left join accounts a on a.platform = m.platform and a.handle_key = m.account "
+            "where list_contains(?::varchar[], m.org_id) order by m.org_id, m.created_at", [ids])
+
+    def posting_heatmap(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                        window_days: int = 0, as_of: datetime | None = None, local_time: bool = True
+                        ) -> pd.DataFrame:
+        """Posts by the organisations' accounts per weekday x hour: org, weekday (0 = Monday), weekday_name,
+        hour, posts. In each organisation's configured time zone unless local_time=False (UTC)."""
+        ids = self.org_ids(group, orgs)
+        as_of = self._staging(as_of, window_days)
+        window_start = None if not window_days else pd.Timestamp(as_of) - pd.Timedelta(days=window_days)
+        frame = self.store.df(
+            """
+            with own as (
+                select o.org_id, case when ? then (p.created_at at time zone 'UTC') at time zone o.timezone
+                                      else p.created_at end as t
+                from stg_posts p
+                join accounts a on a.platform = p.platform and a.handle_key = p.author_key
+                join organisations o on o.org_id = a.org_id
+                where list_contains(?::varchar[], o.org_id)
+                  and p.created_at >= coalesce(?::timestamp, timestamp '-infinity')
+            )
+            select org_id as org, isodow(t) - 1 as weekday, hour(t) as hour, count(*) as posts
+            from own group by all order by org, weekday, hour
+            """, [local_time, ids, window_start])
+        frame["weekday_name"] = frame["weekday"].map(dict(enumerate(WEEKDAYS)))
+        return frame[["org", "weekday", "weekday_name", "hour", "posts"]]
+
+    def coverage(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                 window_days: int = 0, as_of: datetime | None = None) -> pd.DataFrame:
+        """Department and platform coverage: org, platform, role, accounts (configured), active_accounts
+        (with at least one post in the period), posts."""
+        ids = self.org_ids(group, orgs)
+        as_of = self._staging(as_of, window_days)
+        window_start = None if not window_days else pd.Timestamp(as_of) - pd.Timedelta(days=window_days)
+        return self.store.df(
+            """
+            with own as (
+                select a.org_id, a.platform, coalesce(a.role, 'other') as role, a.handle_key, p.post_id
+                from accounts a
+                left join stg_posts p on p.platform = a.platform and p.author_key = a.handle_key
+                     and p.created_at >= coalesce(?::timestamp, timestamp '-infinity')
+                where list_contains(?::varchar[], a.org_id)
+            )
+            select org_id as org, platform, role, count(distinct handle_key) as accounts,
+                   count(distinct handle_key) filter (where post_id is not null) as active_accounts,
+                   count(post_id) as posts
+            from own group by all order by org, platform, role
+            """, [window_start, ids])
+
+    # -- estimates ---------------------------------------------------------------------------------
+    def estimate_dates(self) -> list[datetime]:
+        """Every as_of with stored estimates, oldest first."""
+        return [d for (d,) in self.store.con.execute(
+            "select distinct as_of from estimates order by 1").fetchall()]
+
+    def _estimates(self, ids: list[str], as_of: datetime | None, all_dates: bool) -> pd.DataFrame:
+        from models.spec import MODEL_IDS
+
+        frame = self.store.df(
+            "select run_id, as_of, org_id as org, model, stage, stage_index, confidence, status, rule_stage, "
+            "classifier_stage, probabilities, explanation, computed_at from estimates "
+            "where list_contains(?::varchar[], org_id) "
+            "and (? or as_of = coalesce(?::timestamp, (select max(as_of) from estimates)))",
+            [ids, all_dates, as_of])
+        order = {m: i for i, m in enumerate(MODEL_IDS)}
+        frame["_m"] = frame["model"].map(order)
+        frame = frame.sort_values(["as_of", "org", "_m"]).drop(columns="_m").reset_index(drop=True)
+        for column in ("probabilities", "explanation"):
+            frame[column] = [json.loads(v) if isinstance(v, str) else v for v in frame[column]]
+        return frame
+
+    def estimates(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                  as_of: datetime | None = None, models: Iterable[str] | None = None,
+                  detail: bool = False) -> pd.DataFrame:
+        """Latest (or the given as_of's) estimates: one row per organisation x model with stage,
+        stage_index, confidence, status (ok | insufficient_evidence), rule_stage, classifier_stage.
+        detail=True adds the parsed `probabilities` and `explanation` dicts. Raises NoEstimatesError
+        when none are stored."""
+        frame = self._estimates(self.org_ids(group, orgs), as_of, all_dates=False)
+        if models is not None:
+            frame = frame[frame["model"].isin(list(models))].reset_index(drop=True)
+        if frame.empty:
+            raise NoEstimatesError()
+        return frame if detail else frame.drop(columns=["probabilities", "explanation"])
+
+    def stage_matrix(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                     as_of: datetime | None = None) -> pd.DataFrame:
+        """Organisation x model: 'stage' and 'confidence' columns per model (`<model>`,
+        `<model>_confidence`); insufficient evidence shows as stage 'insufficient evidence'."""
+        from models.spec import MODEL_IDS
+
+        frame = self.estimates(group, orgs, as_of=as_of)
+        frame["cell"] = frame["stage"].where(frame["status"] == "ok", "insufficient evidence")
+        stages = frame.pivot(index="org", columns="model", values="cell")
+        conf = frame.pivot(index="org", columns="model", values="confidence")
+        models = [m for m in MODEL_IDS if m in stages.columns]
+        out = pd.DataFrame({"org": stages.index})
+        for m in models:
+            out[m] = stages[m].to_numpy()
+            out[f"{m}_confidence"] = conf[m].to_numpy()
+        return out.reset_index(drop=True)
+
+    def history(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                models: Iterable[str] | None = None) -> pd.DataFrame:
+        """Every stored estimate over past runs: as_of, org, model, stage, stage_index, confidence, status,
+        run_id (oldest first). Raises NoEstimatesError when none are stored."""
+        frame = self._estimates(self.org_ids(group, orgs), None, all_dates=True)
+        if models is not None:
+            frame = frame[frame["model"].isin(list(models))]
+        if frame.empty:
+            raise NoEstimatesError()
+        return frame[["as_of", "org", "model", "stage", "stage_index", "confidence", "status",
+                      "run_id"]].reset_index(drop=True)
+
+    def smi_quadrant(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+                     as_of: datetime | None = None) -> pd.DataFrame:
+        """SMI axes per organisation: org, investment and innovation (0..1 dimension scores the axes read),
+        their thresholds, p_investment_high / p_innovation_high (the axis classifiers), stage, status."""
+        from models.spec import load_model
+
+        spec = load_model("smi")
+        frame = self.estimates(group, orgs, as_of=as_of, models=["smi"], detail=True)
+        thresholds = {a.name: a.threshold for a in spec.axes}
+        rows = []
+        for r in frame.itertuples(index=False):
+            dims = r.explanation.get("dimensions", {})
+            axes = r.explanation.get("axes", {})
+            rows.append({"org": r.org, "investment": dims.get("investment"), "innovation": dims.get("innovation"),
+                         "investment_threshold": thresholds.get("investment"),
+                         "innovation_threshold": thresholds.get("innovation"),
+                         "p_investment_high": axes.get("investment"), "p_innovation_high": axes.get("innovation"),
+                         "stage": r.stage, "status": r.status, "as_of": r.as_of})
+        return pd.DataFrame(rows).astype({"investment": float, "innovation": float})
+
+    # -- explanations ------------------------------------------------------------------------------
+    def _dimension_row(self, org: str, as_of: datetime) -> dict:
+        from models import dimensions as D
+
+        window = 90 if self.store.con.execute(
+            "select count(*) from features where as_of = ? and window_days = 90", [as_of]).fetchone()[0] else 0
+        features, _, _ = D.org_frame(self.store, as_of, window)
+        dims = D.compute(features)
+        row = dims[dims["org"] == org]
+        if row.empty:
+            raise ValueError(f"no features for organisation {org!r} at {as_of}")
+        return row.iloc[0].to_dict()
+
+    def explanation(self, org: str, model: str, *, as_of: datetime | None = None) -> dict:
+        """Why `org` has its stored stage under `model`: stage, probabilities, every signal against what
+        the current and the next stage need, rules held/failed, the seed's advice (quoted) and the
+        measured gaps (models/explain.py)."""
+        from models.explain import explain_row
+
+        est = self.estimates(orgs=[org], as_of=as_of, models=[model], detail=True)
+        e = est.iloc[0].to_dict()
+        return explain_row(self._dimension_row(org, e["as_of"]), e)
+
+    def explain(self, org: str, model: str | None = None, *, as_of: datetime | None = None) -> pd.DataFrame:
+        """The explanation as a table: one row per model and signal with dimension, dimension_score,
+        signal, label, value, score, current_stage_needs, next_stage_needs, and the stage columns."""
+        from models.spec import MODEL_IDS
+
+        rows = []
+        for m in ([model] if model else MODEL_IDS):
+            exp = self.explanation(org, m, as_of=as_of)
+            for s in exp["signals"]:
+                rows.append({"org": org, "model": m, "stage": exp["stage"], "status": exp["status"],
+                             "next_stage": exp["next_stage"], **s})
+        return pd.DataFrame(rows)
+
+    def advice(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
+               as_of: datetime | None = None, models: Iterable[str] | None = None) -> pd.DataFrame:
+        """Next-stage advice per organisation and model: org, model, stage, status, next_stage, advice
+        (the seed's recommendation, quoted, with its section) and gaps (measured signal vs what the next
+        stage expects, one per line)."""
+        from models.explain import explain_row
+
+        est = self.estimates(group, orgs, as_of=as_of, models=models, detail=True)
+        rows = []
+        dim_rows: dict = {}
+        for e in est.to_dict("records"):
+            key = e["as_of"]
+            if key not in dim_rows:
+                from models import dimensions as D
+                window = 90 if self.store.con.execute(
+                    "select count(*) from features where as_of = ? and window_days = 90", [key]).fetchone()[0] else 0
+                features, _, _ = D.org_frame(self.store, key, window)
+                dims = D.compute(features)
+                dim_rows[key] = {r["org"]: r for r in dims.to_dict("records")}
+            row = dim_rows[key].get(e["org"])
+            if row is None:
+                continue
+            exp = explain_row(row, e)
+            rows.append({"org": e["org"], "model": e["model"], "stage": e["stage"], "status": e["status"],
+                         "rule_stage": exp["rule_stage"], "next_stage": exp["next_stage"],
+                         "advice": "\n".join(f"\"{a['quote']}\" [{a['section']}]" for a in exp["advice"]),
+                         "gaps": "\n".join(exp["gaps"]),
+                         "insufficient": "; ".join(exp["insufficient"])})
+        return pd.DataFrame(rows)
+
+    # -- what-if -----------------------------------------------------------------------------------
+    def fitted_models(self, *, seed: int | None = None, orgs: int | None = None):
+        """The fitted stage classifiers for this database: the newest fit for the current model code
+        stored beside the database (the one `maturity estimate` last used), else trained now (the
+        default training set takes minutes) — pass seed/orgs to choose a training set."""
+        from models.estimate import code_digest, load_or_train, model_dir
+
+        folder = model_dir(self.store.path)
+        if seed is None and orgs is None and folder is not None and folder.exists():
+            fits = sorted(folder.glob(f"fit-{code_digest()}-*.joblib"), key=lambda p: p.stat().st_mtime)
+            if fits:
+                import joblib
+                return joblib.load(fits[-1])
+        kwargs = {k: v for k, v in (("seed", seed), ("orgs", orgs)) if v is not None}
+        return load_or_train(self.store, self.signals(), **kwargs)
+
+    def what_if(self, org: str, changes: dict[str, float], *, as_of: datetime | None = None,
+                fitted=None) -> pd.DataFrame:
+        """Re-estimate `org` with some signals changed, e.g. {"response_rate": 0.9,
+        "first_reply_median_s": 600}. Keys: model signals (models.dimensions.SIGNALS) or stored org
+        features (e.g. "posts", "mentions"). Returns one row per model: stage_before / confidence_before
+        (the same fitted models on the measured signals), stage_after / confidence_after, status_after,
+        changed. `fitted`: models from `fitted_models()` (loaded when omitted)."""
+        from models import dimensions as D
+        from models.estimate import estimate
+
+        features, used_as_of, _ = D.org_frame(self.store, as_of)
+        row = features[features["org"] == org]
+        if row.empty:
+            raise ValueError(f"unknown organisation {org!r} (no features at {used_as_of})")
+        changed = row.copy()
+        allowed = set(D.SIGNALS) | set(features.columns) - {"org"}
+        for name, value in changes.items():
+            if name not in allowed:
+                raise ValueError(f"unknown signal {name!r}; use one of: {', '.join(D.SIGNALS)}")
+            if name == "c2c_share":
+                changed["customer_to_customer_replies"] = float(value) * changed["mentions"].astype(float)
+            else:
+                changed[name] = float(value)
+        if "first_reply_median_s" in changes and float(changed["answered"].fillna(0).iloc[0]) == 0:
+            # a latency only counts when something was answered (models/dimensions.signal_values)
+            changed["answered"] = 1.0
+        fitted = fitted or self.fitted_models()
+        before = {e["model"]: e for e in estimate(fitted, D.compute(row))}
+        after = {e["model"]: e for e in estimate(fitted, D.compute(changed))}
+        rows = []
+        for model, b in before.items():
+            a = after[model]
+            rows.append({"org": org, "model": model, "stage_before": b["stage"], "confidence_before": b["confidence"],
+                         "stage_after": a["stage"], "confidence_after": a["confidence"], "status_after": a["status"],
+                         "rule_stage_after": a["rule_stage"], "changed": a["stage"] != b["stage"]})
+        return pd.DataFrame(rows)
+
+
+def _list(values: Iterable[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return [values]
+    return list(values)
+
+
+__all__ = ["open_store", "Analyst", "NoEstimatesError", "FeatureError", "WEEKDAYS"]
