@@ -23,7 +23,7 @@ staging SQL (features/sql/00_staging.sql) the features are computed with, so the
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Iterable
 
@@ -417,9 +417,13 @@ class Analyst:
         if "first_reply_median_s" in changes and float(changed["answered"].fillna(0).iloc[0]) == 0:
             # a latency only counts when something was answered (models/dimensions.signal_values)
             changed["answered"] = 1.0
-        fitted = fitted or self.fitted_models()
-        before = {e["model"]: e for e in estimate(fitted, D.compute(row))}
-        after = {e["model"]: e for e in estimate(fitted, D.compute(changed))}
+        from threadpoolctl import threadpool_limits
+
+        # one OpenMP thread: on a handful of rows (and a shared machine) far faster than many
+        with threadpool_limits(limits=1):
+            fitted = fitted or self.fitted_models()
+            before = {e["model"]: e for e in estimate(fitted, D.compute(row))}
+            after = {e["model"]: e for e in estimate(fitted, D.compute(changed))}
         rows = []
         for model, b in before.items():
             a = after[model]

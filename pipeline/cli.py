@@ -348,6 +348,42 @@ def label_command(
     console.print(f"stored {count} label(s); the next `maturity estimate` retrains with them", highlight=False)
 
 
+@app.command("report")
+def report_command(
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write; with --format csv|parquet, a folder "
+                                                    "that gets one file per table.")],
+    group: Annotated[Optional[str], typer.Option("--group", help="Competitor group (sector) to compare.")] = None,
+    org: Annotated[Optional[list[str]], typer.Option("--org", help="Organisation id (repeatable).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html, csv or parquet.")] = "html",
+    db: DbOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Competitor benchmarking report: one self-contained HTML file (works offline), or its tables."""
+    from pipeline.api import Analyst
+    from pipeline.report import EXPORT_FORMATS, build_report, export_tables, write_html
+
+    if fmt not in ("html", *EXPORT_FORMATS):
+        raise typer.BadParameter(f"unknown format {fmt!r}; use html, csv or parquet", param_hint="--format")
+    try:
+        with open_store(db, read_only=True) as store:
+            analyst = Analyst(store)
+            with progress_bar(quiet) as bar:
+                task = bar.add_task("building report", total=9)
+                report = build_report(analyst, group, org, progress=lambda title: bar.advance(task))
+    except ValueError as exc:
+        fail(str(exc))
+    except KNOWN_ERRORS as exc:
+        fail(str(exc))
+    if fmt == "html":
+        written = [write_html(report, out)]
+    else:
+        written = export_tables(report, out, fmt)
+    if not quiet:
+        missing = [s.title for s in report.sections if s.missing]
+        console.print(f"wrote {', '.join(str(p) for p in written)} ({len(report.orgs)} organisations"
+                      f"{'; not available yet: ' + ', '.join(missing) if missing else ''})", highlight=False)
+
+
 def main() -> None:
     # Prefect's per-task INFO lines drown the summary; users can still raise the level themselves.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

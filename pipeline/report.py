@@ -195,7 +195,7 @@ def _latency(ctx: _Ctx) -> Section:
         positions = np.arange(len(order))
         present = [i for i, d in enumerate(data) if len(d)]
         if present:
-            ax.boxplot([data[i] for i in present], positions=positions[present], vert=False, whis=(5, 95),
+            ax.boxplot([data[i] for i in present], positions=positions[present], orientation="horizontal", whis=(5, 95),
                        showfliers=False, widths=0.6, patch_artist=True,
                        boxprops={"facecolor": "#cfe3f5", "edgecolor": "#3b6e99"},
                        medianprops={"color": "#c0392b", "lw": 2})

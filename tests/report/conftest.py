@@ -52,11 +52,15 @@ def build_demo_db(path: Path, *, with_estimates: bool = True) -> Path:
 
 
 @pytest.fixture(scope="session")
-def airlines_db(tmp_path_factory) -> Path:
-    """The demo database (read it with pipeline.api.open_store); skips when ../shared/data is absent."""
+def airlines_db(tmp_path_factory, model_cache) -> Path:
+    """The demo database (read it with pipeline.api.open_store); skips when ../shared/data is absent.
+    Fitted models go to the session's model cache ($MATURITY_MODEL_CACHE in every test), where
+    `Analyst.fitted_models()` finds them."""
     if not TWCS_PREFIX.exists():
         pytest.skip(f"needs {TWCS_PREFIX} (the ../shared data set beside the checkout); not present here")
-    return build_demo_db(tmp_path_factory.mktemp("demo") / "demo.duckdb")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MATURITY_MODEL_CACHE", str(model_cache))
+        return build_demo_db(tmp_path_factory.mktemp("demo") / "demo.duckdb")
 
 
 @pytest.fixture(scope="session")
