@@ -9,9 +9,10 @@ How the two are combined (per organisation and model):
    the median of that distribution.
 4. Rules act as a constraint: the reported stage is c clipped to [r - 1, r + 1], i.e. the classifier
    decides within one stage of what the seed-cited criteria say. The reported probabilities are the
-   classifier's, restricted to that window and renormalised; confidence = the reported stage's
-   probability. Both c and r are monotone in every signal, and so is the clip, so an organisation at
-   least as good on every signal never gets a lower stage.
+   classifier's with the mass outside that window moved to its nearest edge (the distribution is
+   clipped as its median is); confidence = the reported stage's probability. Both c and r are
+   monotone in every signal, and so is the clip, so an organisation at least as good on every signal
+   never gets a lower stage.
    smi: each axis (Investment, Innovation) has its own binary classifier; the quadrant probabilities are
    the product of the axis probabilities and the classifier quadrant takes each axis at P(high) >= 0.5.
    A two-level axis is always within one level of the rule, so for smi the window never binds.
@@ -191,13 +192,12 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
             else:
                 lo, hi = max(r - 1, 0), min(r + 1, len(spec.stages) - 1)
                 stage_index = int(min(max(c, lo), hi))
-                window = np.zeros_like(p)
-                window[lo:hi + 1] = 1
-                p = p * window
-                if p.sum() <= 0:
-                    p = np.zeros_like(p)
-                    p[stage_index] = 1.0
-                p = p / p.sum()
+                # The classifier's mass outside the window moves to the nearest allowed stage: the
+                # distribution is clipped exactly as its median c is, so the reported stage stays the
+                # median of the reported probabilities and its confidence is meaningful.
+                clipped = np.zeros_like(p)
+                np.add.at(clipped, np.clip(np.arange(len(p)), lo, hi), p)
+                p = clipped / clipped.sum()
             base = {"org": row["org"], "model": model_id,
                     "probabilities": {s.name: round(float(v), 4) for s, v in zip(spec.stages, p)},
                     "explanation": {"rules": {"stage": rules.stage, "held": rules.held, "failed": rules.failed,
