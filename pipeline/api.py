@@ -395,9 +395,9 @@ class Analyst:
                 fitted=None) -> pd.DataFrame:
         """Re-estimate `org` with some signals changed, e.g. {"response_rate": 0.9,
         "first_reply_median_s": 600}. Keys: model signals (models.dimensions.SIGNALS) or stored org
-        features (e.g. "posts", "mentions"). Returns one row per model: stage_before / confidence_before
-        (the same fitted models on the measured signals), stage_after / confidence_after, status_after,
-        changed. `fitted`: models from `fitted_models()` (loaded when omitted)."""
+        features (e.g. "posts", "mentions"). Returns one row per model: stored_stage (the estimates table
+        at that as_of, if any), stage_before / confidence_before (the same fitted models on the measured
+        signals), stage_after / confidence_after, status_after, rule_stage_after, changed. `fitted`: models from `fitted_models()` (loaded when omitted)."""
         from models import dimensions as D
         from models.estimate import estimate
 
@@ -424,10 +424,15 @@ class Analyst:
             fitted = fitted or self.fitted_models()
             before = {e["model"]: e for e in estimate(fitted, D.compute(row))}
             after = {e["model"]: e for e in estimate(fitted, D.compute(changed))}
+        try:
+            stored = self.estimates(orgs=[org], as_of=used_as_of).set_index("model")["stage"].to_dict()
+        except NoEstimatesError:
+            stored = {}
         rows = []
         for model, b in before.items():
             a = after[model]
-            rows.append({"org": org, "model": model, "stage_before": b["stage"], "confidence_before": b["confidence"],
+            rows.append({"org": org, "model": model, "stored_stage": stored.get(model),
+                         "stage_before": b["stage"], "confidence_before": b["confidence"],
                          "stage_after": a["stage"], "confidence_after": a["confidence"], "status_after": a["status"],
                          "rule_stage_after": a["rule_stage"], "changed": a["stage"] != b["stage"]})
         return pd.DataFrame(rows)

@@ -182,7 +182,10 @@ class Store:
         try:
             con = duckdb.connect(str(self.path), read_only=self.read_only)
             con.execute("set TimeZone = 'UTC'")
-            con.execute("set enable_progress_bar = false")  # the CLI draws its own progress
+            try:
+                con.execute("set enable_progress_bar = false")  # the CLI draws its own progress
+            except duckdb.InvalidInputException:
+                pass  # inside Jupyter without ipywidgets DuckDB refuses the setting (and draws no bar)
             return con
         except duckdb.IOException as exc:
             message = str(exc)

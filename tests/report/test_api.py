@@ -129,6 +129,8 @@ def test_what_if_uses_the_real_models_and_is_monotone(mi):
     down = mi.what_if("american_airlines", worst, fitted=fitted)
     specs = load_models()
     assert list(up["model"]) == MODEL_IDS
+    # the fitted models found beside the database are the ones the stored estimates came from
+    assert (up["stored_stage"].fillna("-") == up["stage_before"].fillna("-")).all()
     for model, spec in specs.items():
         u, d = up.set_index("model").loc[model], down.set_index("model").loc[model]
         if spec.kind == "ordinal":
