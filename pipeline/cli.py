@@ -77,7 +77,7 @@ def _cell(value) -> str:
 
 def progress_bar(quiet: bool) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, disable=quiet, transient=True)
+                    console=err_console, disable=quiet or not err_console.is_terminal, transient=True)
 
 
 @import_app.command("twcs")
@@ -116,16 +116,21 @@ def features_command(
     window: Annotated[int, typer.Option("--window", help="Trailing window in days (0 = all data).")] = 0,
     scope: Annotated[str, typer.Option("--scope", help="account or org.")] = "account",
     fmt: FormatOption = "table",
+    quiet: QuietOption = False,
 ) -> None:
-    """Compute features for as_of and print one row per account (or organisation)."""
+    """Compute features for as_of and print one row per account (or organisation); --quiet only builds."""
     if scope not in ("account", "org"):
         raise typer.BadParameter("use account or org", param_hint="--scope")
     try:
         with open_store(db) as store:
-            as_of = build_features(store, as_of, windows=(window,))
+            with progress_bar(quiet) as bar:
+                bar.add_task("building features", total=None)
+                as_of = build_features(store, as_of, windows=(window,))
             frame = features_frame(store, as_of, window, scope)
     except KNOWN_ERRORS as exc:
         fail(str(exc))
+    if quiet:
+        return
     print_frame(frame, fmt, title=f"features as of {as_of:%Y-%m-%d %H:%M} UTC"
                                   f"{f', last {window} days' if window else ', all data'}")
 
@@ -254,11 +259,14 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, quiet: Quiet
     from models.estimate import estimate_store
 
     try:
-        with open_store(db) as store:
+        with open_store(db) as store, progress_bar(quiet) as bar:
             if as_of is not None or store.con.execute("select count(*) from features").fetchone()[0] == 0:
+                task = bar.add_task("building features", total=None)
                 build_features(store, as_of, windows=(0, 90))
+                bar.remove_task(task)
+            bar.add_task("estimating (trains the models on first use)", total=None)
             rows, used = estimate_store(store, as_of, log=None if quiet else
-                                        (lambda m: err_console.print(m, highlight=False)))
+                                        (lambda m: bar.console.print(m, highlight=False)))
     except KNOWN_ERRORS as exc:
         fail(str(exc))
     if not quiet:
