@@ -392,12 +392,12 @@ def _advice(ctx: _Ctx) -> Section:
             for r in sub.itertuples(index=False):
                 if r.status != "ok":
                     items.append(f"<li><b>{html.escape(r.model)}</b>: insufficient evidence "
-                                 f"({html.escape(r.insufficient)})</li>")
+                                 f"({html.escape(_text(r.insufficient))})</li>")
                     continue
-                target = f"→ {html.escape(r.next_stage)}" if r.next_stage else "(top stage)"
-                quotes = "".join(f"<blockquote>{html.escape(q)}</blockquote>" for q in r.advice.split("\n") if q)
-                gaps = "".join(f"<li>{html.escape(g)}</li>" for g in r.gaps.split("\n") if g)
-                items.append(f"<li><b>{html.escape(r.model)}</b>: {html.escape(r.stage)} {target}{quotes}"
+                target = f"→ {html.escape(_text(r.next_stage))}" if _text(r.next_stage) else "(top stage)"
+                quotes = "".join(f"<blockquote>{html.escape(q)}</blockquote>" for q in _text(r.advice).split("\n") if q)
+                gaps = "".join(f"<li>{html.escape(g)}</li>" for g in _text(r.gaps).split("\n") if g)
+                items.append(f"<li><b>{html.escape(r.model)}</b>: {html.escape(_text(r.stage))} {target}{quotes}"
                              f"{f'<ul class=gaps>{gaps}</ul>' if gaps else ''}</li>")
             blocks.append(f"<details class='org-advice' open><summary>{html.escape(ctx.name(org))}</summary>"
                           f"<ul>{''.join(items)}</ul></details>")
@@ -411,6 +411,11 @@ def _png(fig) -> str:
     fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _text(value) -> str:
+    """A string cell as text: missing values (None, NaN, pd.NA) become ''."""
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
 def _fmt(value: float, unit: str) -> str:

@@ -2,49 +2,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import REPO, SMALL_TRAIN, TWCS_PREFIX, build_demo_db
+from demo_db import REPO, TWCS_PREFIX
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="session")
-def notebook_db(tmp_path_factory, model_cache):
+def notebook_db(request):
     """The twcs airlines demo when ../shared/data is present; otherwise synthetic organisations."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MATURITY_MODEL_CACHE", str(model_cache))
-        folder = tmp_path_factory.mktemp("notebook-demo")
-        if TWCS_PREFIX.exists():
-            return build_demo_db(folder / "demo.duckdb"), "airlines"
-        return build_synthetic_demo(folder / "demo.duckdb"), "synthetic"
-
-
-def build_synthetic_demo(path: Path) -> Path:
-    import functools
-
-    from threadpoolctl import threadpool_limits
-
-    import models.estimate as E
-    from connectors.synthetic import END, import_synthetic
-    from features.runner import build_features
-    from pipeline.store import Store
-
-    with Store(path) as store:
-        import_synthetic(store, seed=5, orgs=10)
-        build_features(store, END, windows=(0, 90))
-        original = E.load_or_train
-        E.load_or_train = functools.partial(original, **SMALL_TRAIN)
-        try:
-            with threadpool_limits(limits=1):
-                E.estimate_store(store, END)
-        finally:
-            E.load_or_train = original
-    return path
+    if TWCS_PREFIX.exists():
+        return request.getfixturevalue("airlines_db"), "airlines"
+    return request.getfixturevalue("synthetic_db"), "synthetic"
 
 
 def test_there_are_three_notebooks():

@@ -85,3 +85,14 @@ def test_cli_report_html_exports_and_exit_codes(airlines_db, tmp_path):
     assert unknown.exit_code == 1 and "no configured organisation" in unknown.output
     missing_db = runner.invoke(app, ["report", "--db", str(tmp_path / "nope.duckdb"), "--out", str(out)])
     assert missing_db.exit_code == 1 and "does not exist" in missing_db.output
+
+
+def test_synthetic_group_report_has_every_section(synthetic_db):
+    """Without the shared data too: generated organisations get every chart and table."""
+    with open_store(synthetic_db) as mi:
+        report = build_report(mi, group="synthetic")
+    page = render_html(report)
+    assert [s.id for s in report.sections if s.missing] == []
+    assert page.count("<figure class='chart'") == len(CHARTS)
+    assert page.count("class='org-advice'") == len(report.orgs) == 10
+    assert "(top stage)" in page or "→" in page
