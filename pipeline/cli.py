@@ -227,13 +227,15 @@ def evaluate_command(
 
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
-    train = training_frame(train_seed, orgs, prefix="train")
-    result = evaluate(train_seed, test_seed, orgs, train=train)
+    with progress_bar(False) as bar:
+        bar.add_task(f"training and evaluating on {orgs} + {orgs} synthetic organisations", total=None)
+        train = training_frame(train_seed, orgs, prefix="train")
+        result = evaluate(train_seed, test_seed, orgs, train=train)
+        shifted_result = evaluate(train_seed, test_seed, orgs, train=train, shifted=True) if shifted else None
     report = {m: {k: v[k] for k in ("exact_accuracy", "within_one_accuracy", "macro_f1", "ece",
                                     "rules_only_exact_accuracy", "confusion")} for m, v in result.items()}
     shifted_report = None
     if shifted:
-        shifted_result = evaluate(train_seed, test_seed, orgs, train=train, shifted=True)
         shifted_report = {m: {k: v[k] for k in report[m]} for m, v in shifted_result.items()}
     if fmt == "json":
         out = dict(report)
@@ -368,7 +370,7 @@ def report_command(
 ) -> None:
     """Competitor benchmarking report: one self-contained HTML file (works offline), or its tables."""
     from pipeline.api import Analyst
-    from pipeline.report import EXPORT_FORMATS, build_report, export_tables, write_html
+    from pipeline.report import CHARTS, EXPORT_FORMATS, TABLE_SECTIONS, build_report, export_tables, write_html
 
     if fmt not in ("html", *EXPORT_FORMATS):
         raise typer.BadParameter(f"unknown format {fmt!r}; use html, csv or parquet", param_hint="--format")
@@ -376,7 +378,7 @@ def report_command(
         with open_store(db, read_only=True) as store:
             analyst = Analyst(store)
             with progress_bar(quiet) as bar:
-                task = bar.add_task("building report", total=9)
+                task = bar.add_task("building report", total=len(CHARTS) + len(TABLE_SECTIONS))
                 report = build_report(analyst, group, org, progress=lambda title: bar.advance(task))
     except ValueError as exc:
         fail(str(exc))

@@ -158,10 +158,10 @@ def _smi_quadrant(ctx: _Ctx) -> Section:
         tx, ty = q["investment_threshold"].iloc[0], q["innovation_threshold"].iloc[0]
         ax.axvline(tx, color="#888", lw=1, ls="--")
         ax.axhline(ty, color="#888", lw=1, ls="--")
-        for (x, y, label) in ((0.02, 0.02, "Observers"), (0.98, 0.02, "Conservative"),
-                              (0.02, 0.98, "Contenders"), (0.98, 0.98, "#SocialFirst")):
-            ax.text(x, y, label, transform=ax.transAxes, ha="left" if x < 0.5 else "right",
-                    va="bottom" if y < 0.5 else "top", color="#666", fontsize=11, style="italic")
+        # quadrant names at the top of each quadrant (organisations cluster near the axes)
+        for (x, y, label) in ((tx / 2, ty, "Observers"), ((1 + tx) / 2, ty, "Conservative"),
+                              (tx / 2, 1.02, "Contenders"), ((1 + tx) / 2, 1.02, "#SocialFirst")):
+            ax.text(x, y - 0.03, label, ha="center", va="top", color="#777", fontsize=11, style="italic")
         colors = plt.get_cmap("tab10")
         for i, r in enumerate(q.itertuples(index=False)):
             x = 0.0 if pd.isna(r.investment) else r.investment
