@@ -101,6 +101,15 @@ def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
                classifier: OrdinalStageClassifier | None = None) -> FittedModels:
     """Fit every model. `analyst`: dimension rows of labelled organisations with columns `model` and
     `stage_index` (one row per label)."""
+    from threadpoolctl import threadpool_limits
+
+    # Many small fits: OpenMP threads cost more than they give (about 12x slower on 2 shared cores).
+    with threadpool_limits(limits=1):
+        return _fit_models(train, analyst, classifier)
+
+
+def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
+                classifier: OrdinalStageClassifier | None) -> FittedModels:
     from sklearn.base import clone
 
     template = classifier or OrdinalStageClassifier()
