@@ -1,0 +1,48 @@
+"""estimate / estimates / explain / label through the CLI on a small synthetic store."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.synthetic import END, import_synthetic
+from features.runner import build_features
+from pipeline.cli import app
+from pipeline.store import Store
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def synthetic_db(tmp_path_factory):
+    db = tmp_path_factory.mktemp("cli") / "syn.duckdb"
+    with Store(db) as store:
+        import_synthetic(store, 21, 8)
+        build_features(store, END, windows=(0, 90))
+    return db
+
+
+def test_estimate_then_estimates_explain_and_label(synthetic_db):
+    db = str(synthetic_db)
+    result = runner.invoke(app, ["estimate", "--db", db])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(runner.invoke(app, ["estimates", "--db", db, "--format", "json"]).stdout)
+    assert {r["model"] for r in rows} == {"smmm", "s3m", "forrester", "altimeter", "smi"}
+    assert all(set(r) >= {"org", "model", "stage", "stage_index", "confidence", "status"} for r in rows)
+    judged = next(r for r in rows if r["status"] == "ok" and r["model"] == "forrester")
+
+    explained = runner.invoke(app, ["explain", judged["org"], "--model", "forrester", "--db", db])
+    assert explained.exit_code == 0, explained.output
+    text = explained.stdout
+    assert judged["stage"] in text and "advice" in text.lower()
+    assert "next stage needs" in text and "quoted from the seed" in text
+
+    unknown = runner.invoke(app, ["explain", "no-such-org", "--db", db])
+    assert unknown.exit_code == 1 and "no-such-org" in unknown.output
+
+    labelled = runner.invoke(app, ["label", judged["org"], "forrester", "Innovators", "--db", db])
+    assert labelled.exit_code == 0, labelled.output
+    bad = runner.invoke(app, ["label", judged["org"], "forrester", "Wizards", "--db", db])
+    assert bad.exit_code == 1 and "Wizards" in bad.output
+    with Store(synthetic_db, read_only=True) as store:
+        assert store.con.execute("select org_id, model, stage from labels").fetchall() == [
+            (judged["org"], "forrester", "Innovators")]
