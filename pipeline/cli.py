@@ -394,6 +394,33 @@ def report_command(
                       f"{'; not available yet: ' + ', '.join(missing) if missing else ''})", highlight=False)
 
 
+@app.command("backfill")
+def backfill_command(
+    start: Annotated[datetime, typer.Option("--from", help="First as_of (UTC).")],
+    end: Annotated[datetime, typer.Option("--to", help="Last as_of (UTC), included.")],
+    every: Annotated[str, typer.Option("--every", help="Step, e.g. 7d or 1d.")] = "7d",
+    db: DbOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Compute features and estimates for past dates from stored posts (idempotent per as_of)."""
+    from pipeline.jobs import backfill
+
+    if not every.endswith("d") or not every[:-1].isdigit():
+        raise typer.BadParameter("use a number of days such as 7d", param_hint="--every")
+    db_path = str(db or default_db_path())
+    try:
+        with progress_bar(quiet) as bar:
+            task = bar.add_task("backfilling", total=None)
+            results = backfill(db_path, start, end, int(every[:-1]), progress=lambda n: bar.advance(task, n))
+    except (ValueError, *KNOWN_ERRORS) as exc:
+        fail(str(exc))
+    if not quiet:
+        for result in results:
+            statuses = ", ".join(f"{v} {k}" for k, v in sorted(result["statuses"].items())) or "no organisations"
+            console.print(f"{result['as_of']:%Y-%m-%d %H:%M}: {result['estimates']} estimates ({statuses})",
+                          highlight=False)
+
+
 def main() -> None:
     # Prefect's per-task INFO lines drown the summary; users can still raise the level themselves.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

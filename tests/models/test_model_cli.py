@@ -46,3 +46,27 @@ def test_estimate_then_estimates_explain_and_label(synthetic_db):
     with Store(synthetic_db, read_only=True) as store:
         assert store.con.execute("select org_id, model, stage from labels").fetchall() == [
             (judged["org"], "forrester", "Innovators")]
+
+
+def test_backfill_fills_history_idempotently(tmp_path):
+    db = tmp_path / "history.duckdb"
+    with Store(db) as store:
+        import_synthetic(store, 22, 6)
+    args = ["backfill", "--from", "2024-06-02", "--to", "2024-06-30", "--every", "14d", "--db", str(db)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.count("estimates (") == 3  # 06-02, 06-16, 06-30
+
+    def history():
+        with Store(db, read_only=True) as store:
+            return (store.con.execute("select as_of, count(*) from estimates group by 1 order by 1").fetchall(),
+                    store.count("features"))
+
+    before = history()
+    assert [row[1] for row in before[0]] == [30, 30, 30]  # 6 organisations x 5 models per as_of
+    assert runner.invoke(app, args).exit_code == 0
+    assert history() == before  # re-running replaces, never duplicates
+    assert runner.invoke(app, ["backfill", "--from", "2024-06-30", "--to", "2024-06-01",
+                               "--db", str(db)]).exit_code == 1
+    assert runner.invoke(app, ["backfill", "--from", "2024-06-01", "--to", "2024-06-30", "--every", "weekly",
+                               "--db", str(db)]).exit_code == 2
