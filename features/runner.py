@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 
 import pandas as pd
@@ -71,32 +71,88 @@ def default_as_of(store: Store) -> datetime:
     return latest
 
 
+TREND_INPUTS = ("cadence", "responsiveness")   # groups the trend group compares with the previous window
+MIN_EVIDENCE = 5                               # observations a feature needs to count as supported
+
+
+def _set_period(con, as_of: datetime, window_days: int) -> None:
+    con.execute("set variable as_of = ?::timestamp", [as_of])
+    con.execute("set variable window_days = ?::integer", [window_days])
+    con.execute("set variable window_start = ?::timestamp",
+                [None if not window_days else pd.Timestamp(as_of) - pd.Timedelta(days=window_days)])
+    con.execute("set variable reply_limit_s = ?::double", [REPLY_LIMIT_S])
+    con.execute("set variable min_evidence = ?::integer", [MIN_EVIDENCE])
+
+
+def _build_window(con, groups: list[FeatureGroup], as_of: datetime, window_days: int) -> list[str]:
+    """Runs staging and every group for one (as_of, window) into temp tables feat_<group>; returns the
+    long-format selects over them. For a window > 0 the trend inputs are first computed for the
+    previous window (as_of - window) into prev_<group>."""
+    staging = [g for g in groups if g.is_staging]
+    if window_days:
+        _set_period(con, pd.Timestamp(as_of) - pd.Timedelta(days=window_days), window_days)
+        for group in staging:
+            con.execute(group.sql)
+        for group in groups:
+            if group.name in TREND_INPUTS:
+                con.execute(f"create or replace temp table prev_{group.name} as {group.sql}")
+    _set_period(con, as_of, window_days)
+    selects: list[str] = []
+    for group in groups:
+        if group.is_staging:
+            con.execute(group.sql)
+            continue
+        if group.name == "trend" and not window_days:
+            for name in TREND_INPUTS:  # window 0 has no previous window: empty inputs, NULL trends
+                con.execute(f"create or replace temp table prev_{name} as select * from feat_{name} where false")
+        if group.name == "completeness":
+            con.execute(f"create or replace temp table feat_all as {' union all '.join(selects)}")
+        table = f"feat_{group.name}"
+        con.execute(f"create or replace temp table {table} as {group.sql}")
+        selects.extend(_long_selects(con, group, table))
+    return selects
+
+
 def build_features(store: Store, as_of: datetime | None = None,
-                   windows: tuple[int, ...] = (0,)) -> datetime:
-    """Compute every feature group for as_of and each window (days; 0 = all data); returns as_of."""
+                   windows: tuple[int, ...] = (0,), orgs: list[str] | None = None) -> datetime:
+    """Compute every feature group for as_of and each window (days; 0 = all data); returns as_of.
+
+    Results replace what was stored for the same (as_of, window), so history is kept per as_of.
+    With `orgs`, only those organisations (and their accounts) are replaced: the incremental path
+    after new posts touched a few organisations (see `affected_orgs`)."""
     as_of = as_of or default_as_of(store)
     groups = feature_groups()
     con = store.con
     with store.transaction():
         for window_days in windows:
-            con.execute("set variable as_of = ?::timestamp", [as_of])
-            con.execute("set variable window_start = ?::timestamp",
-                        [None if not window_days else pd.Timestamp(as_of) - pd.Timedelta(days=window_days)])
-            con.execute("set variable reply_limit_s = ?::double", [REPLY_LIMIT_S])
-            selects = []
-            for group in groups:
-                if group.is_staging:
-                    con.execute(group.sql)
-                    continue
-                table = f"feat_{group.name}"
-                con.execute(f"create or replace temp table {table} as {group.sql}")
-                selects.extend(_long_selects(con, group, table))
-            con.execute("delete from features where as_of = ? and window_days = ?", [as_of, window_days])
+            selects = _build_window(con, groups, as_of, window_days)
+            keep = "" if orgs is None else " and list_contains(?::varchar[], org_id)"
+            con.execute(f"delete from features where as_of = ? and window_days = ?{keep}",
+                        [as_of, window_days] + ([] if orgs is None else [list(orgs)]))
             con.execute(
                 "insert into features select ?::timestamp, ?::integer, scope, org_id, platform, account, "
-                f"feature, value, evidence, ?::timestamp from ({' union all '.join(selects)})",
-                [as_of, window_days, utcnow()])
+                f"feature, value, evidence, ?::timestamp from ({' union all '.join(selects)}) "
+                f"where ?::varchar[] is null or list_contains(?::varchar[], org_id)",
+                [as_of, window_days, utcnow(), None if orgs is None else list(orgs),
+                 None if orgs is None else list(orgs)])
     return as_of
+
+
+def backfill_features(store: Store, start: datetime, end: datetime, every: timedelta = timedelta(days=7),
+                      windows: tuple[int, ...] = (0, 30, 90)) -> list[datetime]:
+    """Features for every as_of from start to end (included) in steps of `every`, from stored posts.
+    Each as_of is stored under its own key; re-running replaces, never duplicates."""
+    if every <= timedelta(0):
+        raise FeatureError("the backfill step must be positive")
+    if end < start:
+        raise FeatureError(f"backfill end {end:%Y-%m-%d} is before its start {start:%Y-%m-%d}")
+    moments, moment = [], start
+    while moment <= end:
+        moments.append(moment)
+        moment += every
+    for moment in moments:
+        build_features(store, moment, windows=windows)
+    return moments
 
 
 def _long_selects(con, group: FeatureGroup, table: str) -> list[str]:
@@ -112,7 +168,7 @@ def _long_selects(con, group: FeatureGroup, table: str) -> list[str]:
         assert _IDENTIFIER.match(feature.name), feature.name
         evidence = f'"{feature.name}__n"' if f"{feature.name}__n" in columns else "null"
         selects.append(
-            f"select scope, org_id, platform, account, '{feature.name}' as feature, "
+            f"select scope, org_id, platform, account, '{group.name}' as grp, '{feature.name}' as feature, "
             f'"{feature.name}"::double as value, {evidence}::bigint as evidence from {table}')
     return selects
 
@@ -134,8 +190,9 @@ def features_frame(store: Store, as_of: datetime | None = None, window_days: int
         "where as_of = ? and window_days = ? and scope = ?", [as_of, window_days, scope])
     if long.empty:
         raise FeatureError(f"no {scope} features stored for as_of {as_of} and window {window_days} days")
-    wide = long.pivot_table(index=["org_id", "platform", "account"], columns="feature", values="value",
-                            aggfunc="first", dropna=False).reset_index()
+    # pivot, not pivot_table(dropna=False): the latter invents rows for every org x platform x account
+    # combination once an organisation spans two platforms
+    wide = long.pivot(index=["org_id", "platform", "account"], columns="feature", values="value").reset_index()
     handles = store.df("select platform, handle_key as account, handle from accounts")
     wide = wide.merge(handles, on=["platform", "account"], how="left")
     wide["account"] = wide["handle"].fillna(wide["account"])

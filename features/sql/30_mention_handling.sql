@@ -1,0 +1,90 @@
+-- group: mention_handling
+-- feature: private_channel_share | share | Replies by the account (organisation) posted in the period whose text moves the customer to a private channel (DM, DMs, PM, direct/private message, message us, inbox; whole words, any case), divided by those replies. A reply is a post with in_reply_to set.
+-- feature: public_resolution_share | share | Answered mentions (see responsiveness) whose direct replies from the assigned account contain no private-channel wording, divided by answered mentions: conversations handled in public.
+-- feature: multi_turn_share | share | Replies by the account (organisation) in the period that continue a back-and-forth: the parent is a non-organisation post which itself replies to a post by the same account (organisation); divided by its replies.
+-- feature: conversation_depth_mean | posts | Mean depth of the conversations the account (organisation) took part in during the period: a conversation is a thread (a root post and every post below it through in_reply_to) holding at least one of its posts from the period; its depth is the longest reply chain from the root, in posts (root = 1).
+with
+org_replies as (
+    select * from stg_org_posts
+    where in_reply_to is not null
+      and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+),
+reply_context as (
+    -- the parent (a customer post) and what the parent replied to
+    select r.org_id, r.platform, r.account, r.private_channel,
+           g.account as grand_account, g.org_id as grand_org
+    from org_replies r
+    left join stg_posts c on c.platform = r.platform and c.post_id = r.in_reply_to and not c.by_org
+    left join stg_org_posts g on g.platform = c.platform and g.post_id = c.in_reply_to
+),
+reply_scoped as (
+    select 'account' as scope, org_id, platform, account, private_channel,
+           coalesce(grand_account = account, false) as multi_turn
+    from reply_context
+    union all
+    select 'org', org_id, '', '', private_channel, coalesce(grand_org = org_id, false)
+    from reply_context where org_id <> ''
+),
+reply_stats as (
+    select scope, org_id, platform, account, count(*) as replies,
+           avg(private_channel::int) as private_channel_share,
+           avg(multi_turn::int) as multi_turn_share
+    from reply_scoped group by all
+),
+answered_mentions as (
+    select m.org_id, m.platform, m.account,
+           coalesce(bool_or(r.private_channel), false) as went_private
+    from stg_mentions m
+    left join stg_org_posts r
+      on r.platform = m.platform and r.in_reply_to = m.post_id and r.account = m.account
+    where m.answered
+    group by m.org_id, m.platform, m.account, m.post_id
+),
+answered_scoped as (
+    select 'account' as scope, org_id, platform, account, went_private from answered_mentions
+    union all
+    select 'org', org_id, '', '', went_private from answered_mentions where org_id <> ''
+),
+resolution as (
+    select scope, org_id, platform, account, count(*) as answered,
+           avg((not went_private)::int) as public_resolution_share
+    from answered_scoped group by all
+),
+thread_depth as (
+    select platform, root_id, max(depth) as depth from stg_threads group by all
+),
+participation as (
+    select distinct o.org_id, o.platform, o.account, t.root_id
+    from stg_org_posts o
+    join stg_threads t on t.platform = o.platform and t.post_id = o.post_id
+    where o.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+),
+conv_scoped as (
+    select 'account' as scope, p.org_id, p.platform, p.account, p.root_id, d.depth
+    from participation p join thread_depth d using (platform, root_id)
+    union all
+    select distinct 'org', p.org_id, '', '', p.platform || ':' || p.root_id, d.depth
+    from participation p join thread_depth d using (platform, root_id)
+    where p.org_id <> ''
+),
+conversations as (
+    select scope, org_id, platform, account, count(*) as conversations,
+           avg(depth) as conversation_depth_mean
+    from conv_scoped group by all
+),
+final as (
+    select k.scope, k.org_id, k.platform, k.account,
+           rs.private_channel_share,
+           coalesce(rs.replies, 0) as private_channel_share__n,
+           r.public_resolution_share,
+           coalesce(r.answered, 0) as public_resolution_share__n,
+           rs.multi_turn_share,
+           coalesce(rs.replies, 0) as multi_turn_share__n,
+           c.conversation_depth_mean,
+           coalesce(c.conversations, 0) as conversation_depth_mean__n
+    from stg_feature_keys k
+    left join reply_stats rs using (scope, org_id, platform, account)
+    left join resolution r using (scope, org_id, platform, account)
+    left join conversations c using (scope, org_id, platform, account)
+)
+select * from final

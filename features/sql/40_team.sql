@@ -1,0 +1,47 @@
+-- group: team
+-- feature: agent_signatures | agents | Distinct agent signatures (the name or initials ending a reply, such as ^JK or -Becky, case-sensitive as written) in the account's (organisation's) replies posted in the period.
+-- feature: estimated_team_size | agents | Agents estimated to answer: signatures that sign at least 2 replies in the period (one-off signatures are not counted as team members); at least 1 when the account (organisation) replied at all, 0 without replies.
+-- feature: signed_reply_share | share | Replies in the period that end with an agent signature, divided by replies.
+-- feature: reply_hours_covered | hours | Hours of the day (0-23, organisation local time) with at least one reply in the period: 0 to 24, 24 = round-the-clock coverage.
+with
+org_replies as (
+    select org_id, platform, account, signature, hour(local_at) as local_hour
+    from stg_org_posts
+    where in_reply_to is not null
+      and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+),
+scoped as (
+    select 'account' as scope, org_id, platform, account, signature, local_hour from org_replies
+    union all
+    select 'org', org_id, '', '', signature, local_hour from org_replies where org_id <> ''
+),
+per_signature as (
+    select scope, org_id, platform, account, signature, count(*) as signed
+    from scoped where signature is not null group by all
+),
+signatures as (
+    select scope, org_id, platform, account, count(*) as agent_signatures,
+           count(*) filter (where signed >= 2) as recurring, sum(signed) as signed
+    from per_signature group by all
+),
+per_key as (
+    select scope, org_id, platform, account, count(*) as replies,
+           count(distinct local_hour) as reply_hours_covered
+    from scoped group by all
+),
+final as (
+    select k.scope, k.org_id, k.platform, k.account,
+           coalesce(s.agent_signatures, 0) as agent_signatures,
+           coalesce(p.replies, 0) as agent_signatures__n,
+           case when coalesce(p.replies, 0) = 0 then 0 else greatest(coalesce(s.recurring, 0), 1) end
+               as estimated_team_size,
+           coalesce(s.signed, 0) as estimated_team_size__n,
+           coalesce(s.signed, 0) / nullif(p.replies, 0)::double as signed_reply_share,
+           coalesce(p.replies, 0) as signed_reply_share__n,
+           coalesce(p.reply_hours_covered, 0) as reply_hours_covered,
+           coalesce(p.replies, 0) as reply_hours_covered__n
+    from stg_feature_keys k
+    left join per_key p using (scope, org_id, platform, account)
+    left join signatures s using (scope, org_id, platform, account)
+)
+select * from final

@@ -1,0 +1,51 @@
+-- group: structure
+-- feature: accounts | accounts | Accounts of the organisation (configured or assigned in the accounts table), whether active or not; 1 at account scope.
+-- feature: department_accounts | accounts | Accounts with a department role (role set and not brand, main or other, e.g. support, marketing, news, careers) that posted at least once in the period.
+-- feature: roles_covered | roles | Distinct roles (a missing role counts as 'other') among the accounts that posted at least once in the period.
+-- feature: platforms | platforms | Distinct platforms on which the account (organisation) posted at least once in the period: platform breadth.
+-- feature: accounts_per_platform | accounts/platform | accounts divided by the distinct platforms of those accounts (active or not).
+with
+activity as (
+    select platform, account, count(*) as posts
+    from stg_org_posts
+    where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+    group by all
+),
+acc as (
+    select a.org_id, a.platform, a.handle_key as account, coalesce(lower(a.role), 'other') as role,
+           coalesce(x.posts, 0) as posts
+    from stg_org_accounts a
+    left join activity x on x.platform = a.platform and x.account = a.handle_key
+),
+scoped as (
+    select 'account' as scope, org_id, platform, account, platform as acc_platform, account as acc, role, posts
+    from acc
+    union all
+    select 'org', org_id, '', '', platform, platform || ':' || account, role, posts from acc where org_id <> ''
+),
+per_key as (
+    select scope, org_id, platform, account,
+           count(*) as accounts,
+           count(*) filter (where posts > 0 and role not in ('brand', 'main', 'other')) as department_accounts,
+           count(distinct role) filter (where posts > 0) as roles_covered,
+           count(distinct acc_platform) filter (where posts > 0) as platforms,
+           count(*) / count(distinct acc_platform)::double as accounts_per_platform,
+           sum(posts) as posts
+    from scoped group by all
+),
+final as (
+    select k.scope, k.org_id, k.platform, k.account,
+           coalesce(p.accounts, 0) as accounts,
+           coalesce(p.accounts, 0) as accounts__n,
+           coalesce(p.department_accounts, 0) as department_accounts,
+           coalesce(p.accounts, 0) as department_accounts__n,
+           coalesce(p.roles_covered, 0) as roles_covered,
+           coalesce(p.accounts, 0) as roles_covered__n,
+           coalesce(p.platforms, 0) as platforms,
+           coalesce(p.posts, 0) as platforms__n,
+           p.accounts_per_platform,
+           coalesce(p.accounts, 0) as accounts_per_platform__n
+    from stg_feature_keys k
+    left join per_key p using (scope, org_id, platform, account)
+)
+select * from final

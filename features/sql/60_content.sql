@@ -1,0 +1,83 @@
+-- group: content
+-- feature: proactive_share | share | Posts by the account (organisation) in the period that reply to nothing (in_reply_to empty), divided by its posts; the rest is reactive.
+-- feature: link_share | share | Posts in the period containing an http(s):// link, divided by posts.
+-- feature: media_share | share | Posts in the period carrying media (photo, video; as reported by the source), divided by posts.
+-- feature: hashtag_share | share | Posts in the period with at least one #hashtag (campaign tag), divided by posts.
+-- feature: engagement_per_post | interactions/post | Mean of likes (reactions) + reposts (shares) + replies (comments) per post, over the posts in the period for which the source reports at least one of these counts; NULL when none does.
+-- feature: customer_to_customer_replies | replies | Posts by non-organisation authors in the period replying to another non-organisation author's post that is addressed to the account (organisation): that post replies to one of its posts, or else @-mentions it (the first organisation account mentioned counts).
+with
+own as (
+    select * from stg_org_posts
+    where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+),
+own_scoped as (
+    select 'account' as scope, org_id, platform, account, in_reply_to, has_link, has_media, has_hashtag,
+           like_count, repost_count, reply_count from own
+    union all
+    select 'org', org_id, '', '', in_reply_to, has_link, has_media, has_hashtag,
+           like_count, repost_count, reply_count from own where org_id <> ''
+),
+post_stats as (
+    select scope, org_id, platform, account, count(*) as posts,
+           avg((in_reply_to is null)::int) as proactive_share,
+           avg(has_link::int) as link_share,
+           avg(coalesce(has_media, false)::int) as media_share,
+           avg(has_hashtag::int) as hashtag_share,
+           avg(coalesce(like_count, 0) + coalesce(repost_count, 0) + coalesce(reply_count, 0)) filter (
+               where like_count is not null or repost_count is not null or reply_count is not null)
+               as engagement_per_post,
+           count(*) filter (
+               where like_count is not null or repost_count is not null or reply_count is not null)
+               as engaged_posts
+    from own_scoped group by all
+),
+c2c_candidates as (
+    select c.platform, c.post_id, par.post_id as parent_id, par.in_reply_to as parent_reply_to,
+           par.mentions as parent_mentions
+    from stg_posts c
+    join stg_posts par on par.platform = c.platform and par.post_id = c.in_reply_to
+    where not c.by_org and not par.by_org and par.author_key <> c.author_key
+      and c.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+),
+via_parent as (
+    select c.platform, c.post_id, g.account
+    from c2c_candidates c
+    join stg_org_posts g on g.platform = c.platform and g.post_id = c.parent_reply_to
+),
+mentioned as (
+    select platform, post_id, unnest(parent_mentions) as mention_key,
+           unnest(range(1, len(parent_mentions) + 1)) as position
+    from c2c_candidates where len(parent_mentions) > 0
+),
+via_text as (
+    select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
+    from mentioned m
+    join stg_org_accounts oa on oa.platform = m.platform and oa.mention_key = m.mention_key
+    group by m.platform, m.post_id
+),
+c2c as (
+    select c.platform, coalesce(vp.account, vt.account) as account, oa.org_id
+    from c2c_candidates c
+    left join via_parent vp using (platform, post_id)
+    left join via_text vt using (platform, post_id)
+    join stg_org_accounts oa on oa.platform = c.platform and oa.handle_key = coalesce(vp.account, vt.account)
+),
+c2c_stats as (
+    select 'account' as scope, org_id, platform, account, count(*) as c2c from c2c group by all
+    union all
+    select 'org', org_id, '', '', count(*) from c2c where org_id <> '' group by all
+),
+final as (
+    select k.scope, k.org_id, k.platform, k.account,
+           s.proactive_share, coalesce(s.posts, 0) as proactive_share__n,
+           s.link_share, coalesce(s.posts, 0) as link_share__n,
+           s.media_share, coalesce(s.posts, 0) as media_share__n,
+           s.hashtag_share, coalesce(s.posts, 0) as hashtag_share__n,
+           s.engagement_per_post, coalesce(s.engaged_posts, 0) as engagement_per_post__n,
+           coalesce(c.c2c, 0) as customer_to_customer_replies,
+           coalesce(c.c2c, 0) as customer_to_customer_replies__n
+    from stg_feature_keys k
+    left join post_stats s using (scope, org_id, platform, account)
+    left join c2c_stats c using (scope, org_id, platform, account)
+)
+select * from final
