@@ -24,12 +24,16 @@ class FeatureError(RuntimeError):
     pass
 
 
+DEFAULT_WINDOWS = "0 (all data), 30, 90 (any)"
+
+
 @dataclass(frozen=True)
 class FeatureDef:
     name: str
     unit: str
     definition: str
     group: str
+    windows: str = DEFAULT_WINDOWS
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,11 @@ def feature_groups() -> list[FeatureGroup]:
         group = re.search(r"^--\s*group:\s*(\w+)", sql, re.M)
         if not group:
             raise FeatureError(f"features/sql/{entry.name}: missing '-- group: name' header")
+        windows = re.search(r"^--\s*windows:\s*(.+)$", sql, re.M)
         defs = []
         for match in re.finditer(r"^--\s*feature:\s*(\w+)\s*\|\s*([^|]+?)\s*\|\s*(.+)$", sql, re.M):
-            defs.append(FeatureDef(match.group(1), match.group(2), match.group(3).strip(), group.group(1)))
+            defs.append(FeatureDef(match.group(1), match.group(2), match.group(3).strip(), group.group(1),
+                                   windows.group(1).strip() if windows else DEFAULT_WINDOWS))
         groups.append(FeatureGroup(group.group(1), entry.name, sql, tuple(defs)))
     return groups
 
@@ -204,16 +210,21 @@ def features_frame(store: Store, as_of: datetime | None = None, window_days: int
 
 def dictionary_markdown() -> str:
     lines = ["# Feature dictionary", "",
-             "Generated from the `-- feature:` lines of `features/sql/*.sql` by `maturity dictionary`; "
-             "do not edit by hand.", "",
+             "Generated from the `-- feature:` lines of `features/sql/*.sql` by "
+             "`maturity dictionary --out docs/features.md`; do not edit by hand "
+             "(tests/features/test_dictionary.py fails when it is out of date).", "",
              "Every feature is computed per account and per organisation (scope), for an `as_of` time and a "
-             "window (`0` = all data up to as_of), and stored in the `features` table with the evidence "
-             "count it rests on.", ""]
+             "trailing window in days (`0` = all data up to as_of; `build_features(..., windows=(0, 30, 90))` "
+             "builds several in one call, any length works), and stored in the `features` table keyed by (as_of, window) with the evidence "
+             "count it rests on (`evidence`: the number of observations behind the value). A period is "
+             "[as_of - window, as_of]. Times are stored in UTC; 'local time' is the organisation's "
+             "`timezone` from the organisations table.", "",
+             f"{len(feature_catalog())} features in {sum(not g.is_staging for g in feature_groups())} groups.", ""]
     for group in feature_groups():
         if group.is_staging:
             continue
         lines += [f"## {group.name}", "", f"Source: `features/sql/{group.filename}`", "",
-                  "| feature | unit | definition |", "| --- | --- | --- |"]
-        lines += [f"| `{f.name}` | {f.unit} | {f.definition} |" for f in group.features]
+                  "| feature | group | unit | window (days) | definition |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| `{f.name}` | {f.group} | {f.unit} | {f.windows} | {f.definition} |" for f in group.features]
         lines.append("")
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 -- group: trend
+-- windows: 30, 90 (any window > 0; NULL for window 0)
 -- Reads the current window's groups (feat_cadence, feat_responsiveness) and the same groups computed by
 -- the runner for the previous window (prev_cadence, prev_responsiveness: as_of - window, same length).
 -- feature: posts_per_day_trend | posts/day | posts_per_day in the window minus posts_per_day in the previous window of the same length (as_of - 2 x window to as_of - window). Windows > 0 only; NULL for window 0 (all data).
