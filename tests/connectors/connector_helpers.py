@@ -55,3 +55,35 @@ def betamax_payloads(cassette: Path) -> list[tuple[str, str, object]]:
     data = json.loads(cassette.read_text(encoding="utf-8"))
     return [(i["request"]["method"], i["request"]["uri"], json.loads(i["response"]["body"]["string"]))
             for i in data["interactions"]]
+
+
+def register_praw_cassette_format() -> str:
+    """praw's cassettes use betamax's original layout ({"interactions": [...], "version": 1});
+    betamax 0.9 reads {"http_interactions": [...]}. Same interaction records, renamed top key."""
+    from betamax import Betamax
+    from betamax.serializers import JSONSerializer
+
+    class PrawCassetteSerializer(JSONSerializer):
+        name = "praw-json"
+
+        def deserialize(self, cassette_data):
+            data = super().deserialize(cassette_data)
+            if "interactions" in data and "http_interactions" not in data:
+                data["http_interactions"] = data.pop("interactions")
+                data["recorded_with"] = f"betamax (format {data.pop('version', '?')})"
+            for interaction in data.get("http_interactions", []):
+                for part in ("request", "response"):
+                    body = interaction[part].get("body")
+                    if isinstance(body, dict):
+                        body.setdefault("encoding", "utf-8")
+                    elif part == "request":
+                        interaction[part]["body"] = {"encoding": "utf-8", "string": body or ""}
+                # placeholders (<ACCESS_TOKEN>) replaced recorded values after the fact, so a
+                # recorded Content-Length no longer fits the stored body
+                headers = interaction["response"].get("headers", {})
+                for name in [h for h in headers if h.lower() == "content-length"]:
+                    del headers[name]
+            return data
+
+    Betamax.register_serializer(PrawCassetteSerializer)
+    return PrawCassetteSerializer.name
