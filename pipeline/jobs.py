@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from connectors.facebook_pages import import_facebook_pages
+from connectors.sp500 import import_sp500
 from connectors.twcs import import_twcs
 from features.runner import build_features
 from pipeline.config import Config, Source, apply_config
@@ -28,7 +30,7 @@ class SourceResult:
         return asdict(self)
 
 
-FILE_IMPORTERS = {"twcs": import_twcs}
+FILE_IMPORTERS = {"twcs": import_twcs, "sp500": import_sp500, "facebook_pages": import_facebook_pages}
 
 
 def _import_synthetic(store: Store, source: Source):

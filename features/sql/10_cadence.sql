@@ -58,7 +58,7 @@ final as (
                as active_day_share,
            coalesce(p.posts, 0) as posts__n,
            coalesce(p.posts, 0) as posts_per_day__n,
-           date_diff('day', p.period_start::date, getvariable('as_of')::date) + 1 as active_day_share__n,
+           coalesce(date_diff('day', p.period_start::date, getvariable('as_of')::date) + 1, 0) as active_day_share__n,
            r.post_gap_cv,
            coalesce(r.gaps, 0) as post_gap_cv__n,
            coalesce(r.weekday_hour_coverage, 0) as weekday_hour_coverage,

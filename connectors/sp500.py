@@ -1,0 +1,83 @@
+"""File connector for the S&P 500 company tweet ids (MeixianWang2/SP-500-TweetIDs).
+
+Input: one `SP500-tweet-id-*.txt` file or a folder of them; tab-separated, quoted `screen_name`,
+`tweet_id` rows without a header. There is no text: the post time is decoded from the snowflake id,
+posted_at_ms = (id >> 22) + 1288834974657. Every row is a post by the company account (platform
+twitter, author = screen_name, is_org_author true), so cadence features compute on it; responsiveness
+cannot (no replies, no mentions).
+"""
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from connectors.records import Post, posts_to_batch
+from connectors.twcs import InputFileError
+from pipeline.store import LoadCounts, Store
+
+PLATFORM = "twitter"
+TWITTER_EPOCH_MS = 1288834974657
+BATCH_ROWS = 50_000
+_EPOCH = datetime(1970, 1, 1)
+
+
+def snowflake_time(tweet_id: int) -> datetime:
+    """Naive UTC time a tweet was posted, decoded from its snowflake id."""
+    return _EPOCH + timedelta(milliseconds=(tweet_id >> 22) + TWITTER_EPOCH_MS)
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(path.glob("SP500-tweet-id-*.txt"))
+        if not files:
+            raise InputFileError(path, "no SP500-tweet-id-*.txt files in this folder")
+        return files
+    if not path.exists():
+        raise InputFileError(path, "cannot open: no such file")
+    return [path]
+
+
+def import_sp500(store: Store, path: str | Path, *, source: str | None = None,
+                 progress: Callable[[int], None] | None = None) -> tuple[int, LoadCounts]:
+    """Import S&P 500 tweet-id files (a file or a folder). Returns (run_id, counts); rows without a
+    screen name or with a non-numeric id are rejected with their file line."""
+    path = Path(path)
+    files = _files(path)
+    source = source or f"sp500:{path.name}"
+    counts = LoadCounts()
+    run_id = store.start_run(source, "sp500")
+    try:
+        for file in files:
+            posts, rejected = [], []
+            with open(file, newline="", encoding="utf-8") as handle:
+                for line, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+                    if not row:
+                        continue
+                    counts.read += 1
+                    if len(row) != 2:
+                        rejected.append((line, None, f"expected 2 tab-separated fields, found {len(row)}",
+                                         "\t".join(row)))
+                        continue
+                    name, tweet_id = row[0].strip(), row[1].strip()
+                    if not name:
+                        rejected.append((line, "screen_name", "missing", "\t".join(row)))
+                    elif not tweet_id.isdigit():
+                        rejected.append((line, "tweet_id", f"not an integer id: {tweet_id}", "\t".join(row)))
+                    else:
+                        posts.append(Post(PLATFORM, tweet_id, name, True, snowflake_time(int(tweet_id))))
+            for start in range(0, max(len(posts), 1), BATCH_ROWS):
+                chunk = posts[start:start + BATCH_ROWS]
+                with store.transaction():
+                    counts.loaded += store.load_posts(posts_to_batch(chunk), source=source, run_id=run_id)
+                    if start == 0:
+                        store.reject(run_id, f"{source}:{file.name}", rejected)
+                if progress:
+                    progress(len(chunk))
+            counts.rejected += len(rejected)
+    except BaseException as exc:
+        store.fail_run(run_id, counts, f"{type(exc).__name__}: {exc}")
+        raise
+    store.finish_run(run_id, counts)
+    return run_id, counts
