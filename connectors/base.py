@@ -178,6 +178,22 @@ def parse_remaining(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+def timeout_adapter(timeout: float = 30.0, rewrite: tuple[str, str] | None = None):
+    """A requests adapter giving every request a timeout (tweepy sets none) and, for tests,
+    optionally rewriting a URL prefix (e.g. https://api.twitter.com -> a loopback server)."""
+    from requests.adapters import HTTPAdapter
+
+    class _Adapter(HTTPAdapter):
+        def send(self, request, **kwargs):
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = timeout
+            if rewrite is not None and request.url.startswith(rewrite[0]):
+                request.url = rewrite[1] + request.url[len(rewrite[0]):]
+            return super().send(request, **kwargs)
+
+    return _Adapter()
+
+
 class RateLimitObserver:
     """Watches every response of a requests.Session (a response hook) and remembers the last
     remaining/reset values, so the base can wait *before* a request that would be refused."""
@@ -421,8 +437,10 @@ class Connector:
         names = (f"{stream.name}.{stream.cursor_name}", f"{stream.name}.page_token",
                  f"{stream.name}.pending")
         incremental = not window.is_backfill
+        saved: dict[str, str | None] = {}
         if incremental:
-            cursor, token, pending = (store.get_cursor(source, key, n) for n in names)
+            saved = {n: store.get_cursor(source, key, n) for n in names}
+            cursor, token, pending = (saved[n] for n in names)
         else:
             cursor, token, pending = (stream.start_cursor(window) if stream.ascending else None), None, None
         cap = self.page_caps.get(stream.name, self.page_cap)
@@ -481,7 +499,9 @@ class Connector:
                     store.load_posts(posts_to_batch(batch.values()), source=source, run_id=run_id)
                 if incremental:
                     for name, value in updates.items():
-                        store.set_cursor(source, key, name, value)
+                        if saved.get(name) != value:
+                            store.set_cursor(source, key, name, value)
+                            saved[name] = value
             out.posts += len(batch)
             out.cursor = cursor
             log.info("%s %s %s: page %d, %d posts%s", self.platform, account.handle, stream.name,

@@ -13,7 +13,7 @@ from typing import Any
 
 import tweepy
 
-from connectors.base import Connector, ErrorInfo, Page, Stream, Window
+from connectors.base import Connector, ErrorInfo, Page, Stream, Window, timeout_adapter
 from connectors.records import Post
 from pipeline.config import Account
 
@@ -39,6 +39,8 @@ class XConnector(Connector):
         self.client = client or tweepy.Client(bearer_token=credentials.get("MATURITY_X_BEARER_TOKEN"),
                                               wait_on_rate_limit=False)
         self.limits.attach(self.client.session)
+        if client is None:
+            self.client.session.mount("https://", timeout_adapter(30.0))
 
     def resolve(self, account: Account) -> dict:
         response = self.client.get_user(username=account.handle)
