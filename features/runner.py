@@ -47,6 +47,12 @@ class FeatureGroup:
     def is_staging(self) -> bool:
         return not self.features
 
+    @property
+    def table(self) -> str:
+        """Temp table the file builds: its file name without the order number (10_cadence -> cadence);
+        a group may span several files (10_cadence.sql and 15_cadence_signals.sql are both cadence)."""
+        return re.sub(r"^\d+_", "", self.filename.removesuffix(".sql"))
+
 
 def feature_groups() -> list[FeatureGroup]:
     groups = []
@@ -90,18 +96,33 @@ def _set_period(con, as_of: datetime, window_days: int) -> None:
     con.execute("set variable min_evidence = ?::integer", [MIN_EVIDENCE])
 
 
+def _select_groups(groups: list[FeatureGroup], only: tuple[str, ...] | None) -> list[FeatureGroup]:
+    """All files, or the named ones (by table name, e.g. ("cadence", "responsiveness") = the core) plus
+    the staging files they read (00_staging always)."""
+    if only is None:
+        return groups
+    unknown = set(only) - {g.table for g in groups if not g.is_staging}
+    if unknown:
+        raise FeatureError(f"unknown feature file(s): {', '.join(sorted(unknown))}")
+    chosen = [g for g in groups if g.table in only]
+    staged = {m.group(0) for g in chosen for m in re.finditer(r"\bstg_\w+", g.sql)}
+    return [g for g in groups if g in chosen or (g.is_staging and (
+        g.filename.startswith("00_") or any(re.search(rf"table {t}\b", g.sql) for t in staged)))]
+
+
 def _build_window(con, groups: list[FeatureGroup], as_of: datetime, window_days: int) -> list[str]:
     """Runs staging and every group for one (as_of, window) into temp tables feat_<group>; returns the
     long-format selects over them. For a window > 0 the trend inputs are first computed for the
     previous window (as_of - window) into prev_<group>."""
     staging = [g for g in groups if g.is_staging]
-    if window_days:
+    if window_days and any(g.name == "trend" for g in groups):
         _set_period(con, pd.Timestamp(as_of) - pd.Timedelta(days=window_days), window_days)
         for group in staging:
-            con.execute(group.sql)
+            if group.filename.startswith("00_"):  # the trend inputs read the core staging only
+                con.execute(group.sql)
         for group in groups:
-            if group.name in TREND_INPUTS:
-                con.execute(f"create or replace temp table prev_{group.name} as {group.sql}")
+            if group.table in TREND_INPUTS:
+                con.execute(f"create or replace temp table prev_{group.table} as {group.sql}")
     _set_period(con, as_of, window_days)
     selects: list[str] = []
     for group in groups:
@@ -113,21 +134,23 @@ def _build_window(con, groups: list[FeatureGroup], as_of: datetime, window_days:
                 con.execute(f"create or replace temp table prev_{name} as select * from feat_{name} where false")
         if group.name == "completeness":
             con.execute(f"create or replace temp table feat_all as {' union all '.join(selects)}")
-        table = f"feat_{group.name}"
+        table = f"feat_{group.table}"
         con.execute(f"create or replace temp table {table} as {group.sql}")
         selects.extend(_long_selects(con, group, table))
     return selects
 
 
 def build_features(store: Store, as_of: datetime | None = None,
-                   windows: tuple[int, ...] = (0,), orgs: list[str] | None = None) -> datetime:
+                   windows: tuple[int, ...] = (0,), orgs: list[str] | None = None,
+                   only: tuple[str, ...] | None = None) -> datetime:
     """Compute every feature group for as_of and each window (days; 0 = all data); returns as_of.
 
     Results replace what was stored for the same (as_of, window), so history is kept per as_of.
     With `orgs`, only those organisations (and their accounts) are replaced: the incremental path
-    after new posts touched a few organisations (see `affected_orgs`)."""
+    after new posts touched a few organisations (see `affected_orgs`). With `only` (feature file
+    names without their number, e.g. ("cadence", "responsiveness")), just those files are built."""
     as_of = as_of or default_as_of(store)
-    groups = feature_groups()
+    groups = _select_groups(feature_groups(), only)
     con = store.con
     with store.transaction():
         for window_days in windows:
@@ -142,6 +165,29 @@ def build_features(store: Store, as_of: datetime | None = None,
                 [as_of, window_days, utcnow(), None if orgs is None else list(orgs),
                  None if orgs is None else list(orgs)])
     return as_of
+
+
+def affected_orgs(store: Store, loaded_after: datetime) -> list[str]:
+    """Organisations whose features posts loaded after `loaded_after` can change: they wrote one of
+    them, or one of them replies to or @-mentions one of their accounts."""
+    rows = store.con.execute(
+        """
+        with new_posts as (select * from posts where loaded_at > ?),
+        acc as (select platform, handle_key, org_id, pseudonym(handle_key) as mention_key
+                from accounts where org_id is not null),
+        touched as (
+            select a.org_id from new_posts n join acc a on a.platform = n.platform and a.handle_key = n.author_key
+            union
+            select a.org_id from new_posts n
+            join posts parent on parent.platform = n.platform and parent.post_id = n.in_reply_to
+            join acc a on a.platform = parent.platform and a.handle_key = parent.author_key
+            union
+            select a.org_id from (select platform, unnest(mentions) as mention_key from new_posts) m
+            join acc a on a.platform = m.platform and a.mention_key = m.mention_key
+        )
+        select distinct org_id from touched order by 1
+        """, [loaded_after]).fetchall()
+    return [r[0] for r in rows]
 
 
 def backfill_features(store: Store, start: datetime, end: datetime, every: timedelta = timedelta(days=7),
@@ -219,12 +265,16 @@ def dictionary_markdown() -> str:
              "count it rests on (`evidence`: the number of observations behind the value). A period is "
              "[as_of - window, as_of]. Times are stored in UTC; 'local time' is the organisation's "
              "`timezone` from the organisations table.", "",
-             f"{len(feature_catalog())} features in {sum(not g.is_staging for g in feature_groups())} groups.", ""]
+             f"{len(feature_catalog())} features in {len({g.name for g in feature_groups() if not g.is_staging})} groups.", ""]
+    by_group: dict[str, list[FeatureGroup]] = {}
     for group in feature_groups():
-        if group.is_staging:
-            continue
-        lines += [f"## {group.name}", "", f"Source: `features/sql/{group.filename}`", "",
+        if not group.is_staging:
+            by_group.setdefault(group.name, []).append(group)
+    for name, files in by_group.items():
+        sources = ", ".join(f"`features/sql/{g.filename}`" for g in files)
+        lines += [f"## {name}", "", f"Source: {sources}", "",
                   "| feature | group | unit | window (days) | definition |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| `{f.name}` | {f.group} | {f.unit} | {f.windows} | {f.definition} |" for f in group.features]
+        lines += [f"| `{f.name}` | {f.group} | {f.unit} | {f.windows} | {f.definition} |"
+                  for g in files for f in g.features]
         lines.append("")
     return "\n".join(lines)

@@ -4,10 +4,8 @@
 --                     with mention_key, the pseudonym its @handle has in posts.mentions
 --   stg_feature_keys  one row per account and per configured organisation: the rows every group fills
 --   stg_posts         posts up to as_of, flagged when written by an org account
---   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency,
---                     local_at (organisation time) and in_business_hours
---   stg_org_posts     posts by org accounts up to as_of, with org_id, role, local_at (organisation time zone)
---   stg_threads       every post up to as_of with its thread root and its depth in the thread (root = 1)
+--   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency
+-- The signal groups' own inputs (stg_org_posts, stg_threads) are built by 05_staging_signals.sql.
 -- Variables: as_of (timestamp), window_start (timestamp or null = all data), reply_limit_s (72 h).
 
 create or replace temp table stg_org_accounts as
@@ -27,9 +25,8 @@ select distinct 'org', org_id, '', '' from stg_org_accounts where org_id <> '';
 
 create or replace temp table stg_posts as
 select
-    p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.conversation_id,
-    p.mentions, p.is_question, p.private_channel, p.has_link, p.has_media, p.hashtags,
-    p.signature, p.like_count, p.repost_count, p.reply_count,
+    -- only what the mention rules and the groups' joins read: narrow rows keep this table cheap at scale
+    p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions, p.is_question,
     oa.handle_key is not null as by_org
 from posts p
 left join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.author_key
@@ -92,45 +89,7 @@ first_reply as (
     where epoch(r.created_at) - epoch(a.created_at) between 0 and getvariable('reply_limit_s')
     group by a.platform, a.post_id
 )
-select a.*, oa.org_id, f.first_reply_s, f.first_reply_s is not null as answered,
-       timezone(oa.timezone, a.created_at at time zone 'UTC') as local_at,
-       -- business hours: Monday to Friday, business_start <= local time < business_end (an end before
-       -- the start means the hours run overnight)
-       isodow(timezone(oa.timezone, a.created_at at time zone 'UTC')) <= 5 and (
-           case when oa.business_start <= oa.business_end
-                then timezone(oa.timezone, a.created_at at time zone 'UTC')::time >= oa.business_start
-                     and timezone(oa.timezone, a.created_at at time zone 'UTC')::time < oa.business_end
-                else timezone(oa.timezone, a.created_at at time zone 'UTC')::time >= oa.business_start
-                     or timezone(oa.timezone, a.created_at at time zone 'UTC')::time < oa.business_end
-           end) as in_business_hours
+select a.*, oa.org_id, f.first_reply_s, f.first_reply_s is not null as answered
 from assigned a
 join stg_org_accounts oa on oa.platform = a.platform and oa.handle_key = a.account
 left join first_reply f on f.platform = a.platform and f.post_id = a.post_id;
-
-create or replace temp table stg_org_posts as
-select p.platform, p.post_id, p.author_key as account, oa.org_id, oa.role, p.created_at,
-       timezone(oa.timezone, p.created_at at time zone 'UTC') as local_at,
-       p.in_reply_to, p.private_channel, p.has_link, p.has_media, len(p.hashtags) > 0 as has_hashtag,
-       p.signature, p.like_count, p.repost_count, p.reply_count
-from stg_posts p
-join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.author_key;
-
--- Threads: a root is a post whose parent is not stored (or that replies to nothing); its descendants
--- follow in_reply_to links. Depth is capped at 1,000 so a reply cycle in bad data cannot loop forever.
-create or replace temp table stg_threads as
-with recursive
-replies as (
-    select platform, post_id, in_reply_to from stg_posts where in_reply_to is not null
-),
-walk(platform, post_id, root_id, depth) as (
-    select p.platform, p.post_id, p.post_id, 1
-    from stg_posts p
-    where p.in_reply_to is null
-       or not exists (select 1 from stg_posts q where q.platform = p.platform and q.post_id = p.in_reply_to)
-    union all
-    select r.platform, r.post_id, w.root_id, w.depth + 1
-    from walk w
-    join replies r on r.platform = w.platform and r.in_reply_to = w.post_id
-    where w.depth < 1000
-)
-select * from walk;

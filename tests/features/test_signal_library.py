@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from connectors.records import Post, posts_to_batch
-from features.runner import (FeatureError, backfill_features, build_features, feature_catalog,
-                             features_frame)
+from features.runner import (FeatureError, affected_orgs, backfill_features, build_features,
+                             feature_catalog, features_frame)
 from pipeline.config import apply_config, load_config
 
 # Monday 2024-03-04 12:00 UTC = 07:00 in New York (UTC-5 before the DST change of 10 March)
@@ -222,9 +222,21 @@ def test_windows_in_one_call_and_backfill_keyed_by_as_of(shop):
 
 def test_incremental_rebuild_replaces_only_the_given_orgs(acme):
     before = acme.con.execute("select count(*) from features where window_days = 0").fetchone()[0]
-    load(acme, [tw("99", "acme", 100, text="one more")])
+    (loaded,) = acme.con.execute("select max(loaded_at) from posts").fetchone()
+    load(acme, [tw("99", "acme", 100, text="one more"), tw("98", "555", 100, text="@nobody hi")])
+    assert affected_orgs(acme, loaded) == ["acme_org"]
     build_features(acme, AS_OF, orgs=["acme_org"])
     after = acme.con.execute("select count(*) from features where window_days = 0").fetchone()[0]
     assert after == before
     assert org_row(acme).posts == 10
 
+
+
+def test_core_only_build(acme):
+    build_features(acme, AS_OF + timedelta(days=1), only=("cadence", "responsiveness"))
+    stored = {f for (f,) in acme.con.execute(
+        "select distinct feature from features where as_of = ?", [AS_OF + timedelta(days=1)]).fetchall()}
+    assert stored == {"posts", "posts_per_day", "active_day_share", "mentions", "answered", "response_rate",
+                      "first_reply_median_s", "first_reply_p90_s"}
+    with pytest.raises(FeatureError):
+        build_features(acme, AS_OF, only=("nonsense",))

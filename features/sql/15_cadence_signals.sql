@@ -1,0 +1,41 @@
+-- group: cadence
+-- Cadence signals beyond the core three of 10_cadence.sql (same group in the dictionary).
+-- feature: post_gap_cv | ratio | Regularity: coefficient of variation (population standard deviation / mean) of the gaps in seconds between consecutive posts in the period (an organisation's posts merged across its accounts). Needs at least 2 gaps (3 posts) and a mean gap above 0, else NULL; 0 = perfectly regular.
+-- feature: weekday_hour_coverage | share | Share of the 168 weekday x hour-of-day cells (organisation local time; UTC for unassigned accounts) with at least one post in the period.
+with
+local_posts as (
+    select org_id, platform, account, created_at, local_at from stg_org_posts
+    where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+),
+local_scoped as (
+    select 'account' as scope, org_id, platform, account, created_at, local_at from local_posts
+    union all
+    select 'org', org_id, '', '', created_at, local_at from local_posts where org_id <> ''
+),
+gaps as (
+    select scope, org_id, platform, account,
+           epoch(created_at) - epoch(lag(created_at) over (
+               partition by scope, org_id, platform, account order by created_at)) as gap_s,
+           isodow(local_at) * 24 + hour(local_at) as weekday_hour
+    from local_scoped
+),
+regularity as (
+    select scope, org_id, platform, account,
+           count(*) as posts,
+           count(gap_s) as gaps,
+           case when count(gap_s) >= 2 and avg(gap_s) > 0 then stddev_pop(gap_s) / avg(gap_s) end
+               as post_gap_cv,
+           count(distinct weekday_hour) / 168.0 as weekday_hour_coverage
+    from gaps
+    group by scope, org_id, platform, account
+),
+final as (
+    select k.scope, k.org_id, k.platform, k.account,
+           r.post_gap_cv,
+           coalesce(r.gaps, 0) as post_gap_cv__n,
+           coalesce(r.weekday_hour_coverage, 0) as weekday_hour_coverage,
+           coalesce(r.posts, 0) as weekday_hour_coverage__n
+    from stg_feature_keys k
+    left join regularity r using (scope, org_id, platform, account)
+)
+select * from final

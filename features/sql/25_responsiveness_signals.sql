@@ -1,0 +1,76 @@
+-- group: responsiveness
+-- Responsiveness signals beyond the core five of 20_responsiveness.sql (same group in the dictionary).
+-- feature: answered_within_1h_share | share | Mentions answered with a first-reply latency of at most 3,600 s, divided by mentions.
+-- feature: business_hours_median_s | seconds | Median first-reply latency over answered mentions posted in business hours: Monday to Friday, organisation local time from business_start (included) to business_end (excluded; an end before the start runs overnight), from the organisations table (UTC 09:00-17:00 for unassigned accounts).
+-- feature: off_hours_median_s | seconds | Median first-reply latency over answered mentions posted outside business hours (evenings, nights, weekends).
+-- feature: question_share | share | Mentions whose text contains '?' divided by mentions.
+-- feature: question_response_rate | share | Answered question mentions (text contains '?') divided by question mentions.
+-- feature: multi_party_reply_share | share | Answered mentions in a multi-party thread, divided by answered mentions. Multi-party: the thread (the mention's root and every post below it) holds posts by at least two distinct non-organisation authors.
+with
+local_mentions as (
+    select m.*, timezone(oa.timezone, m.created_at at time zone 'UTC') as local_at,
+           oa.business_start, oa.business_end
+    from stg_mentions m
+    join stg_org_accounts oa on oa.platform = m.platform and oa.handle_key = m.account
+),
+hours as (
+    select *,
+           isodow(local_at) <= 5 and case
+               when business_start <= business_end
+                   then local_at::time >= business_start and local_at::time < business_end
+               else local_at::time >= business_start or local_at::time < business_end
+           end as in_business_hours
+    from local_mentions
+),
+thread_customers as (
+    select t.platform, t.root_id, count(distinct p.author_key) as customers
+    from stg_threads t
+    join stg_posts p on p.platform = t.platform and p.post_id = t.post_id and not p.by_org
+    group by t.platform, t.root_id
+),
+mention_threads as (
+    select h.*, coalesce(tc.customers, 1) >= 2 as multi_party
+    from hours h
+    left join stg_threads t on t.platform = h.platform and t.post_id = h.post_id
+    left join thread_customers tc on tc.platform = t.platform and tc.root_id = t.root_id
+),
+scoped as (
+    select 'account' as scope, org_id, platform, account, answered, first_reply_s,
+           in_business_hours, is_question, multi_party from mention_threads
+    union all
+    select 'org', org_id, '', '', answered, first_reply_s,
+           in_business_hours, is_question, multi_party from mention_threads where org_id <> ''
+),
+per_key as (
+    select scope, org_id, platform, account,
+           count(*) as mentions,
+           count(*) filter (where answered) as answered,
+           count(*) filter (where first_reply_s <= 3600) as within_1h,
+           quantile_cont(first_reply_s, 0.5) filter (where in_business_hours) as business_hours_median_s,
+           count(*) filter (where answered and in_business_hours) as business_answered,
+           quantile_cont(first_reply_s, 0.5) filter (where not in_business_hours) as off_hours_median_s,
+           count(*) filter (where answered and not in_business_hours) as off_answered,
+           count(*) filter (where is_question) as questions,
+           count(*) filter (where is_question and answered) as questions_answered,
+           count(*) filter (where answered and multi_party) as multi_party_answered
+    from scoped
+    group by scope, org_id, platform, account
+),
+final as (
+    select k.scope, k.org_id, k.platform, k.account,
+           p.within_1h / nullif(p.mentions, 0)::double as answered_within_1h_share,
+           coalesce(p.mentions, 0) as answered_within_1h_share__n,
+           p.business_hours_median_s,
+           coalesce(p.business_answered, 0) as business_hours_median_s__n,
+           p.off_hours_median_s,
+           coalesce(p.off_answered, 0) as off_hours_median_s__n,
+           p.questions / nullif(p.mentions, 0)::double as question_share,
+           coalesce(p.mentions, 0) as question_share__n,
+           p.questions_answered / nullif(p.questions, 0)::double as question_response_rate,
+           coalesce(p.questions, 0) as question_response_rate__n,
+           p.multi_party_answered / nullif(p.answered, 0)::double as multi_party_reply_share,
+           coalesce(p.answered, 0) as multi_party_reply_share__n
+    from stg_feature_keys k
+    left join per_key p using (scope, org_id, platform, account)
+)
+select * from final
