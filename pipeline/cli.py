@@ -421,6 +421,37 @@ def backfill_command(
                           highlight=False)
 
 
+@app.command("sync")
+def sync_command(
+    config: Annotated[Path, typer.Option("--config", help="Organisation/pipeline TOML config (accounts).")],
+    platform: Annotated[Optional[str], typer.Option("--platform", help="x, reddit, mastodon or bluesky.")] = None,
+    org: Annotated[Optional[str], typer.Option("--org", help="Only this organisation id.")] = None,
+    since: Annotated[Optional[datetime], typer.Option("--since", help="Backfill from (UTC); saved cursors "
+                                                                      "are left alone.")] = None,
+    until: Annotated[Optional[datetime], typer.Option("--until", help="Backfill until (UTC, excluded).")] = None,
+    db: DbOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Pull new public activity of the configured accounts from the live platforms (incremental).
+    Exit code 0: all synced (or skipped for lack of credentials); 2: some accounts failed; 1: error."""
+    from pipeline.sync import sync
+
+    try:
+        cfg = load_config(config)
+        with open_store(db, config=cfg) as store:
+            apply_config(store, cfg)
+            summary = sync(store, cfg, platform=platform, org=org, since=since, until=until)
+    except (ValueError, *KNOWN_ERRORS) as exc:
+        fail(str(exc))
+    for line in summary.lines():
+        if not quiet or ": ok," not in line:
+            console.print(line, highlight=False, markup=False)
+    if not quiet:
+        console.print(f"{summary.posts} posts synced ({summary.status})", highlight=False)
+    if summary.status in ("failed", "partial_failure"):
+        raise typer.Exit(2)
+
+
 def main() -> None:
     # Prefect's per-task INFO lines drown the summary; users can still raise the level themselves.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

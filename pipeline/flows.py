@@ -12,6 +12,7 @@ from pipeline import jobs
 from pipeline.config import Source, load_config
 from pipeline.locking import exclusive_run
 from pipeline.store import Store, utcnow
+from pipeline.sync import LIVE_KINDS, configured_kinds
 
 
 @task(name="prepare-store", cache_policy=NO_CACHE)
@@ -22,6 +23,13 @@ def prepare_store_task(db_path: str, config_path: str) -> None:
 @task(name="ingest-source", cache_policy=NO_CACHE)
 def ingest_source_task(db_path: str, source: Source, keep_customer_text: bool) -> dict:
     return jobs.ingest_source(db_path, source, keep_customer_text).as_dict()
+
+
+@task(name="sync-live-platforms", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=[300])
+def sync_live_task(db_path: str, config_path: str) -> dict:
+    """X, Reddit, Mastodon and Bluesky accounts, incrementally (safe to retry: cursors are
+    committed with their rows)."""
+    return jobs.sync_live(db_path, load_config(config_path))
 
 
 @task(name="build-features", cache_policy=NO_CACHE)
@@ -59,6 +67,8 @@ def _nightly(run_id: str, config_path: str, db_path: str, as_of: str | None) -> 
     prepare_store_task(db_path, config_path)
     sources = []
     for source in config.sources:
+        if source.kind in LIVE_KINDS:
+            continue  # pulled together by sync_live_task below
         loaded = {s["name"] for s in sources if s["status"] == "ok" and s["loaded"]}
         if source.fallback_for and source.fallback_for in loaded:
             sources.append(jobs.SourceResult(source.name or source.kind, source.kind, None, "skipped",
@@ -69,6 +79,11 @@ def _nightly(run_id: str, config_path: str, db_path: str, as_of: str | None) -> 
     failures = [f"{s['name']}: {s['message']}" for s in sources if s["status"] == "failed"]
     summary: dict = {"run_id": run_id, "started_at": started, "db": db_path,
                      "config": config_path, "sources": sources, "failures": failures}
+    if configured_kinds(config):
+        try:
+            summary["live"] = sync_live_task(db_path, config_path)
+        except Exception as exc:
+            failures.append(f"live sync: {exc}")
     try:
         features = build_features_task(db_path, datetime.fromisoformat(as_of) if as_of else None)
     except Exception as exc:

@@ -86,6 +86,15 @@ def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False
     return result
 
 
+def sync_live(db_path: str, config: Config) -> dict:
+    """Incremental pull from the live platforms listed as [[source]] kinds x/reddit/mastodon/bluesky
+    (pipeline/sync.py); per-account results, skipped platforms and fatal errors in the dict."""
+    from pipeline.sync import configured_kinds, sync
+
+    with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
+        return sync(store, config, kinds=configured_kinds(config)).as_dict()
+
+
 @dataclass
 class FeatureResult:
     as_of: datetime

@@ -166,6 +166,8 @@ class FakeAPI:
             return "m.lookup", lambda: (200, _account(query["acct"]), {})
         if re.fullmatch(r"/api/v1/accounts/\d+/statuses", path):
             return "m.statuses", lambda: self.min_id_page(self.statuses, query)
+        if path == "/api/v2/search":   # status search without a token: refused, as on most servers
+            return "m.search", lambda: (401, {"error": "Search queries require authentication"}, {})
         if path == "/api/v1/notifications":
             return "m.notifications", lambda: self.min_id_page(self.notifications, query)
         if m := re.fullmatch(r"/api/v1/statuses/(\d+)/context", path):
