@@ -110,28 +110,41 @@ def _select_groups(groups: list[FeatureGroup], only: tuple[str, ...] | None) -> 
         g.filename.startswith("00_") or any(re.search(rf"table {t}\b", g.sql) for t in staged)))]
 
 
+PER_WINDOW = "-- per window"
+
+
+def _staging_parts(group: FeatureGroup) -> tuple[str, str]:
+    """A staging file's per-as_of part and its per-window part (after a '-- per window' line)."""
+    head, marker, tail = group.sql.partition(PER_WINDOW)
+    return (head, marker + tail) if marker else (group.sql, "")
+
+
+def _build_prev(con, groups: list[FeatureGroup], as_of: datetime, window_days: int) -> None:
+    """The trend inputs for the previous window (as_of - window, same length): prev_<table>_<window>."""
+    _set_period(con, pd.Timestamp(as_of) - pd.Timedelta(days=window_days), window_days)
+    for group in groups:
+        if group.is_staging and group.filename.startswith("00_"):  # the trend inputs read the core staging
+            con.execute(group.sql)
+    for group in groups:
+        if group.table in TREND_INPUTS:
+            con.execute(f"create or replace temp table prev_{group.table}_{window_days} as {group.sql}")
+
+
 def _build_window(con, groups: list[FeatureGroup], as_of: datetime, window_days: int) -> list[str]:
-    """Runs staging and every group for one (as_of, window) into temp tables feat_<group>; returns the
-    long-format selects over them. For a window > 0 the trend inputs are first computed for the
-    previous window (as_of - window) into prev_<group>."""
-    staging = [g for g in groups if g.is_staging]
-    if window_days and any(g.name == "trend" for g in groups):
-        _set_period(con, pd.Timestamp(as_of) - pd.Timedelta(days=window_days), window_days)
-        for group in staging:
-            if group.filename.startswith("00_"):  # the trend inputs read the core staging only
-                con.execute(group.sql)
-        for group in groups:
-            if group.table in TREND_INPUTS:
-                con.execute(f"create or replace temp table prev_{group.table} as {group.sql}")
+    """Runs the per-window staging and every group for one window into temp tables feat_<table>
+    (the per-as_of staging must have run); returns the long-format selects over them."""
     _set_period(con, as_of, window_days)
     selects: list[str] = []
     for group in groups:
         if group.is_staging:
-            con.execute(group.sql)
+            per_window = _staging_parts(group)[1]
+            if per_window:
+                con.execute(per_window)
             continue
-        if group.name == "trend" and not window_days:
+        if group.name == "trend":
             for name in TREND_INPUTS:  # window 0 has no previous window: empty inputs, NULL trends
-                con.execute(f"create or replace temp table prev_{name} as select * from feat_{name} where false")
+                source = f"prev_{name}_{window_days}" if window_days else f"feat_{name} where false"
+                con.execute(f"create or replace temp view prev_{name} as select * from {source}")
         if group.name == "completeness":
             con.execute(f"create or replace temp table feat_all as {' union all '.join(selects)}")
         table = f"feat_{group.table}"
@@ -152,18 +165,31 @@ def build_features(store: Store, as_of: datetime | None = None,
     as_of = as_of or default_as_of(store)
     groups = _select_groups(feature_groups(), only)
     con = store.con
+    produced = [f.name for g in groups for f in g.features]
+    org_list = None if orgs is None else list(orgs)
     with store.transaction():
+        if any(g.name == "trend" for g in groups):
+            for window_days in sorted({w for w in windows if w}):
+                _build_prev(con, groups, as_of, window_days)
+        _set_period(con, as_of, 0)
+        for group in groups:  # staging that depends on as_of only: once for every window
+            if group.is_staging:
+                con.execute(_staging_parts(group)[0])
         for window_days in windows:
             selects = _build_window(con, groups, as_of, window_days)
-            keep = "" if orgs is None else " and list_contains(?::varchar[], org_id)"
-            con.execute(f"delete from features where as_of = ? and window_days = ?{keep}",
-                        [as_of, window_days] + ([] if orgs is None else [list(orgs)]))
+            stamp = utcnow()
+            # insert-or-replace on the primary key, then drop what this build no longer produces:
+            # much cheaper in DuckDB than deleting and re-inserting the same keys in one transaction
             con.execute(
-                "insert into features select ?::timestamp, ?::integer, scope, org_id, platform, account, "
-                f"feature, value, evidence, ?::timestamp from ({' union all '.join(selects)}) "
-                f"where ?::varchar[] is null or list_contains(?::varchar[], org_id)",
-                [as_of, window_days, utcnow(), None if orgs is None else list(orgs),
-                 None if orgs is None else list(orgs)])
+                "insert or replace into features select ?::timestamp, ?::integer, scope, org_id, platform, "
+                f"account, feature, value, evidence, ?::timestamp from ({' union all '.join(selects)}) "
+                "where ?::varchar[] is null or list_contains(?::varchar[], org_id)",
+                [as_of, window_days, stamp, org_list, org_list])
+            con.execute(
+                "delete from features where as_of = ? and window_days = ? and computed_at <> ? "
+                "and list_contains(?::varchar[], feature) "
+                "and (?::varchar[] is null or list_contains(?::varchar[], org_id))",
+                [as_of, window_days, stamp, produced, org_list, org_list])
     return as_of
 
 

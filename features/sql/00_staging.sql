@@ -4,7 +4,8 @@
 --                     with mention_key, the pseudonym its @handle has in posts.mentions
 --   stg_feature_keys  one row per account and per configured organisation: the rows every group fills
 --   stg_posts         posts up to as_of, flagged when written by an org account
---   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency
+--   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency,
+--                     posted in the window (stg_mentions_all: all of them up to as_of)
 -- The signal groups' own inputs (stg_org_posts, stg_threads) are built by 05_staging_signals.sql.
 -- Variables: as_of (timestamp), window_start (timestamp or null = all data), reply_limit_s (72 h).
 
@@ -32,13 +33,12 @@ from posts p
 left join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.author_key
 where p.created_at <= getvariable('as_of');
 
-create or replace temp table stg_mentions as
+create or replace temp table stg_mentions_all as
 with
 customer_posts as (
     -- a mention can only be judged once reply_limit_s has passed since it was posted
     select * from stg_posts
     where not by_org
-      and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
       and created_at <= getvariable('as_of') - to_seconds(getvariable('reply_limit_s'))
 ),
 via_parent as (
@@ -48,12 +48,23 @@ via_parent as (
     join stg_posts parent
       on parent.platform = c.platform and parent.post_id = c.in_reply_to and parent.by_org
 ),
-via_reply as (
-    -- rule 2: org account A replies to it; with several, the account that replied first
-    select c.platform, c.post_id, arg_min(r.author_key, (r.created_at, r.post_id)) as account
+org_replies as (
+    -- per (customer post, org account replying to it): its first reply, and its earliest reply within
+    -- [0, reply_limit_s]; one join serves rule 2 and the answered test
+    select c.platform, c.post_id, r.author_key as account,
+           min((r.created_at, r.post_id)) as first_key,
+           min(epoch(r.created_at) - epoch(c.created_at)) filter (
+               where epoch(r.created_at) - epoch(c.created_at) between 0 and getvariable('reply_limit_s'))
+               as first_reply_s
     from customer_posts c
     join stg_posts r on r.platform = c.platform and r.in_reply_to = c.post_id and r.by_org
-    group by c.platform, c.post_id
+    group by c.platform, c.post_id, r.author_key
+),
+via_reply as (
+    -- rule 2: org account A replies to it; with several, the account that replied first
+    select platform, post_id, arg_min(account, first_key) as account
+    from org_replies
+    group by platform, post_id
 ),
 mentioned as (
     select platform, post_id, unnest(mentions) as mention_key,
@@ -81,15 +92,18 @@ assigned as (
 ),
 first_reply as (
     -- answered: a post by the assigned account replies directly within [0, reply_limit_s]
-    select a.platform, a.post_id,
-           min(epoch(r.created_at) - epoch(a.created_at)) as first_reply_s
+    select a.platform, a.post_id, o.first_reply_s
     from assigned a
-    join stg_posts r
-      on r.platform = a.platform and r.in_reply_to = a.post_id and r.author_key = a.account
-    where epoch(r.created_at) - epoch(a.created_at) between 0 and getvariable('reply_limit_s')
-    group by a.platform, a.post_id
+    join org_replies o on o.platform = a.platform and o.post_id = a.post_id and o.account = a.account
+    where o.first_reply_s is not null
 )
 select a.*, oa.org_id, f.first_reply_s, f.first_reply_s is not null as answered
 from assigned a
 join stg_org_accounts oa on oa.platform = a.platform and oa.handle_key = a.account
 left join first_reply f on f.platform = a.platform and f.post_id = a.post_id;
+
+-- per window: everything above depends on as_of only (built once per as_of by the runner); the window
+-- selects the mentions posted in it (assignment and answers never depend on the window)
+create or replace temp table stg_mentions as
+select * from stg_mentions_all
+where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity');

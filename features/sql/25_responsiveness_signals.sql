@@ -7,11 +7,19 @@
 -- feature: question_response_rate | share | Answered question mentions (text contains '?') divided by question mentions.
 -- feature: multi_party_reply_share | share | Answered mentions in a multi-party thread, divided by answered mentions. Multi-party: the thread (the mention's root and every post below it) holds posts by at least two distinct non-organisation authors.
 with
-local_mentions as (
-    select m.*, timezone(oa.timezone, m.created_at at time zone 'UTC') as local_at,
+zoned as (
+    select m.*, oa.timezone, time_bucket(interval 15 minutes, m.created_at) as bucket,
            oa.business_start, oa.business_end
     from stg_mentions m
     join stg_org_accounts oa on oa.platform = m.platform and oa.handle_key = m.account
+),
+offsets as (
+    select timezone, bucket, local_offset(timezone, bucket) as utc_offset
+    from (select distinct timezone, bucket from zoned)
+),
+local_mentions as (
+    select z.*, z.created_at + f.utc_offset as local_at
+    from zoned z join offsets f using (timezone, bucket)
 ),
 hours as (
     select *,
@@ -23,10 +31,9 @@ hours as (
     from local_mentions
 ),
 thread_customers as (
-    select t.platform, t.root_id, count(distinct p.author_key) as customers
-    from stg_threads t
-    join stg_posts p on p.platform = t.platform and p.post_id = t.post_id and not p.by_org
-    group by t.platform, t.root_id
+    select platform, root_id, count(distinct author_key) as customers
+    from stg_threads where not by_org
+    group by platform, root_id
 ),
 mention_threads as (
     select h.*, coalesce(tc.customers, 1) >= 2 as multi_party
