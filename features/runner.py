@@ -166,8 +166,12 @@ def build_features(store: Store, as_of: datetime | None = None,
     groups = _select_groups(feature_groups(), only)
     con = store.con
     produced = [f.name for g in groups for f in g.features]
-    org_list = None if orgs is None else list(orgs)
+    # restricted builds filter on a temp table (a semi join), not list_contains over a long list per row
+    only_orgs = "" if orgs is None else " and org_id in (select org_id from build_orgs)"
     with store.transaction():
+        if orgs is not None:
+            con.execute("create or replace temp table build_orgs as select unnest(?::varchar[]) as org_id",
+                        [list(orgs)])
         if any(g.name == "trend" for g in groups):
             for window_days in sorted({w for w in windows if w}):
                 _build_prev(con, groups, as_of, window_days)
@@ -183,13 +187,12 @@ def build_features(store: Store, as_of: datetime | None = None,
             con.execute(
                 "insert or replace into features select ?::timestamp, ?::integer, scope, org_id, platform, "
                 f"account, feature, value, evidence, ?::timestamp from ({' union all '.join(selects)}) "
-                "where ?::varchar[] is null or list_contains(?::varchar[], org_id)",
-                [as_of, window_days, stamp, org_list, org_list])
+                f"where true{only_orgs}",
+                [as_of, window_days, stamp])
             con.execute(
                 "delete from features where as_of = ? and window_days = ? and computed_at <> ? "
-                "and list_contains(?::varchar[], feature) "
-                "and (?::varchar[] is null or list_contains(?::varchar[], org_id))",
-                [as_of, window_days, stamp, produced, org_list, org_list])
+                f"and list_contains(?::varchar[], feature){only_orgs}",
+                [as_of, window_days, stamp, produced])
     return as_of
 
 
