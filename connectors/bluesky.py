@@ -25,6 +25,20 @@ PAGE_LIMIT = 100
 THREAD_DEPTH = 10
 
 
+class MalformedResponse(Exception):
+    """An XRPC answer that is not valid JSON (cut off or garbled in transit): retried."""
+
+
+def xrpc(call, *args, **kwargs):
+    """Call the atproto client; its JSON parser raises a bare ValueError on a cut-off answer."""
+    try:
+        return call(*args, **kwargs)
+    except aexc.AtProtocolError:
+        raise
+    except ValueError as exc:
+        raise MalformedResponse(str(exc)) from None
+
+
 class BlueskyConnector(Connector):
     source = "bluesky"
     platform = "bluesky"
@@ -45,7 +59,7 @@ class BlueskyConnector(Connector):
 
     def resolve(self, account: Account) -> dict:
         self.ensure_session()
-        profile = self.client.get_profile(account.handle)
+        profile = xrpc(self.client.get_profile, account.handle)
         return {"did": profile.did, "handle": profile.handle}
 
     def streams(self, account: Account, context: dict) -> list[Stream]:
@@ -59,7 +73,7 @@ class BlueskyConnector(Connector):
             detail = getattr(content, "message", None) or getattr(content, "error", None) or ""
             return ErrorInfo(exc.response.status_code, f"HTTP {exc.response.status_code} {detail}".strip(),
                              headers=dict(exc.response.headers or {}))
-        if isinstance(exc, aexc.ModelError):
+        if isinstance(exc, (aexc.ModelError, MalformedResponse)):
             return ErrorInfo(None, "malformed response", transient_io=True)
         return None
 
@@ -75,7 +89,7 @@ class BlueskyConnector(Connector):
                     like_count=view.like_count, repost_count=view.repost_count, reply_count=view.reply_count)
 
     def thread_posts(self, uri: str) -> list[Post]:
-        thread = self.client.get_post_thread(uri, depth=THREAD_DEPTH, parent_height=0).thread
+        thread = xrpc(self.client.get_post_thread, uri, depth=THREAD_DEPTH, parent_height=0).thread
         found: list[Post] = []
         stack = list(getattr(thread, "replies", None) or [])
         while stack:
@@ -97,8 +111,8 @@ class FeedStream(Stream):
         self._positions: dict[str, str] = {}
 
     def fetch_page(self, cursor: str | None, token: str | None, window: Window) -> Page:
-        response = self.connector.client.get_author_feed(self.context["did"], cursor=token, limit=PAGE_LIMIT,
-                                                         filter="posts_with_replies")
+        response = xrpc(self.connector.client.get_author_feed, self.context["did"], cursor=token,
+                        limit=PAGE_LIMIT, filter="posts_with_replies")
         posts = []
         for item in response.feed:
             if item.reason is not None:          # a repost of someone else's post
@@ -106,7 +120,8 @@ class FeedStream(Stream):
             post = self.connector.to_post(item.post)
             self._positions[post.post_id] = f"{parse_time(item.post.indexed_at).isoformat()}|{post.post_id}"
             posts.append(post)
-        return Page(posts, next_token=response.cursor if response.feed else None)
+        # an empty page can still name a next one (reposts filtered out, or an AppView glitch)
+        return Page(posts, next_token=response.cursor)
 
     def position(self, post: Post) -> str:
         return self._positions[post.post_id]

@@ -130,7 +130,8 @@ class _ListingStream(Stream):
         listing = self.connector.reddit.get(self.path.format(**self.context), params=params)
         records = [self.connector.to_post(item) for item in listing.children
                    if isinstance(item, (praw.models.Comment, praw.models.Submission))]
-        return Page(records, next_token=listing.after if records else None)
+        # an empty page can still name a next one (items filtered out, or a listing glitch)
+        return Page(records, next_token=listing.after)
 
     def position(self, post: Post) -> int:
         return int(post.post_id.split("_", 1)[1], 36)
