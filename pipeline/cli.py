@@ -433,7 +433,8 @@ def sync_command(
     quiet: QuietOption = False,
 ) -> None:
     """Pull new public activity of the configured accounts from the live platforms (incremental).
-    Exit code 0: all synced (or skipped for lack of credentials); 2: some accounts failed; 1: error."""
+    Exit code 0: all synced (or skipped for lack of credentials); 1: some accounts failed, or an error
+    (2 stays reserved for usage errors, as in every command)."""
     from pipeline.sync import sync
 
     try:
@@ -449,7 +450,7 @@ def sync_command(
     if not quiet:
         console.print(f"{summary.posts} posts synced ({summary.status})", highlight=False)
     if summary.status in ("failed", "partial_failure"):
-        raise typer.Exit(2)
+        raise typer.Exit(1)
 
 
 def main() -> None:

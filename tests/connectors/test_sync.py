@@ -95,3 +95,22 @@ def test_cli_sync_and_nightly_job(api, tmp_path, monkeypatch):
     assert "mastodon:brand: ok, 4 posts" in result.output   # mentions need a token here: search is tried
     live = jobs.sync_live(str(db), load_config(config_path))  # the nightly task's function
     assert live["status"] == "ok" and live["posts"] == 0 and live["skipped"]["x"].startswith("no credentials")
+
+
+def test_cli_sync_exits_1_when_an_account_fails_and_still_syncs_the_others(api, tmp_path, monkeypatch):
+    from pipeline.cli import app
+
+    api.add_statuses(3, "brand")
+    config_path = write_config(tmp_path, api)
+    config_path.write_text(config_path.read_text(encoding="utf-8") + f'''
+[[org]]
+id = "gone"
+accounts = [{{ platform = "mastodon", handle = "ghost", instance = "{api.url}" }}]
+''', encoding="utf-8")
+    monkeypatch.delenv("MATURITY_MASTODON_ACCESS_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["sync", "--config", str(config_path), "--db", str(tmp_path / "s.duckdb"),
+                                      "--platform", "mastodon"])
+    assert result.exit_code == 1, result.output
+    assert "mastodon account ghost" in result.output and "404" in result.output
+    assert "mastodon:brand: ok, 3 posts" in result.output
