@@ -233,7 +233,8 @@ def evaluate_command(
         result = evaluate(train_seed, test_seed, orgs, train=train)
         shifted_result = evaluate(train_seed, test_seed, orgs, train=train, shifted=True) if shifted else None
     report = {m: {k: v[k] for k in ("exact_accuracy", "within_one_accuracy", "macro_f1", "ece",
-                                    "rules_only_exact_accuracy", "confusion")} for m, v in result.items()}
+                                    "rules_only_exact_accuracy", "confusion", "n", "insufficient")}
+              for m, v in result.items()}
     shifted_report = None
     if shifted:
         shifted_report = {m: {k: v[k] for k in report[m]} for m, v in shifted_result.items()}
