@@ -193,6 +193,8 @@ def build_features(store: Store, as_of: datetime | None = None,
                 "delete from features where as_of = ? and window_days = ? and computed_at <> ? "
                 f"and list_contains(?::varchar[], feature){only_orgs}",
                 [as_of, window_days, stamp, produced])
+            # this build cannot vouch for its inputs: the fingerprint features/cache.py recorded is void
+            con.execute("delete from feature_builds where as_of = ? and window_days = ?", [as_of, window_days])
     return as_of
 
 
