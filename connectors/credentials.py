@@ -6,11 +6,13 @@ to the database.
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
+from urllib.parse import quote, quote_plus
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,11 @@ CREDENTIAL_VARS: dict[str, dict[str, bool]] = {
     # Mastodon and Bluesky read public data without credentials; a token / login adds notifications.
     "mastodon": {"MATURITY_MASTODON_ACCESS_TOKEN": False, "MATURITY_MASTODON_INSTANCE": False},
     "bluesky": {"MATURITY_BLUESKY_HANDLE": False, "MATURITY_BLUESKY_PASSWORD": False},
+}
+# Credentials a client sends as HTTP basic auth, base64("id:secret") (praw's app login): a server
+# that echoes the Authorization header would otherwise hand back a form redaction does not know.
+BASIC_AUTH_PAIRS: dict[str, tuple[str, str]] = {
+    "reddit": ("MATURITY_REDDIT_CLIENT_ID", "MATURITY_REDDIT_CLIENT_SECRET"),
 }
 
 
@@ -64,7 +71,12 @@ class Credentials:
         return secret.reveal() if secret is not None else None
 
     def secrets(self) -> list[str]:
-        return [s.reveal() for s in self.values.values() if s.reveal()]
+        """Every value, plus the encoded forms clients send on the wire (HTTP basic auth)."""
+        found = [s.reveal() for s in self.values.values() if s.reveal()]
+        pair = BASIC_AUTH_PAIRS.get(self.platform)
+        if pair and all(self.get(name) for name in pair):
+            found.append(base64.b64encode(":".join(self.get(name) for name in pair).encode()).decode())
+        return found
 
 
 def _prefect_secret(name: str) -> str | None:
@@ -99,10 +111,16 @@ def load_credentials(platform: str, env: Mapping[str, str] | None = None,
     return Credentials(platform, values, tuple(missing))
 
 
+def secret_forms(secret: str) -> set[str]:
+    """A secret as it may appear in text: raw, and percent-encoded as in URLs and form bodies
+    (praw posts the Reddit password form-encoded; an error echoing the body carries that form)."""
+    return {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
+    forms = {form for secret in secrets if secret for form in secret_forms(secret) if len(form) >= 4}
+    for form in sorted(forms, key=len, reverse=True):   # longest first: no half-replaced form
+        text = text.replace(form, "***")
     return text
 
 
