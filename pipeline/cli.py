@@ -166,19 +166,28 @@ def run_command(
     = Path("data/demo.toml"),
     db: DbOption = None,
     as_of: AsOfOption = None,
+    runner: Annotated[str, typer.Option("--task-runner", help="Where per-organisation pulls and estimation "
+                                        "run: threads (this process) or dask (docs/scale-out.md).")] = "threads",
+    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="Dask scheduler, e.g. "
+                                                        "tcp://10.0.0.5:8786 (default: a local cluster).")] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Run the nightly flow once: ingest sources, build features, estimate, summarise."""
-    from pipeline.flows import nightly
+    """Run the nightly flow once: ingest sources, build features, estimate, summarise. Exits 1 when
+    any source or organisation failed (the rest is stored)."""
+    from pipeline.flows import RunFailures, nightly, task_runner
 
     try:
         cfg = load_config(config)
+        flow = nightly.with_options(task_runner=task_runner(runner, dask_address))
     except ConfigError as exc:
         fail(str(exc))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--task-runner") from None
     db_path = db or cfg.database or default_db_path()
     try:
-        summary = nightly(config_path=str(config), db_path=str(db_path),
-                          as_of=as_of.isoformat() if as_of else None)
+        summary = flow(config_path=str(config), db_path=str(db_path), as_of=as_of.isoformat() if as_of else None)
+    except RunFailures as failures:
+        summary = failures.summary
     except KNOWN_ERRORS as exc:
         fail(str(exc))
     if not quiet:

@@ -1,18 +1,77 @@
-"""Prefect flows. Thin: every task wraps a plain function from pipeline.jobs."""
+"""Prefect flows. Thin: every task wraps a plain function from pipeline.jobs.
+
+Per-organisation isolation: live pulls and estimation are tasks mapped over organisations; a task
+that fails is recorded as that organisation's failure and the others carry on.
+
+Single writer: only tasks called directly in the flow (which run in the flow's own process) open
+the database. The mapped tasks (`pull-organisation`, `estimate-organisation`) take plain inputs
+and return records, so they can run on any task runner, a Dask cluster included
+(`nightly.with_options(task_runner=task_runner("dask", address))`), while every write goes through
+the flow process that holds the run lock (pipeline/locking.py).
+
+Final state: a run with failures ends in a FAILED Prefect state named "PartialFailure" (some
+organisations or sources failed, the rest is stored) or "Failed" (no features could be built),
+whose message lists each failure. FAILED rather than COMPLETED so schedules, automations and
+notifications treat it as the failure it is; the state's data is a `RunFailures` exception carrying
+the full summary, so calling `nightly(...)` raises it and `maturity run` exits 1 after printing it.
+"""
 from __future__ import annotations
 
 import json
 import uuid
 from datetime import datetime
 
-from prefect import flow, task
+from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.states import Failed, State
 
 from pipeline import jobs
-from pipeline.config import Source, load_config
+from pipeline.config import Config, Source, load_config
 from pipeline.locking import exclusive_run
 from pipeline.store import Store, utcnow
+from pipeline.summary import describe_failure
 from pipeline.sync import LIVE_KINDS, configured_kinds
+
+# Network pulls: a pull that raised is retried from the same saved cursors (nothing was written,
+# the flow writes only what comes back), so a retry re-reads the same pages and duplicates nothing.
+PULL_RETRIES = 2
+PULL_RETRY_DELAYS_S = [60, 300]
+
+
+class RunFailures(RuntimeError):
+    """The nightly run finished with failures; `summary` is the whole run summary."""
+
+    def __init__(self, summary: dict):
+        super().__init__(failure_message(summary))
+        self.summary = summary
+
+    def __reduce__(self):  # picklable with its summary (Prefect keeps it as the state's data)
+        return type(self), (self.summary,)
+
+
+def task_runner(name: str = "threads", address: str | None = None, **cluster_kwargs):
+    """The task runner for the mapped per-organisation tasks: "threads" (Prefect's default thread
+    pool in the flow process) or "dask" (prefect-dask: the cluster at `address`, else a LocalCluster
+    built with `cluster_kwargs`)."""
+    if name == "threads":
+        if address:
+            raise ValueError("--dask-address needs --task-runner dask")
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner()
+    if name == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs=cluster_kwargs or None)
+    raise ValueError(f"unknown task runner {name!r} (use threads or dask)")
+
+
+def failure_message(summary: dict) -> str:
+    lines = [describe_failure(f) for f in summary["failures"]]
+    return f"{len(lines)} failure(s): " + "; ".join(lines)
 
 
 @task(name="prepare-store", cache_policy=NO_CACHE)
@@ -25,11 +84,24 @@ def ingest_source_task(db_path: str, source: Source, keep_customer_text: bool) -
     return jobs.ingest_source(db_path, source, keep_customer_text).as_dict()
 
 
-@task(name="sync-live-platforms", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=[300])
-def sync_live_task(db_path: str, config_path: str) -> dict:
-    """X, Reddit, Mastodon and Bluesky accounts, incrementally (safe to retry: cursors are
-    committed with their rows)."""
-    return jobs.sync_live(db_path, load_config(config_path))
+@task(name="plan-live-pulls", cache_policy=NO_CACHE)
+def plan_live_pulls_task(db_path: str, config: Config) -> jobs.LivePlan:
+    return jobs.plan_live_pulls(db_path, config)
+
+
+@task(name="pull-organisation", cache_policy=NO_CACHE, retries=PULL_RETRIES,
+      retry_delay_seconds=PULL_RETRY_DELAYS_S)
+def pull_org_task(org_id: str, config: Config, plan: jobs.LivePlan):
+    """One organisation's X, Reddit, Mastodon and Bluesky accounts, incrementally. Errors of single
+    accounts are in its result (the connectors already retry rate limits and 5xx with backoff); an
+    exception (connection setup, a crash) fails the task, which Prefect retries."""
+    return jobs.pull_org(config, plan, org_id)
+
+
+@task(name="store-live-pulls", cache_policy=NO_CACHE)
+def store_live_pulls_task(db_path: str, config: Config, plan: jobs.LivePlan, pulls: list,
+                          crashed: dict[str, str]) -> dict:
+    return jobs.store_live_pulls(db_path, config, plan, pulls, crashed)
 
 
 @task(name="build-features", cache_policy=NO_CACHE)
@@ -37,9 +109,20 @@ def build_features_task(db_path: str, as_of: datetime | None) -> jobs.FeatureRes
     return jobs.compute_features(db_path, as_of)
 
 
-@task(name="estimate-stages", cache_policy=NO_CACHE)
-def estimate_stages_task(db_path: str, as_of: datetime, run_id: str) -> dict:
-    return jobs.estimate_stages(db_path, as_of, run_id)
+@task(name="prepare-estimation", cache_policy=NO_CACHE)
+def prepare_estimation_task(db_path: str, as_of: datetime) -> jobs.EstimationInputs | None:
+    return jobs.prepare_estimation(db_path, as_of)
+
+
+@task(name="estimate-organisation", cache_policy=NO_CACHE)
+def estimate_org_task(dims, fitted) -> list[dict]:
+    return jobs.estimate_org(fitted, dims)
+
+
+@task(name="store-estimates", cache_policy=NO_CACHE)
+def store_estimates_task(db_path: str, as_of: datetime, run_id: str, rows: list[dict],
+                         failed: dict[str, str]) -> dict:
+    return jobs.store_estimates(db_path, as_of, run_id, rows, failed)
 
 
 @task(name="write-summary", cache_policy=NO_CACHE)
@@ -53,12 +136,30 @@ def write_summary_task(db_path: str, summary: dict) -> dict:
     return summary
 
 
+def gather(futures: dict[str, PrefectFuture]) -> tuple[dict[str, object], dict[str, str]]:
+    """Results of mapped per-organisation tasks and, for those that failed, why (after retries)."""
+    results, failed = {}, {}
+    for org, future in futures.items():
+        future.wait()
+        outcome = future.result(raise_on_failure=False)
+        if future.state.is_completed():
+            results[org] = outcome
+        else:
+            failed[org] = str(outcome) if isinstance(outcome, BaseException) else (future.state.message or "failed")
+    return results, failed
+
+
 @flow(name="nightly", log_prints=True)
-def nightly(config_path: str, db_path: str, as_of: str | None = None) -> dict:
-    """Ingest the configured sources, build features, estimate stages and record a run summary."""
+def nightly(config_path: str, db_path: str, as_of: str | None = None) -> dict | State:
+    """Ingest the configured sources, pull live platforms per organisation, build features (cached by
+    their inputs), estimate stages per organisation and record a run summary."""
     run_id = uuid.uuid4().hex
     with exclusive_run(db_path, f"nightly run {run_id[:8]}"):
-        return _nightly(run_id, config_path, db_path, as_of)
+        summary = _nightly(run_id, config_path, db_path, as_of)
+    if summary["status"] == "ok":
+        return summary
+    return Failed(name="PartialFailure" if summary["status"] == "partial_failure" else "Failed",
+                  message=failure_message(summary), data=RunFailures(summary))
 
 
 def _nightly(run_id: str, config_path: str, db_path: str, as_of: str | None) -> dict:
@@ -68,7 +169,7 @@ def _nightly(run_id: str, config_path: str, db_path: str, as_of: str | None) -> 
     sources = []
     for source in config.sources:
         if source.kind in LIVE_KINDS:
-            continue  # pulled together by sync_live_task below
+            continue  # pulled per organisation below
         loaded = {s["name"] for s in sources if s["status"] == "ok" and s["loaded"]}
         if source.fallback_for and source.fallback_for in loaded:
             sources.append(jobs.SourceResult(source.name or source.kind, source.kind, None, "skipped",
@@ -76,26 +177,51 @@ def _nightly(run_id: str, config_path: str, db_path: str, as_of: str | None) -> 
                            .as_dict())
             continue
         sources.append(ingest_source_task(db_path, source, config.keep_customer_text))
-    failures = [f"{s['name']}: {s['message']}" for s in sources if s["status"] == "failed"]
+    failures = [{"step": "ingest", "org": None, "cause": f"{s['name']}: {s['message']}"}
+                for s in sources if s["status"] == "failed"]
     summary: dict = {"run_id": run_id, "started_at": started, "db": db_path,
                      "config": config_path, "sources": sources, "failures": failures}
     if configured_kinds(config):
-        try:
-            summary["live"] = sync_live_task(db_path, config_path)
-        except Exception as exc:
-            failures.append(f"live sync: {exc}")
+        summary["live"] = _pull_live(db_path, config)
+        failures += [{"step": "pull", "org": org, "cause": cause}
+                     for org, cause in summary["live"]["crashed"].items()]
+        # fatal (unknown, suspended, forbidden account) and failed (retries exhausted) accounts alike
+        failures += [{"step": "pull", "org": a["org"], "cause": a["message"] or f"{a['account']}: {a['status']}"}
+                     for a in summary["live"]["accounts"] if a["status"] != "ok"]
     try:
         features = build_features_task(db_path, datetime.fromisoformat(as_of) if as_of else None)
     except Exception as exc:
-        failures.append(f"features: {exc}")
+        failures.append({"step": "features", "org": None, "cause": str(exc)})
     else:
         summary["as_of"] = features.as_of
         summary["features"] = {"accounts": features.accounts, "organisations": features.organisations,
-                               "seconds": features.seconds}
+                               "seconds": features.seconds, "cached": bool(features.cached)}
         try:
-            summary["estimates"] = estimate_stages_task(db_path, features.as_of, run_id)
+            summary["estimates"] = _estimate(db_path, features.as_of, run_id)
         except Exception as exc:
-            failures.append(f"estimates: {exc}")
+            failures.append({"step": "estimate", "org": None, "cause": str(exc)})
+        else:
+            failures += [{"step": "estimate", "org": org, "cause": cause}
+                         for org, cause in summary["estimates"]["failed"].items()]
     summary["unassigned_accounts"] = jobs.unassigned_accounts(db_path)
     summary["status"] = "ok" if not failures else ("partial_failure" if "features" in summary else "failed")
     return write_summary_task(db_path, summary)
+
+
+def _pull_live(db_path: str, config: Config) -> dict:
+    plan = plan_live_pulls_task(db_path, config)
+    futures = dict(zip(plan.orgs, pull_org_task.map(plan.orgs, unmapped(config), unmapped(plan))))
+    pulls, crashed = gather(futures)
+    return store_live_pulls_task(db_path, config, plan, list(pulls.values()), crashed)
+
+
+def _estimate(db_path: str, as_of: datetime, run_id: str) -> dict:
+    inputs = prepare_estimation_task(db_path, as_of)
+    if inputs is None:
+        return {"as_of": as_of, "estimates": 0, "statuses": {}, "failed": {},
+                "note": "no organisations configured; nothing to estimate"}
+    per_org = inputs.per_org()
+    futures = dict(zip(per_org, estimate_org_task.map(list(per_org.values()), unmapped(inputs.fitted))))
+    rows, failed = gather(futures)
+    return store_estimates_task(db_path, inputs.as_of, run_id, [r for org in per_org if org in rows
+                                                                for r in rows[org]], failed)

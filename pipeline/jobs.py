@@ -1,15 +1,18 @@
 """Plain, tested functions the nightly flow's tasks wrap. Each opens the store it needs."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
+
 from connectors.facebook_pages import import_facebook_pages
 from connectors.sp500 import import_sp500
 from connectors.twcs import import_twcs
-from features.runner import build_features
+from features.cache import cached_build
 from pipeline.config import Config, Source, apply_config
 from pipeline.store import Store
 
@@ -86,13 +89,72 @@ def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False
     return result
 
 
-def sync_live(db_path: str, config: Config) -> dict:
-    """Incremental pull from the live platforms listed as [[source]] kinds x/reddit/mastodon/bluesky
-    (pipeline/sync.py); per-account results, skipped platforms and fatal errors in the dict."""
-    from pipeline.sync import configured_kinds, sync
+@dataclass
+class LivePlan:
+    """What one run's live pulls need, prepared by the writer before they start: the live kinds that
+    can run (others skipped with the reason), one ingest run per kind, the organisations to pull and
+    each one's saved cursors."""
+    kinds: list[str]
+    skipped: dict[str, str]
+    runs: dict[str, int]
+    orgs: list[str]
+    cursors: dict[str, dict]
 
+
+def plan_live_pulls(db_path: str, config: Config) -> LivePlan:
+    from pipeline.sync import KIND_PLATFORM, cursor_snapshot, live_kinds_ready
+
+    kinds, skipped = live_kinds_ready(config)
+    platforms = {KIND_PLATFORM[kind]: kind for kind in kinds}
+    orgs = [o.id for o in config.organisations if any(a.platform in platforms for a in o.accounts)]
+    used = [kind for kind in kinds if any(a.platform == KIND_PLATFORM[kind]
+                                          for o in config.organisations for a in o.accounts)]
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
-        return sync(store, config, kinds=configured_kinds(config)).as_dict()
+        runs = {kind: store.start_run(kind, kind) for kind in used}
+        cursors = {org: cursor_snapshot(store, config, org, used) for org in orgs}
+    return LivePlan(used, skipped, runs, orgs, cursors)
+
+
+def pull_org(config: Config, plan: LivePlan, org_id: str):
+    """One organisation's incremental pull (no database access; see pipeline.sync.pull_org)."""
+    from pipeline.sync import pull_org as pull
+
+    return pull(config, org_id, plan.kinds, plan.cursors[org_id], plan.runs)
+
+
+def store_live_pulls(db_path: str, config: Config, plan: LivePlan, pulls: list, crashed: dict[str, str]) -> dict:
+    """Write the pulls (each connector transaction as one DuckDB transaction) and close the ingest
+    runs. `crashed`: organisation -> why its pull raised. Returns the live summary."""
+    from pipeline.sync import KIND_PLATFORM, SyncSummary, apply_pull, finish_kind_run
+
+    summary = SyncSummary([a for pull in pulls for a in pull.accounts], dict(plan.skipped), dict(plan.runs))
+    with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
+        for pull in pulls:
+            apply_pull(store, pull)
+        for kind, run_id in plan.runs.items():
+            on_kind = [f"{org}: {cause}" for org, cause in crashed.items()
+                       if any(a.platform == KIND_PLATFORM[kind] for a in config.org(org).accounts)]
+            finish_kind_run(store, run_id, [a for a in summary.accounts if a.source == kind], on_kind)
+    live = summary.as_dict()
+    for entry, org in zip(live["accounts"], [pull.org for pull in pulls for _ in pull.accounts]):
+        entry["org"] = org
+    live["crashed"] = dict(crashed)
+    if crashed:
+        live["status"] = "partial_failure" if any(a.status == "ok" for a in summary.accounts) else "failed"
+    return live
+
+
+def sync_live(db_path: str, config: Config) -> dict:
+    """The nightly flow's live step without Prefect: the same plan, per-organisation pulls (one
+    after another here) and single writer."""
+    plan = plan_live_pulls(db_path, config)
+    pulls, crashed = [], {}
+    for org in plan.orgs:
+        try:
+            pulls.append(pull_org(config, plan, org))
+        except Exception as exc:  # one organisation's failure never stops the others
+            crashed[org] = str(exc)
+    return store_live_pulls(db_path, config, plan, pulls, crashed)
 
 
 @dataclass
@@ -102,34 +164,74 @@ class FeatureResult:
     organisations: int
     seconds: float
     windows: list[int] = field(default_factory=list)
+    cached: list[int] = field(default_factory=list)   # windows whose inputs were unchanged: not rebuilt
 
 
 def compute_features(db_path: str, as_of: datetime | None, windows: tuple[int, ...] = (0,)) -> FeatureResult:
+    """Features for as_of, rebuilt only for windows whose inputs changed (features/cache.py)."""
     started = time.perf_counter()
     with Store(db_path) as store:
-        as_of = build_features(store, as_of, windows=windows)
+        build = cached_build(store, as_of, windows=windows)
         accounts, orgs = store.con.execute(
             "select count(distinct (platform, account)) filter (where scope = 'account'), "
             "count(distinct org_id) filter (where scope = 'org') from features where as_of = ?",
-            [as_of]).fetchone()
-    return FeatureResult(as_of, accounts, orgs, round(time.perf_counter() - started, 3), list(windows))
+            [build.as_of]).fetchone()
+    return FeatureResult(build.as_of, accounts, orgs, round(time.perf_counter() - started, 3), list(windows),
+                         build.cached)
 
 
-def estimate_stages(db_path: str, as_of: datetime | None = None, run_id: str | None = None) -> dict:
-    """Maturity estimates for every organisation x model (stored per as_of); returns counts by status."""
-    from models.estimate import estimate_store
+@dataclass
+class EstimationInputs:
+    """Everything per-organisation estimation needs, read once by the writer process."""
+    as_of: datetime
+    fitted: object          # models.estimate.FittedModels
+    dims: pd.DataFrame      # one row per organisation (models.dimensions.compute)
 
-    started = time.perf_counter()
+    def per_org(self) -> dict[str, pd.DataFrame]:
+        return {row["org"]: self.dims.iloc[[i]] for i, row in enumerate(self.dims[["org"]].to_dict("records"))}
+
+
+def prepare_estimation(db_path: str, as_of: datetime | None = None) -> EstimationInputs | None:
+    """Organisation dimensions at as_of and the fitted models (trained once, cached beside the
+    database); None when no organisations are configured."""
+    from models import dimensions as D
+    from models.estimate import load_or_train
+
     with Store(db_path) as store:
         if store.count("organisations") == 0:
-            return {"as_of": as_of, "estimates": 0, "statuses": {}, "seconds": 0.0,
-                    "note": "no organisations configured; nothing to estimate"}
-        rows, as_of = estimate_store(store, as_of, run_id=run_id)
+            return None
+        features, as_of, _ = D.org_frame(store, as_of)
+        dims = D.compute(features)
+        fitted = load_or_train(store, dims)
+    return EstimationInputs(as_of, fitted, dims)
+
+
+def estimate_org(fitted, dims: pd.DataFrame) -> list[dict]:
+    """Estimates of one organisation (a one-row `dims`) under every model; no database access."""
+    from models.estimate import estimate
+
+    return estimate(fitted, dims)
+
+
+def store_estimates(db_path: str, as_of: datetime, run_id: str, rows: list[dict],
+                    failed: dict[str, str] | None = None) -> dict:
+    """Replace as_of's estimates with `rows` (re-running an as_of never duplicates; an organisation
+    whose estimation failed has none for it). Returns counts by status and the failures."""
+    from pipeline.store import utcnow
+
+    now = utcnow()
+    with Store(db_path) as store, store.transaction() as con:
+        con.execute("delete from estimates where as_of = ?", [as_of])
+        if rows:
+            con.executemany(
+                "insert into estimates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, as_of, r["org"], r["model"], r["stage"], r["stage_index"], r["confidence"],
+                  r["status"], r["rule_stage"], r["classifier_stage"], json.dumps(r["probabilities"]),
+                  json.dumps(r["explanation"]), now) for r in rows])
     statuses: dict[str, int] = {}
     for row in rows:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
-    return {"as_of": as_of, "estimates": len(rows), "statuses": statuses,
-            "seconds": round(time.perf_counter() - started, 3)}
+    return {"as_of": as_of, "estimates": len(rows), "statuses": statuses, "failed": dict(failed or {})}
 
 
 def unassigned_accounts(db_path: str) -> list[str]:
@@ -162,7 +264,7 @@ def backfill(db_path: str, start: datetime, end: datetime, every_days: int = 7,
     with exclusive_run(db_path, "backfill"), Store(db_path) as store:
         has_orgs = store.count("organisations") > 0
         for as_of in moments:
-            build_features(store, as_of, windows=windows)
+            cached_build(store, as_of, windows=windows)   # unchanged inputs: stored features reused
             result = {"as_of": as_of, "estimates": 0, "statuses": {}}
             if has_orgs:
                 from models.estimate import estimate_store

@@ -22,8 +22,9 @@ def print_summary(summary: dict, console: Console) -> None:
             frame = features_frame(store, summary["as_of"], 0, "account")
         frame = frame[frame["posts"] > 0] if "posts" in frame else frame
         from pipeline.cli import print_frame
+        cached = ", inputs unchanged: cached" if summary["features"].get("cached") else ""
         print_frame(frame, "table", title=f"features as of {summary['as_of']:%Y-%m-%d %H:%M} UTC "
-                                          f"({summary['features']['seconds']:.2f} s)")
+                                          f"({summary['features']['seconds']:.2f} s{cached})")
     if "estimates" in summary:
         print_stage_table(summary["db"], summary["estimates"]["as_of"], console)
     unassigned = summary.get("unassigned_accounts") or []
@@ -32,8 +33,14 @@ def print_summary(summary: dict, console: Console) -> None:
                       f"organisation: {', '.join(unassigned[:12])}{' …' if len(unassigned) > 12 else ''}",
                       highlight=False)
     for failure in summary.get("failures", []):
-        console.print(Text.assemble(("failed: ", "bold red"), failure))
+        console.print(Text.assemble(("failed: ", "bold red"), describe_failure(failure)))
     console.print(f"run {summary['run_id'][:8]}: {summary['status']}", highlight=False)
+
+
+def describe_failure(failure: dict) -> str:
+    """One failure of a run summary: step, organisation (when one is to blame) and cause."""
+    org = f" [{failure['org']}]" if failure.get("org") else ""
+    return f"{failure['step']}{org}: {failure['cause']}"
 
 
 def print_stage_table(db: str, as_of, console: Console) -> None:

@@ -4,13 +4,21 @@ configured organisation accounts, one connector per platform, incrementally.
 A platform without credentials is skipped with one line; a fatal error (unknown, suspended or
 forbidden account, rejected credentials) skips that account only; retriable errors that persist
 stop the account at its last committed page. All of it is listed in the returned summary.
+
+`sync` writes as it pulls (the `maturity sync` command). The nightly flow pulls per organisation
+with `pull_org`, which may run on another process or machine: it reads cursors from a snapshot and
+records every transaction the connector commits (rows plus the cursors covering them) in a
+`BufferedStore`; `apply_pull` replays them in the single writer, one DuckDB transaction each.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterator
+
+import pyarrow as pa
 
 from connectors.base import AccountResult, Clock, Connector, Window
 from connectors.credentials import load_credentials
@@ -131,16 +139,144 @@ def sync(store, config: Config, platform: str | None = None, org: str | None = N
         for account in targets:
             results.append(connector.sync_account(store, account, source=kind, run_id=run_id, window=window))
         summary.accounts.extend(results)
-        posts = sum(r.posts for r in results)
-        problems = [r.message for r in results if r.status != "ok"]
-        store.finish_run(run_id, LoadCounts(read=posts, loaded=posts),
-                         status="ok" if not problems else "failed" if len(problems) == len(results) else "partial_failure",
-                         message="; ".join(p for p in problems if p) or None)
+        finish_kind_run(store, run_id, results)
     return summary
+
+
+def finish_kind_run(store, run_id: int, results: list[AccountResult], crashed: list[str] = ()) -> None:
+    """Close one platform's ingest run: ok, partial_failure or failed, listing every problem
+    (`crashed`: organisations whose whole pull raised, so they have no account results)."""
+    posts = sum(r.posts for r in results)
+    problems = [r.message or f"{r.platform}:{r.account}: {r.status}" for r in results if r.status != "ok"]
+    problems += list(crashed)
+    attempts = len(results) + len(crashed)
+    status = "ok" if not problems else "failed" if len(problems) == attempts else "partial_failure"
+    store.finish_run(run_id, LoadCounts(read=posts, loaded=posts), status=status,
+                     message="; ".join(problems) or None)
+
+
+def live_kinds_ready(config: Config, *, env=None, dotenv_path=".env") -> tuple[list[str], dict[str, str]]:
+    """The configured live kinds that can run here, and the skipped ones with the reason."""
+    ready, skipped = [], {}
+    for kind in configured_kinds(config):
+        credentials = load_credentials(kind, env=env, dotenv_path=dotenv_path)
+        if _connector_class(kind).credentials_required and not credentials.complete:
+            skipped[kind] = f"no credentials (set {', '.join(credentials.missing)})"
+            log.warning("%s: skipped - %s", kind, skipped[kind])
+        else:
+            ready.append(kind)
+    return ready, skipped
+
+
+# -- per-organisation pulls for the nightly flow -------------------------------------------------
+CursorKey = tuple[str, str, str]   # (source, account key, cursor name), as in sync_state
+
+
+@dataclass
+class Commit:
+    """What one connector transaction committed: post batches (with source and ingest run) and the
+    cursor values that cover them."""
+    batches: list[tuple[pa.Table, str, int | None]] = field(default_factory=list)
+    cursors: dict[CursorKey, str | None] = field(default_factory=dict)
+
+
+class BufferedStore:
+    """Stands in for the Store inside a pull: cursors come from a snapshot, and each transaction the
+    connector commits is recorded, in order, for the writer to replay (`apply_pull`)."""
+
+    def __init__(self, cursors: dict[CursorKey, str | None]):
+        self.cursors = dict(cursors)
+        self.commits: list[Commit] = []
+        self._open: Commit | None = None
+
+    def get_cursor(self, source: str, account: str, cursor_name: str) -> str | None:
+        return self.cursors.get((source, account, cursor_name))
+
+    def set_cursor(self, source: str, account: str, cursor_name: str, value: str | None) -> None:
+        self._current().cursors[(source, account, cursor_name)] = value
+
+    def load_posts(self, batch: pa.Table, *, source: str, run_id: int | None) -> int:
+        self._current().batches.append((batch, source, run_id))
+        return batch.num_rows
+
+    @contextmanager
+    def transaction(self) -> Iterator["BufferedStore"]:
+        self._open = Commit()
+        try:
+            yield self
+        except BaseException:
+            self._open = None   # like a rollback: nothing from this transaction is kept
+            raise
+        commit, self._open = self._open, None
+        self.cursors.update(commit.cursors)
+        self.commits.append(commit)
+
+    def _current(self) -> Commit:
+        if self._open is None:
+            raise RuntimeError("connectors write posts and cursors inside store.transaction()")
+        return self._open
+
+
+@dataclass
+class OrgPull:
+    org: str
+    accounts: list[AccountResult]
+    commits: list[Commit]
+
+
+def cursor_snapshot(store, config: Config, org_id: str, kinds: list[str]) -> dict[CursorKey, str | None]:
+    """The saved cursors of one organisation's accounts on the given live kinds."""
+    keys = [(kind, a.key) for kind in kinds for a in config.org(org_id).accounts
+            if a.platform == KIND_PLATFORM[kind]]
+    if not keys:
+        return {}
+    rows = store.con.execute(
+        "select source, account, cursor_name, cursor_value from sync_state "
+        "where (source, account) in (select unnest(?::varchar[]), unnest(?::varchar[]))",
+        [[k for k, _ in keys], [a for _, a in keys]]).fetchall()
+    return {(source, account, name): value for source, account, name, value in rows}
+
+
+def pull_org(config: Config, org_id: str, kinds: list[str], cursors: dict[CursorKey, str | None],
+             runs: dict[str, int], *, clock: Clock | None = None, env=None, dotenv_path=".env") -> OrgPull:
+    """Pull one organisation's accounts on the given live kinds, incrementally from `cursors`,
+    without opening the database: returns the committed work for `apply_pull`. Re-running it from
+    the same cursors fetches the same pages, so it is safe to retry."""
+    buffer = BufferedStore(cursors)
+    results = []
+    for kind in kinds:
+        platform = KIND_PLATFORM[kind]
+        targets = [a for a in config.org(org_id).accounts if a.platform == platform]
+        if not targets:
+            continue
+        credentials = load_credentials(kind, env=env, dotenv_path=dotenv_path)
+        cls = _connector_class(kind)
+        if cls.credentials_required and not credentials.complete:
+            raise RuntimeError(f"{kind}: no credentials on this machine (set {', '.join(credentials.missing)})")
+        # every organisation's accounts on the platform: replies between organisations stay org posts
+        all_org_accounts = [a for o in config.organisations for a in o.accounts if a.platform == platform]
+        connector = cls(credentials, all_org_accounts, clock=clock)
+        for account in targets:
+            results.append(connector.sync_account(buffer, account, source=kind, run_id=runs[kind]))
+    return OrgPull(org_id, results, buffer.commits)
+
+
+def apply_pull(store, pull: OrgPull) -> int:
+    """Write a pull's committed work in order, each connector transaction as one DuckDB transaction
+    (rows and the cursors covering them together). Returns the posts written."""
+    written = 0
+    for commit in pull.commits:
+        with store.transaction():
+            for batch, source, run_id in commit.batches:
+                written += store.load_posts(batch, source=source, run_id=run_id)
+            for (source, account, name), value in commit.cursors.items():
+                store.set_cursor(source, account, name, value)
+    return written
 
 
 def summary_dict(summary: SyncSummary) -> dict:
     return summary.as_dict()
 
 
-__all__ = ["SyncSummary", "sync", "configured_kinds", "LIVE_KINDS", "asdict"]
+__all__ = ["SyncSummary", "sync", "configured_kinds", "LIVE_KINDS", "asdict", "pull_org", "apply_pull",
+           "cursor_snapshot", "live_kinds_ready", "finish_kind_run", "OrgPull", "BufferedStore"]

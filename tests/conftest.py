@@ -49,3 +49,12 @@ def _isolated_db_env(monkeypatch, tmp_path, model_cache):
     monkeypatch.setenv("MATURITY_MODEL_CACHE", str(model_cache))
     # plumbing tests need a fitted model, not an accurate one; `maturity evaluate` checks accuracy
     monkeypatch.setenv("MATURITY_TRAIN_ORGS", "80")
+
+
+@pytest.fixture(scope="session")
+def harness():
+    """One temporary Prefect API for every flow test of the session (it takes 10-25 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield

@@ -2,21 +2,14 @@
 import json
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
-from pipeline.flows import nightly
+from pipeline.flows import RunFailures, nightly
 
 CSV = (",tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
        "0,1,115712,True,Mon Oct 02 10:00:00 +0000 2017,@AcmeCare help?,2,\n"
        "1,2,AcmeCare,False,Mon Oct 02 10:05:00 +0000 2017,@115712 on it ^JK,,1.0\n"
        "2,3,115713,True,Fri Oct 06 10:00:00 +0000 2017,@AcmeCare thanks,,\n"
        "junk line\n")
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
 
 
 @pytest.mark.flow
@@ -50,9 +43,14 @@ def test_a_failing_source_is_reported_and_the_rest_runs(harness, tmp_path):
     config = tmp_path / "pipeline.toml"
     config.write_text('[[source]]\nkind = "twcs"\nname = "bad"\npath = "bad.csv"\n'
                       '[[source]]\nkind = "twcs"\nname = "good"\npath = "t.csv"\n')
-    summary = nightly(config_path=str(config), db_path=str(tmp_path / "flow.duckdb"))
+    state = nightly(config_path=str(config), db_path=str(tmp_path / "flow.duckdb"), return_state=True)
+    assert state.is_failed() and state.name == "PartialFailure" and "missing required column" in state.message
+    failures = state.result(raise_on_failure=False)
+    assert isinstance(failures, RunFailures)
+    summary = failures.summary
     assert summary["status"] == "partial_failure"
-    assert len(summary["failures"]) == 1 and "missing required column" in summary["failures"][0]
+    (failure,) = summary["failures"]
+    assert failure["step"] == "ingest" and "missing required column" in failure["cause"]
     assert summary["sources"][1]["loaded"] == 3
     assert summary["unassigned_accounts"] == ["twitter:AcmeCare"]
 
