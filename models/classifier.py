@@ -101,13 +101,7 @@ class OrdinalStageClassifier(ClassifierMixin, BaseEstimator):
         return np.minimum.accumulate(np.column_stack(columns), axis=1)
 
     def predict_proba(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        cum = self.cumulative_proba(X)
-        n = cum.shape[0]
-        upper = np.column_stack([np.ones(n), cum])
-        lower = np.column_stack([cum, np.zeros(n)])
-        proba = np.clip(upper - lower, 0.0, 1.0)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return _stage_proba(self.cumulative_proba(X))
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -116,9 +110,27 @@ class OrdinalStageClassifier(ClassifierMixin, BaseEstimator):
     def ordinal_median(self, X) -> np.ndarray:
         """Index (into classes_) of the median stage: the number of boundaries with P(stage > k) >= 0.5.
         Monotone in every input when `monotonic` is set."""
-        return (self.cumulative_proba(X) >= 0.5).sum(axis=1)
+        return _median_index(self.cumulative_proba(X))
+
+    def proba_and_median(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """predict_proba and ordinal_median from one pass over the boundary models (the costly part)."""
+        cum = self.cumulative_proba(X)
+        return _stage_proba(cum), _median_index(cum)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _stage_proba(cum: np.ndarray) -> np.ndarray:
+    """One probability per stage from the boundary probabilities P(stage > k)."""
+    n = cum.shape[0]
+    upper = np.column_stack([np.ones(n), cum])
+    lower = np.column_stack([cum, np.zeros(n)])
+    proba = np.clip(upper - lower, 0.0, 1.0)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _median_index(cum: np.ndarray) -> np.ndarray:
+    return (cum >= 0.5).sum(axis=1)

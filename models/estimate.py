@@ -36,7 +36,7 @@ import pandas as pd
 
 from models import dimensions as D
 from models.classifier import OrdinalStageClassifier
-from models.rules import apply_rules
+from models.rules import RuleFrame, rule_frame
 from models.spec import MODEL_IDS, ModelSpec, load_models
 
 DEFAULT_TRAIN_SEED = 7001
@@ -148,9 +148,10 @@ def _full_proba(model: OrdinalStageClassifier, X: np.ndarray, n_stages: int) -> 
     """Probabilities over all stage indices 0..n_stages-1 (classes absent in training get 0) and the
     ordinal-median stage index."""
     proba = np.zeros((X.shape[0], n_stages))
-    proba[:, model.classes_.astype(int)] = model.predict_proba(X)
-    median = model.classes_.astype(int)[model.ordinal_median(X)]
-    return proba, median
+    classes = model.classes_.astype(int)
+    model_proba, median = model.proba_and_median(X)
+    proba[:, classes] = model_proba
+    return proba, classes[median]
 
 
 def insufficient_reasons(row: dict) -> list[str]:
@@ -165,69 +166,121 @@ def insufficient_reasons(row: dict) -> list[str]:
     return reasons
 
 
+@dataclass
+class _ModelReading:
+    """One model's readings for every organisation (row), computed with array operations; probabilities
+    already rounded to 4 places as estimates report them."""
+    rules: RuleFrame
+    classifier_proba: list[list[float]]    # the classifier's distribution per row
+    classifier_stage: list[int]
+    stage_index: list[int]                 # the classifier stage clipped to the rule window
+    proba: list[list[float]]               # the distribution clipped as its median is
+    axes: dict[str, list[float]]           # smi: P(high) per axis
+
+
+def _round4(values: np.ndarray) -> list:
+    """`round(v, 4)` of every element, as nested lists of Python floats. numpy's rint(v * 1e4) / 1e4 is
+    the builtin's result except where v * 1e4 lies within its rounding error of a half (the product is
+    inexact), so those few elements are rounded by the builtin. For |v| up to 1e4."""
+    scaled = values * 1e4
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    rounded = np.rint(scaled) / 1e4
+    rounded[near_half] = [round(v, 4) for v in values[near_half].tolist()]
+    return rounded.tolist()
+
+
+def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _ModelReading:
+    n = len(spec.stages)
+    rules = rule_frame(spec, dims)
+    if spec.kind == "quadrant":
+        axis_p = {name: _full_proba(m, model_inputs(spec, dims, name), 2)[0][:, 1]
+                  for name, m in fitted.axes.items()}
+        proba = np.zeros((len(dims), n))
+        for stage in spec.stages:
+            p = np.ones(len(dims))
+            for axis, level in stage.levels:
+                p = p * (axis_p[axis] if level == "high" else 1 - axis_p[axis])
+            proba[:, stage.index] = p
+        clf_stage = spec.quadrant_indices({a: axis_p[a] >= 0.5 for a in axis_p}).tolist()
+        reported = _round4(proba)
+        # two-level axes are always within one level of the rule: the classifier quadrant is reported as is
+        return _ModelReading(rules, reported, clf_stage, clf_stage, reported,
+                             {a: _round4(v) for a, v in axis_p.items()})
+    proba, clf_stage = _full_proba(fitted.ordinal[spec.id], model_inputs(spec, dims), n)
+    lo = np.maximum(rules.stage_index - 1, 0)
+    hi = np.minimum(rules.stage_index + 1, n - 1)
+    # The classifier's mass outside the window moves to the nearest allowed stage: the distribution is
+    # clipped exactly as its median is, so the reported stage stays the median of the reported
+    # probabilities and its confidence is meaningful. Added stage by stage, in stage order, per row.
+    clipped = np.zeros_like(proba)
+    rows = np.arange(len(dims))
+    for k in range(n):
+        clipped[rows, np.clip(k, lo, hi)] += proba[:, k]
+    clipped /= clipped.sum(axis=1, keepdims=True)
+    return _ModelReading(rules, _round4(proba), clf_stage.tolist(), np.clip(clf_stage, lo, hi).tolist(),
+                         _round4(clipped), {})
+
+
 def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
-    """One estimate per organisation (row of `dims`, from models.dimensions.compute) and model."""
+    """One estimate per organisation (row of `dims`, from models.dimensions.compute) and model.
+
+    Rules, classifiers and clipping run over all organisations at once per model; only the result
+    records (with the explanation stored beside each estimate) are assembled per organisation."""
+    import gc
+
+    from threadpoolctl import threadpool_limits
+
     specs = load_models()
     dims = dims.reset_index(drop=True)
-    records = dims.to_dict("records")
+    # OpenMP threads per boosted tree cost far more than they give on 2 shared cores (as in fit_models)
+    with threadpool_limits(limits=1):
+        readings = {model_id: _read_model(spec, fitted, dims) for model_id, spec in specs.items()}
+    # The records are a million small acyclic dicts and lists: without this, the cyclic garbage
+    # collector rescans the growing result over and over (it cost more than building the records).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _records(specs, readings, dims)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], dims: pd.DataFrame) -> list[dict]:
+    column = lambda name, default: dims[name].tolist() if name in dims.columns else [default] * len(dims)  # noqa: E731
+    dimension_values = zip(*(column(d, None) for d in D.DIMENSIONS))
+    evidence = dims[[c for c in ("posts", "mentions", "completeness") if c in dims.columns]].to_dict("records")
+    stage_names = {model_id: [s.name for s in spec.stages] for model_id, spec in specs.items()}
     out: list[dict] = []
-    per_model: dict[str, tuple[np.ndarray, np.ndarray, dict]] = {}
-    for model_id, spec in specs.items():
-        n = len(spec.stages)
-        if spec.kind == "quadrant":
-            axis_p = {name: _full_proba(m, model_inputs(spec, dims, name), 2)[0][:, 1]
-                      for name, m in fitted.axes.items()}
-            proba = np.zeros((len(dims), n))
-            for stage in spec.stages:
-                p = np.ones(len(dims))
-                for axis, level in stage.levels:
-                    p = p * (axis_p[axis] if level == "high" else 1 - axis_p[axis])
-                proba[:, stage.index] = p
-            clf_stage = np.array([spec.quadrant_index({a: axis_p[a][i] >= 0.5 for a in axis_p})
-                                  for i in range(len(dims))], dtype=int)
-            per_model[model_id] = (proba, clf_stage, axis_p)
-        else:
-            proba, median = _full_proba(fitted.ordinal[model_id], model_inputs(spec, dims), n)
-            per_model[model_id] = (proba, median, {})
-    for i, row in enumerate(records):
-        reasons = insufficient_reasons(row)
-        for model_id, spec in specs.items():
-            proba, clf_stage, axis_p = per_model[model_id]
-            rules = apply_rules(spec, row)
-            c, r = int(clf_stage[i]), rules.stage_index
-            p = proba[i].copy()
-            if spec.kind == "quadrant":
-                stage_index = c
-            else:
-                lo, hi = max(r - 1, 0), min(r + 1, len(spec.stages) - 1)
-                stage_index = int(min(max(c, lo), hi))
-                # The classifier's mass outside the window moves to the nearest allowed stage: the
-                # distribution is clipped exactly as its median c is, so the reported stage stays the
-                # median of the reported probabilities and its confidence is meaningful.
-                clipped = np.zeros_like(p)
-                np.add.at(clipped, np.clip(np.arange(len(p)), lo, hi), p)
-                p = clipped / clipped.sum()
-            base = {"org": row["org"], "model": model_id,
-                    "probabilities": {s.name: round(float(v), 4) for s, v in zip(spec.stages, p)},
-                    "explanation": {"rules": {"stage": rules.stage, "held": rules.held, "failed": rules.failed,
-                                              "abstained": rules.abstained},
-                                    "classifier": {"stage": spec.stages[c].name,
-                                                   "probabilities": {s.name: round(float(v), 4) for s, v in
-                                                                     zip(spec.stages, proba[i])}},
-                                    "dimensions": {d: _num(row.get(d)) for d in D.DIMENSIONS},
-                                    "completeness": _num(row.get("completeness")),
-                                    "observations": _num(float(row.get("posts", 0)) + float(row.get("mentions", 0)))}}
-            if axis_p:
-                base["explanation"]["axes"] = {a: round(float(v[i]), 4) for a, v in axis_p.items()}
+    for i, (org, values, posts, mentions, completeness) in enumerate(zip(
+            dims["org"].tolist(), dimension_values, column("posts", 0), column("mentions", 0),
+            column("completeness", None))):
+        reasons = insufficient_reasons(evidence[i])
+        reported = {d: _num(v) for d, v in zip(D.DIMENSIONS, values)}
+        completeness, observations = _num(completeness), _num(float(posts) + float(mentions))
+        for model_id, reading in readings.items():
+            names = stage_names[model_id]
+            rules = reading.rules.result(i, reported)
+            c, p = reading.classifier_stage[i], reading.proba[i]
+            explanation = {"rules": {"stage": rules.stage, "held": rules.held, "failed": rules.failed,
+                                     "abstained": rules.abstained},
+                           "classifier": {"stage": names[c],
+                                          "probabilities": dict(zip(names, reading.classifier_proba[i]))},
+                           "dimensions": dict(reported), "completeness": completeness,
+                           "observations": observations}
+            if reading.axes:
+                explanation["axes"] = {a: v[i] for a, v in reading.axes.items()}
             if reasons:
-                base.update(stage=None, stage_index=None, confidence=None, status="insufficient_evidence",
-                            rule_stage=None, classifier_stage=None)
-                base["explanation"]["insufficient"] = reasons
+                explanation["insufficient"] = list(reasons)
+                out.append({"org": org, "model": model_id, "probabilities": dict(zip(names, p)),
+                            "explanation": explanation, "stage": None, "stage_index": None, "confidence": None,
+                            "status": "insufficient_evidence", "rule_stage": None, "classifier_stage": None})
             else:
-                base.update(stage=spec.stages[stage_index].name, stage_index=stage_index,
-                            confidence=round(float(p[stage_index]), 4), status="ok", rule_stage=rules.stage,
-                            classifier_stage=spec.stages[c].name)
-            out.append(base)
+                stage_index = reading.stage_index[i]
+                out.append({"org": org, "model": model_id, "probabilities": dict(zip(names, p)),
+                            "explanation": explanation, "stage": names[stage_index], "stage_index": stage_index,
+                            "confidence": p[stage_index], "status": "ok", "rule_stage": rules.stage,
+                            "classifier_stage": names[c]})
     return out
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from models.dimensions import DIMENSIONS
 
 MODEL_IDS = ["smmm", "s3m", "forrester", "altimeter", "smi"]
@@ -91,6 +93,19 @@ class ModelSpec:
             if all(levels[axis] == (level == "high") for axis, level in stage.levels):
                 return stage.index
         raise ValueError(levels)
+
+    def quadrant_indices(self, levels: dict[str, np.ndarray]) -> np.ndarray:
+        """quadrant_index for many organisations at once: `levels` maps each axis to a boolean array."""
+        n = len(next(iter(levels.values())))
+        indices = np.full(n, -1)
+        for stage in reversed(self.stages):  # the first matching stage wins, as in quadrant_index
+            match = np.ones(n, dtype=bool)
+            for axis, level in stage.levels:
+                match &= levels[axis] == (level == "high")
+            indices[match] = stage.index
+        if (indices < 0).any():
+            raise ValueError({axis: bool(v[indices.argmin()]) for axis, v in levels.items()})
+        return indices
 
 
 class ModelSpecError(ValueError):
