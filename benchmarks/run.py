@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -258,18 +260,26 @@ STEPS = {"ingest": step_ingest, "read_csv": step_read_csv, "floor": step_floor, 
 
 
 def run_step(name: str, posts: int) -> dict:
+    # the machine may be shared: the 1-minute load average when the step starts goes with its result
+    load = round(os.getloadavg()[0], 2)
     out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--posts", str(posts), "--step", name],
                          cwd=HERE.parent, capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stderr[-3000:], file=sys.stderr)
-        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        if out.returncode < 0:  # e.g. SIGKILL from the kernel's out-of-memory killer leaves no traceback
+            return {"error": f"killed by signal {-out.returncode} ({signal.Signals(-out.returncode).name})",
+                    "load_average": load}
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed",
+                "load_average": load}
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "load_average": load}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
-    parser.add_argument("--step", choices=sorted(STEPS))
+    parser.add_argument("--step", choices=sorted(STEPS), help="run one step in this process (internal)")
+    parser.add_argument("--steps", help="comma-separated steps to run (default: all); a subset prints its "
+                                        "results and leaves benchmarks/results.json alone")
     args = parser.parse_args()
     if args.step:
         result = STEPS[args.step](args.posts)
@@ -283,10 +293,16 @@ def main() -> None:
         started = time.perf_counter()
         generate(args.posts, csv_path)
         print(f"generated {csv_path} in {time.perf_counter() - started:.1f} s", flush=True)
+    chosen = args.steps.split(",") if args.steps else list(STEPS)
+    unknown = sorted(set(chosen) - set(STEPS))
+    if unknown:
+        parser.error(f"unknown steps {', '.join(unknown)} (choose from {', '.join(STEPS)})")
     steps = {}
-    for name in ("ingest", "read_csv", "floor", "core", "pandas", "full", "incremental", "estimate"):
+    for name in chosen:
         steps[name] = run_step(name, args.posts)
         print(f"{name:12s} {json.dumps(steps[name])}", flush=True)
+    if args.steps:
+        return
 
     sec = lambda name: steps[name].get("seconds")  # noqa: E731
     ratio = lambda a, b: round(a / b, 3) if a is not None and b else None  # noqa: E731
@@ -302,6 +318,7 @@ def main() -> None:
         "estimate_10k_s": sec("estimate"),
         "peak_rss_mb": max((s.get("peak_rss_mb") or 0) for s in steps.values()),
         "peak_rss_mb_by_step": {k: round(v.get("peak_rss_mb") or 0, 1) for k, v in steps.items()},
+        "load_average_by_step": {k: v["load_average"] for k, v in steps.items()},
         "ratios": {
             "core_vs_floor": ratio(sec("core"), sec("floor")),
             "pandas_vs_core": ratio(sec("pandas"), sec("core")),
