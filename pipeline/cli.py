@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from connectors.twcs import InputFileError, import_twcs
 from features.runner import FeatureError, build_features, dictionary_markdown, features_frame
@@ -59,12 +61,21 @@ def print_frame(frame: pd.DataFrame, fmt: str, title: str | None = None) -> None
         table = Table(title=title, show_lines=False)
         for column in frame.columns:
             numeric = pd.api.types.is_numeric_dtype(frame[column])
-            table.add_column(str(column), justify="right" if numeric else "left")
+            table.add_column(Text(str(column)), justify="right" if numeric else "left")
         for row in frame.itertuples(index=False):
-            table.add_row(*(_cell(v) for v in row))
+            # Text, not str: a value such as "[/]" or "[bold]" is data, never console markup; control
+            # characters are shown escaped so data cannot drive the terminal (csv/json stay exact)
+            table.add_row(*(Text(_visible(_cell(v))) for v in row))
         console.print(table)
     else:
         raise typer.BadParameter(f"unknown format {fmt!r}; use table, csv or json", param_hint="--format")
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _visible(text: str) -> str:
+    return _CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _cell(value) -> str:

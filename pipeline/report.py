@@ -80,11 +80,13 @@ def build_report(analyst: Analyst, group: str | None = None, orgs: Iterable[str]
     builders = [_stage_matrix, _smi_quadrant, _latency, _response_volume, _heatmap, _coverage,
                 _stage_history, _percentiles, _advice]
     sections = []
-    for builder in builders:
-        section = builder(ctx)
-        if progress:
-            progress(section.title)
-        sections.append(section)
+    # names are data: "$...$" in an organisation name is drawn as typed, never parsed as mathtext
+    with matplotlib.rc_context({"text.parse_math": False}):
+        for builder in builders:
+            section = builder(ctx)
+            if progress:
+                progress(section.title)
+            sections.append(section)
     title = f"Competitor benchmark: {group}" if group else "Competitor benchmark"
     return Report(title, group, ids, names, datetime.now().replace(microsecond=0), analyst.as_of(0),
                   estimates_as_of, sections)

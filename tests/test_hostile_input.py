@@ -21,7 +21,8 @@ HOSTILE = [
 
 
 def toml_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    # a JSON string is a valid TOML basic string, once DEL (raw in JSON, not in TOML) is escaped
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 @pytest.mark.parametrize("name", HOSTILE)
@@ -99,3 +100,75 @@ def test_deep_json_and_huge_fields_are_rejected_or_loaded_never_crash(store, tmp
     reasons = [r for (r,) in store.con.execute("select reason from rejected_rows order by line").fetchall()]
     assert reasons[0].startswith("malformed JSON") and reasons[1].startswith("not an integer id: {")
     assert store.con.execute("select length(text) from posts").fetchone() == (5_000_000,)
+
+
+# Values that break naive SQL, HTML, console markup, matplotlib mathtext or terminals.
+HOSTILE_CLI = [
+    "Robert'); drop table posts; --",
+    "/* c */ \" ; -- <script>alert('x')</script> & co",
+    "[/] [bold red]markup[/bold red]",
+    "$\\frac{1}{$ price",
+    "ünïcödé 🤖 ١٢٣ 中文 \u202eevil",
+    "ctrl \x01\x1b[31m red \x7f",
+]
+
+
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
+def test_hostile_values_through_the_cli_store_and_report_verbatim(tmp_path):
+    """Organisation ids, names, sector, handles and a file name go through `maturity import`,
+    `features`, `estimate` and `report` (html, csv, parquet): stored exactly, HTML-escaped in the
+    report, exact in the exports, shown as data (never markup) on the console."""
+    import csv
+    import html
+
+    import pandas as pd
+
+    from pipeline.store import Store
+
+    sector = HOSTILE_CLI[1]
+    orgs = "".join(
+        f"[[org]]\nid = {toml_string(value)}\nname = {toml_string(value)}\nsector = {toml_string(sector)}\n"
+        f"accounts = [{{ platform = \"twitter\", handle = {toml_string('Care ' + value)}, role = \"support\" }}]\n"
+        for value in HOSTILE_CLI)
+    config = tmp_path / "orgs.toml"
+    config.write_text(orgs, encoding="utf-8")
+    data = tmp_path / "it's; -- data.csv"
+    with open(data, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["tweet_id", "author_id", "inbound", "created_at", "text", "in_response_to_tweet_id"])
+        for i, value in enumerate(HOSTILE_CLI):
+            writer.writerow([10 * i + 1, str(1000 + i), "True", "2017-10-01T10:00:00Z", f"help {value}?", ""])
+            writer.writerow([10 * i + 2, "Care " + value, "False", "2017-10-01T10:30:00Z", value, 10 * i + 1])
+    db = str(tmp_path / "h.duckdb")
+    runner = CliRunner()
+
+    def cli(*args: str):
+        result = runner.invoke(app, [*args, "--db", db])
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result
+
+    cli("import", "twcs", str(data), "--config", str(config))
+    listed = {row["org"] for row in json.loads(cli("features", "--format", "json", "--scope", "org").stdout)}
+    assert listed == set(HOSTILE_CLI)
+    cli("estimate", "--quiet")
+    table = cli("estimates", "--format", "table").stdout
+    assert "[/] [bold red]markup[/bold red]" in table                  # shown as data, not markup
+    assert "ctrl \\x01\\x1b[31m red \\x7f" in table and "\x1b" not in table   # cannot drive the terminal
+    cli("report", "--group", sector, "--out", str(tmp_path / "r.html"), "--quiet")
+    cli("report", "--group", sector, "--format", "csv", "--out", str(tmp_path / "csv"), "--quiet")
+    cli("report", "--group", sector, "--format", "parquet", "--out", str(tmp_path / "pq"), "--quiet")
+
+    with Store(db, read_only=True) as store:
+        assert {r[0] for r in store.con.execute("select name from organisations").fetchall()} == set(HOSTILE_CLI)
+        assert {r[0] for r in store.con.execute("select handle from accounts").fetchall()} == \
+            {"Care " + v for v in HOSTILE_CLI}
+        assert store.con.execute("select source from ingest_runs").fetchone() == (f"twcs:{data.name}",)
+        org_text = {r[0] for r in store.con.execute("select text from posts where is_org_author").fetchall()}
+        assert org_text == set(HOSTILE_CLI)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    for value in HOSTILE_CLI:
+        assert html.escape(value) in page, value
+    assert "<script>alert('x')" not in page
+    for exported in (pd.read_csv(tmp_path / "csv" / "stage_matrix.csv", dtype=str, keep_default_na=False),
+                     pd.read_parquet(tmp_path / "pq" / "stage_matrix.parquet")):
+        assert set(exported["org"]) == set(HOSTILE_CLI)
