@@ -50,3 +50,12 @@ def test_dictionary_lists_core_features():
     assert result.exit_code == 0
     for name in ("posts_per_day", "active_day_share", "mentions", "response_rate", "first_reply_p90_s"):
         assert f"`{name}`" in result.stdout
+
+
+def test_run_task_runner_options_are_checked(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("")
+    result = runner.invoke(app, ["run", "--config", str(config), "--dask-address", "tcp://10.0.0.5:8786"])
+    assert result.exit_code == 2 and "--dask-address needs --task-runner dask" in result.output
+    result = runner.invoke(app, ["run", "--config", str(config), "--task-runner", "spark"])
+    assert result.exit_code == 2 and "unknown task runner 'spark'" in result.output

@@ -87,3 +87,20 @@ def test_prefect_yaml_points_at_the_nightly_flow():
     assert module == "pipeline/flows.py" and name == nightly.fn.__name__
     assert deployment["schedules"][0]["cron"] == "0 2 * * *"
     load_config(repo / deployment["parameters"]["config_path"])  # the referenced config is valid
+
+
+@pytest.mark.flow
+def test_run_command_lists_failures_and_exits_1(harness, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    (tmp_path / "t.csv").write_text(CSV)
+    (tmp_path / "bad.csv").write_text("tweet_id,text\n1,hi\n")
+    config = tmp_path / "pipeline.toml"
+    config.write_text('[[source]]\nkind = "twcs"\nname = "bad"\npath = "bad.csv"\n'
+                      '[[source]]\nkind = "twcs"\nname = "good"\npath = "t.csv"\n')
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--db", str(tmp_path / "cli.duckdb")])
+    assert result.exit_code == 1, result.output
+    assert "failed: ingest: bad: " in result.output and "missing required column" in result.output
+    assert ": partial_failure" in result.output
