@@ -8,7 +8,7 @@ import pytest
 
 from connectors.mastodon import MastodonConnector
 from pipeline import flows, sync
-from pipeline.flows import RunFailures, nightly, task_runner
+from pipeline.flows import nightly, task_runner
 from pipeline.store import Store
 from tests.connectors.fake_api import FakeAPI
 
