@@ -28,7 +28,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from connectors.credentials import Credentials, install_log_redaction, redact
-from connectors.records import Post, posts_to_batch, to_utc_naive
+from connectors.records import MalformedRecord, Post, posts_to_batch, to_utc_naive
 from pipeline.config import Account
 
 log = logging.getLogger("maturity.connectors")
@@ -91,8 +91,12 @@ class ErrorInfo:
 
 
 def generic_error_info(exc: BaseException) -> ErrorInfo | None:
-    """Transport problems every HTTP library shares (requests, httpx, sockets, JSON parsing)."""
+    """Transport problems every HTTP library shares (requests, httpx, sockets, JSON parsing), and
+    payloads a normaliser could not use (fatal: the same page would fail the same way again)."""
     import requests
+
+    if isinstance(exc, MalformedRecord):
+        return ErrorInfo(None, str(exc), fatal_reason=f"malformed payload: {exc}")
 
     if isinstance(exc, (requests.Timeout, TimeoutError, socket.timeout)):
         return ErrorInfo(None, f"timeout: {type(exc).__name__}", transient_io=True)

@@ -17,7 +17,7 @@ from atproto import Client, models
 from atproto_client import exceptions as aexc
 
 from connectors.base import Connector, ErrorInfo, Page, Stream, Window, parse_time
-from connectors.records import Post
+from connectors.records import Post, reading
 from pipeline.config import Account
 
 PUBLIC_APPVIEW = "https://public.api.bsky.app/xrpc"
@@ -78,6 +78,10 @@ class BlueskyConnector(Connector):
         return None
 
     def to_post(self, view: Any) -> Post:
+        with reading(self.platform, getattr(view, "uri", None)):
+            return self._to_post(view)
+
+    def _to_post(self, view: Any) -> Post:
         record = view.record
         reply = getattr(record, "reply", None)
         author = view.author.handle

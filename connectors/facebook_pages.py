@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from connectors.records import Post, posts_to_batch
-from connectors.twcs import InputFileError
+from connectors.twcs import InputFileError, check_utf8
 from pipeline.store import LoadCounts, Store
 
 PLATFORM = "facebook"
@@ -44,6 +44,7 @@ def import_facebook_pages(store: Store, path: str | Path, *, source: str | None 
     run_id = store.start_run(source, "facebook_pages")
     posts, rejected = [], []
     try:
+        check_utf8(path)    # another encoding: refused before anything is stored
         with handle:
             reader = csv.reader(handle)
             header = [h.strip() for h in next(reader, [])]

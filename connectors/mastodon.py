@@ -21,7 +21,7 @@ from mastodon import Mastodon
 from mastodon import errors as merr
 
 from connectors.base import Connector, ErrorInfo, Page, Stream, Window
-from connectors.records import Post
+from connectors.records import Post, reading
 from pipeline.config import Account
 
 PAGE_LIMIT = 40
@@ -134,6 +134,10 @@ class MastodonConnector(Connector):
         return None
 
     def to_post(self, status: Any, base_url: str, conversation: str | None = None) -> Post:
+        with reading(self.platform, status.get("id") if isinstance(status, dict) else None):
+            return self._to_post(status, base_url, conversation)
+
+    def _to_post(self, status: Any, base_url: str, conversation: str | None) -> Post:
         full = self.full_acct(status["account"]["acct"], base_url)
         org_handle = self.org_full.get(full)
         author = org_handle or full

@@ -19,7 +19,7 @@ import praw
 import prawcore
 
 from connectors.base import Connector, ErrorInfo, Page, Stream, Window
-from connectors.records import Post
+from connectors.records import Post, reading
 from pipeline.config import Account
 
 PAGE_LIMIT = 100
@@ -96,15 +96,22 @@ class RedditConnector(Connector):
     def to_post(self, item: Any) -> Post:
         # read the fetched attributes only: getattr on a missing one makes praw fetch the object
         data = vars(item)
+        with reading(self.platform, data.get("id")):
+            return self._to_post(item, data)
+
+    def _to_post(self, item: Any, data: dict) -> Post:
         author = data.get("author")
         author = author.name if author is not None else "[deleted]"
         created = datetime.fromtimestamp(data["created_utc"], tz=timezone.utc)
-        if isinstance(item, praw.models.Comment):
+        comment = isinstance(item, praw.models.Comment)
+        # the fullname from the payload's id: item.fullname on an object without one makes praw fetch it
+        fullname = f"{'t1' if comment else 't3'}_{data['id']}"
+        if comment:
             text, parent, conversation, replies = data.get("body"), data.get("parent_id"), data.get("link_id"), None
         else:
             text = data.get("title", "") + ("\n\n" + data["selftext"] if data.get("selftext") else "")
-            parent, conversation, replies = None, item.fullname, data.get("num_comments")
-        return Post(platform=self.platform, post_id=item.fullname, author=author,
+            parent, conversation, replies = None, fullname, data.get("num_comments")
+        return Post(platform=self.platform, post_id=fullname, author=author,
                     is_org_author=self.is_org(author), created_at=created, in_reply_to=parent,
                     conversation_id=conversation, text=text,
                     has_media=bool(data.get("is_video") or data.get("media")),
@@ -127,7 +134,8 @@ class _ListingStream(Stream):
             params["sort"] = self.sort
         if token:
             params["after"] = token
-        listing = self.connector.reddit.get(self.path.format(**self.context), params=params)
+        with reading(self.connector.platform):    # praw builds its models from the payload here
+            listing = self.connector.reddit.get(self.path.format(**self.context), params=params)
         records = [self.connector.to_post(item) for item in listing.children
                    if isinstance(item, (praw.models.Comment, praw.models.Submission))]
         # an empty page can still name a next one (items filtered out, or a listing glitch)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from connectors.records import Post, posts_to_batch
-from connectors.twcs import InputFileError
+from connectors.twcs import InputFileError, check_utf8
 from pipeline.store import LoadCounts, Store
 
 PLATFORM = "twitter"
@@ -49,6 +49,8 @@ def import_sp500(store: Store, path: str | Path, *, source: str | None = None,
     counts = LoadCounts()
     run_id = store.start_run(source, "sp500")
     try:
+        for file in files:   # a file in another encoding stops the import before anything is stored
+            check_utf8(file)
         for file in files:
             posts, rejected = [], []
             with open(file, newline="", encoding="utf-8") as handle:

@@ -14,7 +14,7 @@ from typing import Any
 import tweepy
 
 from connectors.base import Connector, ErrorInfo, Page, Stream, Window, timeout_adapter
-from connectors.records import Post
+from connectors.records import Post, reading
 from pipeline.config import Account
 
 TWEET_FIELDS = ["created_at", "author_id", "in_reply_to_user_id", "referenced_tweets", "conversation_id",
@@ -68,6 +68,11 @@ class XConnector(Connector):
     # normalisation ------------------------------------------------------------------------------
     def to_post(self, tweet: tweepy.Tweet, users: dict[str, str], account_ctx: dict,
                 default_author: str | None) -> Post:
+        with reading(self.platform, getattr(tweet, "id", None)):
+            return self._to_post(tweet, users, account_ctx, default_author)
+
+    def _to_post(self, tweet: tweepy.Tweet, users: dict[str, str], account_ctx: dict,
+                 default_author: str | None) -> Post:
         author_id = str(tweet.author_id) if tweet.author_id is not None else None
         if author_id is not None and author_id in users:
             author = users[author_id]
@@ -114,7 +119,8 @@ class _XStream(Stream):
             params["start_time"] = window.since
         if window.until:
             params["end_time"] = window.until
-        response = self.request(**params)
+        with reading(self.connector.platform):    # tweepy builds its Tweet models from the payload here
+            response = self.request(**params)
         users = {str(u.id): u.username for u in (response.includes or {}).get("users", [])}
         default_author = self.context["username"] if self.own_posts else None
         records = [self.connector.to_post(t, users, self.context, default_author) for t in response.data or []]
