@@ -12,6 +12,7 @@ stdout/stderr of every command (library loggers at DEBUG, Prefect at DEBUG with 
 libraries as extra loggers, so their records also go to the Prefect API), every file the run
 wrote (DuckDB file and WAL, Prefect's home with its API database and logs, report, exports), and
 the decoded contents of the DuckDB tables and the Parquet files (both compress strings).
+The pseudonym key is one of the sentinels; the last test follows a customer id through an import.
 """
 from __future__ import annotations
 
@@ -199,3 +200,20 @@ def test_no_sentinel_in_decoded_database_tables_or_parquet(pipeline_run):
         dumped[str(path)] = pq.read_table(path).to_pandas().to_csv()
     found = [hit for where, text in dumped.items() for hit in leaks(text, where)]
     assert not found, found
+
+
+def test_customers_stay_pseudonymous_through_the_twcs_import(store, tmp_path):
+    """The README's example end to end: the customer's id is replaced in the author column and
+    inside the brand's reply ("@115712 Sorry …") by the same keyed hash, the customer's own text is
+    not stored, and the raw id appears nowhere in the posts table."""
+    from connectors.twcs import import_twcs
+
+    path = tmp_path / "twcs.csv"
+    path.write_text(TWCS, encoding="utf-8")
+    import_twcs(store, path)
+    customer = store.pseudonym("115712")
+    rows = dict(store.con.execute("select post_id, author from posts").fetchall())
+    assert rows["1"] == customer
+    assert store.con.execute("select text from posts where post_id = '2'").fetchone() == (f"@{customer} Sorry! DM us ^JK",)
+    assert store.con.execute("select text from posts where not is_org_author and text is not null").fetchall() == []
+    assert "115712" not in store.df("select * from posts").to_csv()
