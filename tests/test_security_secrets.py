@@ -156,7 +156,7 @@ def test_the_connectors_really_sent_every_credential(pipeline_run):
         sent = received[phase]
         basic = base64.b64encode(f"{SENTINELS['MATURITY_REDDIT_CLIENT_ID']}:"
                                  f"{SENTINELS['MATURITY_REDDIT_CLIENT_SECRET']}".encode()).decode()
-        assert f"Bearer {SENTINELS['MATURITY_X_BEARER_TOKEN']}" in sent, phase
+        assert f"Bearer {SENTINELS['MATURITY_X_BEARER_TOKEN']}" in sent, f"{phase}: {outputs[phase][-2000:]}"
         assert f"Basic {basic}" in sent and quote_plus(SENTINELS["MATURITY_REDDIT_PASSWORD"]) in sent
         assert quote_plus(SENTINELS["MATURITY_REDDIT_USERNAME"]) in sent
         assert SENTINELS["MATURITY_REDDIT_USER_AGENT"] in sent
