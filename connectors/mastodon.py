@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import re
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 from mastodon import Mastodon
@@ -29,22 +29,47 @@ ASSUMED_VERSION = "4.0.0"   # every endpoint used here exists since Mastodon 3.x
 
 
 class _Text(HTMLParser):
-    def __init__(self):
+    def __init__(self, mention_name: Callable[[str], str | None] | None = None):
         super().__init__()
         self.parts: list[str] = []
+        self.mention_name = mention_name
+        self._mention: tuple[str, int] | None = None     # (href, index of its first text part)
 
     def handle_starttag(self, tag, attrs):
         if tag in ("br", "p") and self.parts:
             self.parts.append("\n")
+        attrs = dict(attrs)
+        if tag == "a" and self.mention_name and "mention" in (attrs.get("class") or "").split() \
+                and "hashtag" not in (attrs.get("class") or "").split():
+            self._mention = (attrs.get("href") or "", len(self.parts))
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._mention is not None:
+            href, start = self._mention
+            self._mention = None
+            name = self.mention_name(href)
+            if name:
+                self.parts[start:] = [f"@{name}"]
 
     def handle_data(self, data):
         self.parts.append(data)
 
 
-def html_to_text(content: str | None) -> str | None:
+def mentioned_acct(href: str) -> str | None:
+    """user@server of a mention link (https://server/@user or https://server/users/user)."""
+    url = urlparse(href)
+    found = re.fullmatch(r"/(?:@|users/)([^/@]+)(?:@([^/]+))?/?", url.path)
+    if not found or not url.netloc:
+        return None
+    return f"{found.group(1)}@{found.group(2) or url.netloc}".lower()
+
+
+def html_to_text(content: str | None, mention_name: Callable[[str], str | None] | None = None) -> str | None:
+    """Plain text of a status. With mention_name, each mention link's text (Mastodon shows only
+    @user) becomes @ + mention_name(href), so a mention names the account as the author column does."""
     if content is None:
         return None
-    parser = _Text()
+    parser = _Text(mention_name)
     parser.feed(content)
     return html.unescape(re.sub(r"\n{2,}", "\n", "".join(parser.parts))).strip()
 
@@ -82,6 +107,12 @@ class MastodonConnector(Connector):
         if "@" in account.handle:
             return instance_url(account.handle.split("@", 1)[1])
         raise _NoInstance(f"no instance configured for {account.handle} (set instance = \"server\")")
+
+    def mention_name(self, href: str) -> str | None:
+        """A mention as the author column names that account: the configured handle of an org
+        account, else user@server."""
+        full = mentioned_acct(href)
+        return self.org_full.get(full, full) if full else None
 
     @staticmethod
     def full_acct(acct: str, base_url: str) -> str:
@@ -145,7 +176,7 @@ class MastodonConnector(Connector):
                     is_org_author=org_handle is not None, created_at=status["created_at"],
                     in_reply_to=str(status["in_reply_to_id"]) if status.get("in_reply_to_id") else None,
                     conversation_id=conversation or (None if status.get("in_reply_to_id") else str(status["id"])),
-                    text=html_to_text(status.get("content")),
+                    text=html_to_text(status.get("content"), self.mention_name),
                     has_media=bool(status.get("media_attachments")),
                     like_count=status.get("favourites_count"), repost_count=status.get("reblogs_count"),
                     reply_count=status.get("replies_count"))

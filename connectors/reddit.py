@@ -23,6 +23,9 @@ from connectors.records import Post, reading
 from pipeline.config import Account
 
 PAGE_LIMIT = 100
+REDDIT_OAUTH_URL = "https://oauth.reddit.com"
+REDDIT_URL = "https://www.reddit.com"
+REDDIT_SHORT_URL = "https://redd.it"
 
 
 def split_handle(handle: str) -> tuple[str, str]:
@@ -54,7 +57,9 @@ class RedditConnector(Connector):
                 client_id=credentials.get("MATURITY_REDDIT_CLIENT_ID"),
                 client_secret=credentials.get("MATURITY_REDDIT_CLIENT_SECRET"),
                 user_agent=credentials.get("MATURITY_REDDIT_USER_AGENT") or "maturity-sync/0.1 (research)",
-                check_for_updates=False, requestor_kwargs=requestor_kwargs or {})
+                check_for_updates=False, requestor_kwargs=requestor_kwargs or {},
+                # explicit, so a praw.ini in the working directory cannot send credentials elsewhere
+                oauth_url=REDDIT_OAUTH_URL, reddit_url=REDDIT_URL, short_url=REDDIT_SHORT_URL)
             if credentials.get("MATURITY_REDDIT_USERNAME") and credentials.get("MATURITY_REDDIT_PASSWORD"):
                 options.update(username=credentials.get("MATURITY_REDDIT_USERNAME"),
                                password=credentials.get("MATURITY_REDDIT_PASSWORD"))

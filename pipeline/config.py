@@ -37,8 +37,17 @@ class Account:
     instance: str | None = None  # Mastodon server
 
     @property
+    def author_handle(self) -> str:
+        """The handle as it appears as a post's author: a Reddit user account is configured as
+        `u/name` (or `/u/name`, `name`) and authors posts as `name`."""
+        if self.platform == "reddit":
+            bare = self.handle.lstrip("/")
+            return bare[2:] if bare.lower().startswith("u/") else bare
+        return self.handle
+
+    @property
     def key(self) -> str:
-        return self.handle.lower()
+        return self.author_handle.lower()
 
 
 @dataclass(frozen=True)
@@ -301,4 +310,4 @@ def apply_config(store, config: Config) -> None:
                     "values (?, ?, ?, ?, ?, true) on conflict do update set handle = excluded.handle, "
                     "org_id = excluded.org_id, role = excluded.role, configured = true",
                     [account.platform, account.key, account.handle, org.id, account.role])
-        store.unmask_org_handles([(a.platform, a.handle) for org in config.organisations for a in org.accounts])
+        store.unmask_org_handles([(a.platform, a.author_handle) for org in config.organisations for a in org.accounts])

@@ -56,6 +56,12 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+# Handle names as the platforms write them after an @ (X's and twcs's are \w+): Bluesky handles are
+# domain names (a trailing full stop ends the sentence, not the handle); Mastodon's may name the server.
+BLUESKY_NAME = r"[\w-]+(?:\.[\w-]+)*"
+MASTODON_NAME = r"\w+(?:@[\w-]+(?:\.[\w-]+)+)?"
+REDDIT_NAME = r"[\w-]+"
+
 # Columns a loader provides; everything else in posts is derived in SQL (see _DERIVE_AND_MERGE).
 POST_BATCH_SCHEMA = pa.schema(
     [
@@ -107,10 +113,13 @@ derived as (
         nullif(l.in_reply_to, '') as in_reply_to,
         nullif(l.conversation_id, '') as conversation_id,
         case
-            when l.by_org then mask_handles(l.text)
+            when l.by_org then mask_handles(l.text, l.platform)
             when getvariable('keep_customer_text') then l.text
         end as text,
-        list_transform(regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(\\w+)', 1),
+        list_transform(case l.platform
+                           when 'bluesky' then regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(__BLUESKY__)', 1)
+                           when 'mastodon' then regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(__MASTODON__)', 1)
+                           else regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(\\w+)', 1) end,
                        handle -> pseudonym(handle)) as mentions,
         coalesce(l.text, '') like '%?%' as is_question,
         regexp_matches(coalesce(l.text, ''),
@@ -145,6 +154,7 @@ def _is_write_failure(exc: Exception) -> bool:
 _CONTENT_COLUMNS = ["author", "author_key", "is_org_author", "created_at", "in_reply_to", "conversation_id",
                     "text", "mentions", "is_question", "private_channel", "has_link", "has_media", "hashtags",
                     "signature", "like_count", "repost_count", "reply_count"]
+_DERIVE_AND_MERGE = _DERIVE_AND_MERGE.replace("__BLUESKY__", BLUESKY_NAME).replace("__MASTODON__", MASTODON_NAME)
 _DERIVE_AND_MERGE = _DERIVE_AND_MERGE.replace(
     "__UPDATES__", ",\n".join(f"    {c} = excluded.{c}" for c in _CONTENT_COLUMNS + ["source", "ingest_run_id", "loaded_at"])
 ).replace("__CHANGED__", "\n   or ".join(f"posts.{c} is distinct from excluded.{c}" for c in _CONTENT_COLUMNS))
@@ -205,12 +215,22 @@ class Store:
         self.con.execute("set variable pseudonym_key = ?", [pseudonym_key(self.path)])
         self.con.execute("create or replace temp macro pseudonym(handle) as "
                          "'u' || left(sha256(getvariable('pseudonym_key') || lower(handle)), 16)")
-        # Rebuilds text with every @handle replaced by its pseudonym (split + zip: no per-row regex).
+        # Rebuilds text with every handle matched by `whole` (its name captured by `named`) replaced
+        # by lead || its pseudonym (split + zip: no per-row regex).
         self.con.execute(r"""
-            create or replace temp macro mask_handles(t) as array_to_string(list_transform(
-                list_zip(regexp_split_to_array(t, '@\w+'),
-                         list_transform(regexp_extract_all(t, '@(\w+)', 1), h -> '@' || pseudonym(h))),
+            create or replace temp macro mask_matches(t, whole, named, lead) as array_to_string(list_transform(
+                list_zip(regexp_split_to_array(t, whole),
+                         list_transform(regexp_extract_all(t, named, 1), h -> lead || pseudonym(h))),
                 part -> coalesce(part[1], '') || coalesce(part[2], '')), '')""")
+        # Handles as each platform writes them, masked whole so the pseudonym is the author column's:
+        # X @name; Bluesky @domain.handle; Mastodon @name or @name@server; Reddit @name and u/name.
+        self.con.execute(rf"""
+            create or replace temp macro mask_handles(t, platform) as case platform
+                when 'bluesky' then mask_matches(t, '@{BLUESKY_NAME}', '@({BLUESKY_NAME})', '@')
+                when 'mastodon' then mask_matches(t, '@{MASTODON_NAME}', '@({MASTODON_NAME})', '@')
+                when 'reddit' then mask_matches(mask_matches(t, '@\w+', '@(\w+)', '@'),
+                                                '\bu/{REDDIT_NAME}', '\bu/({REDDIT_NAME})', 'u/')
+                else mask_matches(t, '@\w+', '@(\w+)', '@') end""")
 
     def pseudonym(self, handle: str) -> str:
         return self.con.execute("select pseudonym(?)", [handle]).fetchone()[0]

@@ -72,6 +72,71 @@ def test_customers_are_pseudonymised_with_one_keyed_hash(store):
     assert "customer_jo" not in dump.lower() and "othershop" not in dump.lower()
 
 
+@pytest.mark.parametrize("platform, customer, org_text, masked_text", [
+    # handles are masked whole, as each platform writes them, with the author column's pseudonym
+    ("bluesky", "jane.smith.dev", "Thanks @jane.smith.dev. We fixed it", "Thanks @{p}. We fixed it"),
+    ("mastodon", "carol@mastodon.social", "@carol@mastodon.social sorry about that", "@{p} sorry about that"),
+    ("reddit", "jane_doe", "Thanks u/jane_doe, and /u/jane_doe too; menu/item stays",
+     "Thanks u/{p}, and /u/{p} too; menu/item stays"),
+    ("twitter", "jane", "@jane.Thanks", "@{p}.Thanks"),          # X handles stop at the full stop
+])
+def test_customer_handles_in_org_text_are_masked_per_platform(store, platform, customer, org_text, masked_text):
+    posts = [Post(platform, "c1", customer, False, datetime(2024, 1, 1, 12), text="help"),
+             Post(platform, "o1", "brand", True, datetime(2024, 1, 1, 13), in_reply_to="c1", text=org_text)]
+    with store.transaction():
+        store.load_posts(posts_to_batch(posts), source="t", run_id=None)
+    rows = store.df("select post_id, author, text, mentions from posts").set_index("post_id")
+    hashed = store.pseudonym(customer)
+    assert rows.loc["c1", "author"] == hashed
+    assert rows.loc["o1", "text"] == masked_text.format(p=hashed)
+    if platform != "reddit":                        # u/name is masked, not a mention
+        assert list(rows.loc["o1", "mentions"]) == [hashed]
+    assert customer.split("@")[0] not in store.df("select * from posts").to_csv()
+
+
+def test_mastodon_mention_links_name_the_account_as_the_author_column_does(store):
+    from connectors.mastodon import MastodonConnector
+    from pipeline.config import Account
+
+    brand = Account(platform="mastodon", handle="brand", role="support", instance="social.example")
+    connector = MastodonConnector(creds_none(), [brand])
+    status = {"id": "7", "created_at": datetime(2024, 1, 1, 12), "in_reply_to_id": None,
+              "account": {"acct": "carol@other.example"}, "media_attachments": [],
+              "content": '<p><span class="h-card"><a href="https://social.example/@brand" class="u-url mention">'
+                         '@<span>brand</span></a></span> is my order lost?</p>'}
+    post = connector.to_post(status, "https://social.example")
+    assert post.text == "@brand is my order lost?" and post.author == "carol@other.example"
+    reply = dict(status, id="8", account={"acct": "brand"}, in_reply_to_id="7",
+                 content='<p><a href="https://other.example/@carol" class="u-url mention">@<span>carol</span></a>'
+                         ' not lost, on its way</p>')
+    answer = connector.to_post(reply, "https://social.example")
+    assert answer.text == "@carol@other.example not lost, on its way" and answer.is_org_author
+    with store.transaction():
+        store.load_posts(posts_to_batch([post, answer]), source="t", run_id=None)
+    rows = store.df("select post_id, author, text, mentions from posts").set_index("post_id")
+    carol = store.pseudonym("carol@other.example")
+    assert rows.loc["7", "author"] == carol and list(rows.loc["7", "mentions"]) == [store.pseudonym("brand")]
+    assert rows.loc["8", "text"] == f"@{carol} not lost, on its way"
+
+
+def creds_none():
+    from connectors.credentials import Credentials
+    return Credentials("mastodon", {})
+
+
+def test_reddit_user_accounts_configured_as_u_name_own_their_posts(store, tmp_path):
+    from pipeline.config import apply_config, load_config
+
+    cfg = tmp_path / "orgs.toml"
+    cfg.write_text('[[org]]\nid = "acme"\naccounts = [{ platform = "reddit", handle = "u/AcmeHelp" }]\n')
+    apply_config(store, load_config(cfg))
+    with store.transaction():
+        store.load_posts(posts_to_batch([Post("reddit", "t1_a", "AcmeHelp", False, datetime(2024, 1, 1),
+                                              text="hi")]), source="t", run_id=None)
+    assert store.con.execute("select author, is_org_author from posts").fetchone() == ("AcmeHelp", True)
+    assert store.con.execute("select handle_key, org_id from accounts").fetchall() == [("acmehelp", "acme")]
+
+
 def test_the_pseudonym_key_lives_outside_the_database(tmp_path, monkeypatch):
     monkeypatch.delenv("MATURITY_PSEUDONYM_KEY", raising=False)
     path = tmp_path / "p.duckdb"

@@ -58,9 +58,9 @@ def test_user_listings_match_payload(cassettes, store, stream_cls, cassette):
         assert (row["author"] == "spez") == (child["author"] == "spez")
         assert row["is_org_author"] == (child["author"].lower() == "spez")
     # the listing continues: its `after` token waits for the next run, the newest id is pending
-    assert store.get_cursor("reddit", "u/spez", f"{stream_cls.name}.page_token") == payload["after"]
+    assert store.get_cursor("reddit", SPEZ.key, f"{stream_cls.name}.page_token") == payload["after"]
     newest = max(children, key=lambda c: int(c["id"], 36))
-    assert store.get_cursor("reddit", "u/spez", f"{stream_cls.name}.pending") == str(int(newest["id"], 36))
+    assert store.get_cursor("reddit", SPEZ.key, f"{stream_cls.name}.pending") == str(int(newest["id"], 36))
 
 
 def test_subreddit_new_posts(cassettes, store):
@@ -86,3 +86,15 @@ def test_inbox_replies_when_logged_in(cassettes, store):
     rows = store.df("select post_id, in_reply_to, author from posts").set_index("post_id")
     for child in (c["data"] for c in payload["children"]):
         assert rows.loc[child["name"], "in_reply_to"] == child["parent_id"]
+
+
+def test_a_planted_praw_ini_cannot_redirect_credentials(tmp_path, monkeypatch):
+    (tmp_path / "praw.ini").write_text("[DEFAULT]\noauth_url = https://attacker.example\n"
+                                       "reddit_url = https://attacker.example\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    import praw.config
+    monkeypatch.setattr(praw.config.Config, "CONFIG", None)      # praw caches the ini it read
+    from connectors.reddit import RedditConnector
+    r = RedditConnector(creds("reddit", MATURITY_REDDIT_CLIENT_ID="id", MATURITY_REDDIT_CLIENT_SECRET="s"), [SPEZ])
+    assert r.reddit.config.oauth_url == "https://oauth.reddit.com"
+    assert r.reddit.config.reddit_url == "https://www.reddit.com"
