@@ -297,6 +297,7 @@ class StreamResult:
     capped: bool = False
     cursor: str | None = None
     note: str | None = None
+    rejected: int = 0                 # payloads set aside as malformed (recorded in rejected_rows)
 
 
 @dataclass
@@ -332,6 +333,7 @@ class Connector:
         self.max_attempts = max_attempts
         self.limits = RateLimitObserver(self.clock)
         self._secrets = credentials.secrets()
+        self.rejected: list[MalformedRecord] = []      # set aside by normalise() since the last page
         install_log_redaction(self._secrets)
 
     # hooks ----------------------------------------------------------------------------------
@@ -346,6 +348,19 @@ class Connector:
         return None
 
     # helpers ---------------------------------------------------------------------------------
+    def normalise(self, items: Iterable[Any], convert: Callable[[Any], Post]) -> list[Post]:
+        """The posts of a page. A payload the normaliser cannot use (MalformedRecord: platform, record
+        id, field) is set aside, to be recorded in rejected_rows with the page, and the rest loads:
+        one odd record must not stop an account's sync night after night."""
+        posts = []
+        for item in items:
+            try:
+                posts.append(convert(item))
+            except MalformedRecord as exc:
+                log.warning("%s (record set aside; recorded in rejected_rows)", exc)
+                self.rejected.append(exc)
+        return posts
+
     def is_org(self, handle: str | None) -> bool:
         return bool(handle) and handle.lower() in self.org_handles
 
@@ -456,8 +471,11 @@ class Connector:
                             stream.name, cap, "the next run resumes from the last committed page"
                             if incremental else "backfill stopped early")
                 break
-            page = self.call(account, f"{stream.name} page {out.pages + 1}",
-                             lambda: stream.fetch_page(cursor, token, window))
+            def fetch_page():
+                self.rejected = []        # a retried fetch normalises its page again
+                return stream.fetch_page(cursor, token, window)
+
+            page = self.call(account, f"{stream.name} page {out.pages + 1}", fetch_page)
             out.pages += 1
             records = list(page.records)
             reached_known = False
@@ -498,15 +516,20 @@ class Connector:
                 else:
                     updates = {names[1]: page.next_token, names[2]: pending}
                 token = None if done else page.next_token
+            rejected = {str(exc): exc for exc in self.rejected}      # once each, related pages included
+            self.rejected = []
             with store.transaction():
                 if batch:
                     store.load_posts(posts_to_batch(batch.values()), source=source, run_id=run_id)
+                store.reject(run_id, source, [(None, exc.field, self.clean(message), None)
+                                              for message, exc in rejected.items()])
                 if incremental:
                     for name, value in updates.items():
                         if saved.get(name) != value:
                             store.set_cursor(source, key, name, value)
                             saved[name] = value
             out.posts += len(batch)
+            out.rejected += len(rejected)
             out.cursor = cursor
             log.info("%s %s %s: page %d, %d posts%s", self.platform, account.handle, stream.name,
                      out.pages, len(batch), "" if done else ", more pages")

@@ -94,14 +94,14 @@ class BlueskyConnector(Connector):
 
     def thread_posts(self, uri: str) -> list[Post]:
         thread = xrpc(self.client.get_post_thread, uri, depth=THREAD_DEPTH, parent_height=0).thread
-        found: list[Post] = []
+        views = []
         stack = list(getattr(thread, "replies", None) or [])
         while stack:
             node = stack.pop()
             if isinstance(node, models.AppBskyFeedDefs.ThreadViewPost):
-                found.append(self.to_post(node.post))
+                views.append(node.post)
                 stack.extend(node.replies or [])
-        return found
+        return self.normalise(views, self.to_post)
 
 
 class FeedStream(Stream):
@@ -117,13 +117,14 @@ class FeedStream(Stream):
     def fetch_page(self, cursor: str | None, token: str | None, window: Window) -> Page:
         response = xrpc(self.connector.client.get_author_feed, self.context["did"], cursor=token,
                         limit=PAGE_LIMIT, filter="posts_with_replies")
-        posts = []
-        for item in response.feed:
-            if item.reason is not None:          # a repost of someone else's post
-                continue
+        def convert(item) -> Post:
             post = self.connector.to_post(item.post)
-            self._positions[post.post_id] = f"{parse_time(item.post.indexed_at).isoformat()}|{post.post_id}"
-            posts.append(post)
+            with reading(self.connector.platform, post.post_id):
+                self._positions[post.post_id] = f"{parse_time(item.post.indexed_at).isoformat()}|{post.post_id}"
+            return post
+
+        # reposts of someone else's post carry a reason and are skipped
+        posts = self.connector.normalise([item for item in response.feed if item.reason is None], convert)
         # an empty page can still name a next one (reposts filtered out, or an AppView glitch)
         return Page(posts, next_token=response.cursor)
 

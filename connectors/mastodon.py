@@ -185,7 +185,8 @@ class MastodonConnector(Connector):
         context = api.status_context(status_id)
         ancestors = list(context["ancestors"])
         root = str(ancestors[0]["id"]) if ancestors else str(status_id)
-        return [self.to_post(s, base_url, conversation=root) for s in ancestors + list(context["descendants"])]
+        return self.normalise(ancestors + list(context["descendants"]),
+                              lambda s: self.to_post(s, base_url, conversation=root))
 
 
 class _NoInstance(Exception):
@@ -217,7 +218,7 @@ class StatusesStream(_MastodonStream):
     def fetch_page(self, cursor, token, window) -> Page:
         statuses = self.api.account_statuses(self.context["id"], min_id=cursor or "0", limit=PAGE_LIMIT)
         base = self.context["base_url"]
-        return Page([self.connector.to_post(s, base) for s in statuses])
+        return Page(self.connector.normalise(statuses, lambda s: self.connector.to_post(s, base)))
 
     def related(self, posts: list[Post]) -> list[Post]:
         found: list[Post] = []
@@ -234,7 +235,8 @@ class NotificationMentionsStream(_MastodonStream):
     def fetch_page(self, cursor, token, window) -> Page:
         notes = self.api.notifications(types=["mention"], min_id=cursor or "0", limit=PAGE_LIMIT)
         base = self.context["base_url"]
-        posts = [self.connector.to_post(n["status"], base) for n in notes if n.get("status")]
+        posts = self.connector.normalise([n["status"] for n in notes if n.get("status")],
+                                         lambda s: self.connector.to_post(s, base))
         newest = max((int(n["id"]) for n in notes), default=None)
         return Page(posts, newest=str(newest) if newest is not None else None)
 
@@ -253,4 +255,4 @@ class SearchMentionsStream(_MastodonStream):
         found = self.api.search_v2(f"@{self.account.handle}", resolve=False, result_type="statuses",
                                    limit=PAGE_LIMIT)
         base = self.context["base_url"]
-        return Page([self.connector.to_post(s, base) for s in found["statuses"]])
+        return Page(self.connector.normalise(found["statuses"], lambda s: self.connector.to_post(s, base)))

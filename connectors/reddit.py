@@ -141,8 +141,9 @@ class _ListingStream(Stream):
             params["after"] = token
         with reading(self.connector.platform):    # praw builds its models from the payload here
             listing = self.connector.reddit.get(self.path.format(**self.context), params=params)
-        records = [self.connector.to_post(item) for item in listing.children
-                   if isinstance(item, (praw.models.Comment, praw.models.Submission))]
+        records = self.connector.normalise(
+            [item for item in listing.children if isinstance(item, (praw.models.Comment, praw.models.Submission))],
+            self.connector.to_post)
         # an empty page can still name a next one (items filtered out, or a listing glitch)
         return Page(records, next_token=listing.after)
 

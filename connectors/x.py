@@ -123,7 +123,8 @@ class _XStream(Stream):
             response = self.request(**params)
         users = {str(u.id): u.username for u in (response.includes or {}).get("users", [])}
         default_author = self.context["username"] if self.own_posts else None
-        records = [self.connector.to_post(t, users, self.context, default_author) for t in response.data or []]
+        records = self.connector.normalise(
+            response.data or [], lambda t: self.connector.to_post(t, users, self.context, default_author))
         meta = response.meta or {}
         newest = meta.get("newest_id")
         return Page(records, next_token=meta.get("next_token"), newest=str(newest) if newest else None)

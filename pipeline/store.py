@@ -371,7 +371,7 @@ class Store:
             self.con.unregister("author_batch")
         self.unmask_org_handles(added)
 
-    def reject(self, run_id: int, source: str, rows: list[tuple[int | None, str | None, str, str]]) -> None:
+    def reject(self, run_id: int | None, source: str, rows: list[tuple[int | None, str | None, str, str | None]]) -> None:
         """Record rejected input rows: (line, field, reason, raw excerpt)."""
         if rows:
             self.con.executemany(

@@ -83,7 +83,10 @@ class SyncSummary:
             extra = f" ({a.message})" if a.message else ""
             capped = [s.stream for s in a.streams if s.capped]
             cap_note = f" [page cap reached: {', '.join(capped)}]" if capped else ""
-            out.append(f"{a.platform}:{a.account}: {a.status}, {a.posts} posts in {a.pages} pages{cap_note}{extra}")
+            rejected = sum(s.rejected for s in a.streams)
+            reject_note = f", {rejected} malformed records set aside (rejected_rows)" if rejected else ""
+            out.append(f"{a.platform}:{a.account}: {a.status}, {a.posts} posts in {a.pages} pages"
+                       f"{reject_note}{cap_note}{extra}")
         return out
 
 
@@ -174,9 +177,10 @@ CursorKey = tuple[str, str, str]   # (source, account key, cursor name), as in s
 
 @dataclass
 class Commit:
-    """What one connector transaction committed: post batches (with source and ingest run) and the
-    cursor values that cover them."""
+    """What one connector transaction committed: post batches (with source and ingest run), records
+    set aside as malformed, and the cursor values that cover them."""
     batches: list[tuple[pa.Table, str, int | None]] = field(default_factory=list)
+    rejected: list[tuple[int | None, str, list[tuple]]] = field(default_factory=list)
     cursors: dict[CursorKey, str | None] = field(default_factory=dict)
 
 
@@ -198,6 +202,10 @@ class BufferedStore:
     def load_posts(self, batch: pa.Table, *, source: str, run_id: int | None) -> int:
         self._current().batches.append((batch, source, run_id))
         return batch.num_rows
+
+    def reject(self, run_id: int | None, source: str, rows: list[tuple]) -> None:
+        if rows:
+            self._current().rejected.append((run_id, source, rows))
 
     @contextmanager
     def transaction(self) -> Iterator["BufferedStore"]:
@@ -269,6 +277,8 @@ def apply_pull(store, pull: OrgPull) -> int:
         with store.transaction():
             for batch, source, run_id in commit.batches:
                 written += store.load_posts(batch, source=source, run_id=run_id)
+            for run_id, source, rows in commit.rejected:
+                store.reject(run_id, source, rows)
             for (source, account, name), value in commit.cursors.items():
                 store.set_cursor(source, account, name, value)
     return written

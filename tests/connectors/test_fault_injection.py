@@ -238,3 +238,21 @@ def test_mastodon_unknown_account_is_fatal(api, store, clock):
     connector, _ = mastodon_connector(api, clock, accounts=[ghost])
     result = connector.sync_account(store, ghost, source="mastodon", run_id=None)
     assert result.status == "fatal" and "mastodon account ghost" in result.message and "404" in result.message
+
+
+def test_a_malformed_status_is_set_aside_and_the_account_syncs_on(api, store, clock):
+    good = set(api.add_statuses(5, "brand"))
+    broken = dict(api.statuses[2])
+    broken.pop("account")                      # a status the normaliser cannot attribute
+    broken["id"] = str(int(broken["id"]) + 1)
+    api.statuses.append(broken)
+    connector, brand = mastodon_connector(api, clock)
+    result = connector.sync_account(store, brand, source="mastodon", run_id=None)
+    assert result.status == "ok", result.message
+    assert set(stored_ids(store, "mastodon")) == good
+    assert sum(s.rejected for s in result.streams) == 1
+    (source, reason), = store.con.execute("select source, reason from rejected_rows").fetchall()
+    assert source == "mastodon" and reason.startswith(f"mastodon record {broken['id']}: ")
+    assert sync_state(store)[("brand", "statuses.min_id")] == max(good, key=int)
+    rerun = mastodon_connector(api, clock)[0].sync_account(store, brand, source="mastodon", run_id=None)
+    assert rerun.status == "ok" and rerun.posts == 0
