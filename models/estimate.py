@@ -43,6 +43,8 @@ DEFAULT_TRAIN_SEED = 7001
 DEFAULT_TRAIN_ORGS = 400
 ANALYST_WEIGHT = 3.0
 WINDOW_DAYS = 90
+# From this many organisations, models are predicted on several cores (measured break-even on 2 cores)
+PARALLEL_MIN_ROWS = 500
 
 
 def training_frame(seed: int, orgs: int, behaviour=None, prefix: str = "train") -> pd.DataFrame:
@@ -221,20 +223,29 @@ def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _M
                          _round4(clipped), {})
 
 
+def _one_openmp_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")
+
+
 def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     """One estimate per organisation (row of `dims`, from models.dimensions.compute) and model.
 
     Rules, classifiers and clipping run over all organisations at once per model; only the result
     records (with the explanation stored beside each estimate) are assembled per organisation."""
     import gc
-
-    from threadpoolctl import threadpool_limits
+    from concurrent.futures import ThreadPoolExecutor
 
     specs = load_models()
     dims = dims.reset_index(drop=True)
-    # OpenMP threads per boosted tree cost far more than they give on 2 shared cores (as in fit_models)
-    with threadpool_limits(limits=1):
-        readings = {model_id: _read_model(spec, fitted, dims) for model_id, spec in specs.items()}
+    # Models are predicted side by side, one per core (the tree code releases the GIL); within a model
+    # one OpenMP thread, since a parallel region per boosted tree costs far more than it gives. OpenMP's
+    # thread count is per calling thread: each pool thread sets its own, for its lifetime.
+    # A few rows are mostly per-call Python overhead, which holds the GIL: one thread is faster there.
+    workers = min(len(specs), os.cpu_count() or 1) if len(dims) >= PARALLEL_MIN_ROWS else 1
+    with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
+        readings = dict(zip(specs, pool.map(lambda spec: _read_model(spec, fitted, dims), specs.values())))
     # The records are a million small acyclic dicts and lists: without this, the cyclic garbage
     # collector rescans the growing result over and over (it cost more than building the records).
     collecting = gc.isenabled()

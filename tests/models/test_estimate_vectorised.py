@@ -109,7 +109,10 @@ def _reference_estimate(fitted, dims: pd.DataFrame) -> list[dict]:
     return out
 
 
-def test_estimate_matches_the_per_organisation_reference(fitted_and_dims):
+def test_estimate_matches_the_per_organisation_reference(fitted_and_dims, monkeypatch):
+    import models.estimate
+
+    monkeypatch.setattr(models.estimate, "PARALLEL_MIN_ROWS", 0)  # models predicted on a thread pool
     fitted, dims = fitted_and_dims
     fast, reference = estimate(fitted, dims), _reference_estimate(fitted, dims)
     assert fast == reference
