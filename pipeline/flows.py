@@ -4,7 +4,7 @@ Per-organisation isolation: live pulls and estimation are tasks mapped over orga
 that fails is recorded as that organisation's failure and the others carry on.
 
 Single writer: only tasks called directly in the flow (which run in the flow's own process) open
-the database. The mapped tasks (`pull-organisation`, `estimate-organisation`) take plain inputs
+the database. The mapped tasks (`pull-organisation`, `estimate-organisations`) take plain inputs
 and return records, so they can run on any task runner, a Dask cluster included
 (`nightly.with_options(task_runner=task_runner("dask", address))`), while every write goes through
 the flow process that holds the run lock (pipeline/locking.py).
@@ -23,7 +23,6 @@ from datetime import datetime
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
 from prefect.states import Failed, State
 
 from pipeline import jobs
@@ -114,9 +113,9 @@ def prepare_estimation_task(db_path: str, as_of: datetime) -> jobs.EstimationInp
     return jobs.prepare_estimation(db_path, as_of)
 
 
-@task(name="estimate-organisation", cache_policy=NO_CACHE)
-def estimate_org_task(dims, fitted) -> list[dict]:
-    return jobs.estimate_org(fitted, dims)
+@task(name="estimate-organisations", cache_policy=NO_CACHE)
+def estimate_chunk_task(dims, fitted) -> tuple[list[dict], dict[str, str]]:
+    return jobs.estimate_orgs(fitted, dims)
 
 
 @task(name="store-estimates", cache_policy=NO_CACHE)
@@ -136,8 +135,9 @@ def write_summary_task(db_path: str, summary: dict) -> dict:
     return summary
 
 
-def gather(futures: dict[str, PrefectFuture]) -> tuple[dict[str, object], dict[str, str]]:
-    """Results of mapped per-organisation tasks and, for those that failed, why (after retries)."""
+def gather(futures: dict) -> tuple[dict, dict]:
+    """Results of mapped tasks (keyed by organisation or chunk) and, for those that failed, why
+    (after retries)."""
     results, failed = {}, {}
     for org, future in futures.items():
         future.wait()
@@ -220,8 +220,15 @@ def _estimate(db_path: str, as_of: datetime, run_id: str) -> dict:
     if inputs is None:
         return {"as_of": as_of, "estimates": 0, "statuses": {}, "failed": {},
                 "note": "no organisations configured; nothing to estimate"}
-    per_org = inputs.per_org()
-    futures = dict(zip(per_org, estimate_org_task.map(list(per_org.values()), unmapped(inputs.fitted))))
-    rows, failed = gather(futures)
-    return store_estimates_task(db_path, inputs.as_of, run_id, [r for org in per_org if org in rows
-                                                                for r in rows[org]], failed)
+    chunks = inputs.chunks()
+    futures = dict(enumerate(estimate_chunk_task.map(chunks, unmapped(inputs.fitted))))
+    results, crashed = gather(futures)
+    rows, failed = [], {}
+    for index, chunk in enumerate(chunks):
+        if index in results:
+            chunk_rows, chunk_failed = results[index]
+            rows += chunk_rows
+            failed.update(chunk_failed)
+        else:  # the task itself failed (e.g. its worker died): every organisation in it
+            failed.update({str(org): crashed[index] for org in chunk["org"]})
+    return store_estimates_task(db_path, inputs.as_of, run_id, rows, failed)

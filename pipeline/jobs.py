@@ -180,6 +180,12 @@ def compute_features(db_path: str, as_of: datetime | None, windows: tuple[int, .
                          build.cached)
 
 
+# Organisations per estimation task: a vectorised call costs ~0.1 s fixed plus ~0.15 ms per
+# organisation (docs/benchmarks.md), so a task per organisation made 5,000 organisations take
+# ~10 minutes; chunks keep that to seconds and still spread over a Dask cluster.
+ESTIMATE_CHUNK_ORGS = 500
+
+
 @dataclass
 class EstimationInputs:
     """Everything per-organisation estimation needs, read once by the writer process."""
@@ -187,8 +193,9 @@ class EstimationInputs:
     fitted: object          # models.estimate.FittedModels
     dims: pd.DataFrame      # one row per organisation (models.dimensions.compute)
 
-    def per_org(self) -> dict[str, pd.DataFrame]:
-        return {row["org"]: self.dims.iloc[[i]] for i, row in enumerate(self.dims[["org"]].to_dict("records"))}
+    def chunks(self, size: int = None) -> list[pd.DataFrame]:
+        size = size or ESTIMATE_CHUNK_ORGS
+        return [self.dims.iloc[start:start + size] for start in range(0, len(self.dims), size)]
 
 
 def prepare_estimation(db_path: str, as_of: datetime | None = None) -> EstimationInputs | None:
@@ -206,11 +213,24 @@ def prepare_estimation(db_path: str, as_of: datetime | None = None) -> Estimatio
     return EstimationInputs(as_of, fitted, dims)
 
 
-def estimate_org(fitted, dims: pd.DataFrame) -> list[dict]:
-    """Estimates of one organisation (a one-row `dims`) under every model; no database access."""
+def estimate_orgs(fitted, dims: pd.DataFrame) -> tuple[list[dict], dict[str, str]]:
+    """Estimates of a chunk of organisations under every model, in one vectorised call, and the
+    organisations whose estimation failed (org -> cause); no database access. When the chunk raises
+    (bad data in some organisation), each organisation is estimated alone, so only those that fail
+    are lost."""
     from models.estimate import estimate
 
-    return estimate(fitted, dims)
+    try:
+        return estimate(fitted, dims), {}
+    except Exception:  # noqa: BLE001 - isolated per organisation below
+        rows, failed = [], {}
+        for position in range(len(dims)):
+            one = dims.iloc[[position]]
+            try:
+                rows += estimate(fitted, one)
+            except Exception as exc:  # noqa: BLE001 - reported as this organisation's failure
+                failed[str(one["org"].iloc[0])] = str(exc)
+        return rows, failed
 
 
 def store_estimates(db_path: str, as_of: datetime, run_id: str, rows: list[dict],

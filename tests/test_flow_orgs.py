@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from connectors.mastodon import MastodonConnector
@@ -134,9 +135,28 @@ def test_dask_cluster_gives_the_same_results_as_the_default_runner(harness, api,
             config_path=str(config), db_path=str(tmp_path / "dask.duckdb"))
     ran = {entry["key"] for entry in stream.data}
     assert sum(str(k).startswith("pull_org_task-") for k in ran) == 2      # one per organisation with accounts
-    assert sum(str(k).startswith("estimate_org_task-") for k in ran) == 4  # 2 synthetic + alpha + beta
+    assert sum(str(k).startswith("estimate_chunk_task-") for k in ran) == 1  # 4 organisations, one chunk
     assert stable(on_dask) == stable(default) and default["status"] == "ok"
     a, b = comparable(tmp_path / "default.duckdb"), comparable(tmp_path / "dask.duckdb")
     assert len(a["posts"]) and len(a["features"]) and len(a["estimates"]) and len(a["cursors"])
     for table in a:
         assert a[table].equals(b[table]), table
+
+
+def test_estimation_chunks_isolate_the_organisation_that_fails(monkeypatch):
+    import models.estimate
+    from pipeline import jobs
+
+    dims = pd.DataFrame({"org": ["a", "b", "c"], "x": [1.0, float("nan"), 3.0]})
+
+    def estimate(fitted, frame):           # stands in for the models: fails on b's data
+        if frame["x"].isna().any():
+            raise ValueError("dimension scores are not finite")
+        return [{"org": org} for org in frame["org"]]
+
+    monkeypatch.setattr(models.estimate, "estimate", estimate)
+    assert jobs.estimate_orgs(None, dims.iloc[[0, 2]]) == ([{"org": "a"}, {"org": "c"}], {})
+    rows, failed = jobs.estimate_orgs(None, dims)
+    assert rows == [{"org": "a"}, {"org": "c"}] and failed == {"b": "dimension scores are not finite"}
+    inputs = jobs.EstimationInputs(None, None, pd.DataFrame({"org": [f"o{i}" for i in range(1201)]}))
+    assert [len(c) for c in inputs.chunks()] == [500, 500, 201]
