@@ -17,6 +17,18 @@ import pyarrow as pa
 DEFAULT_DB = Path("data/maturity.duckdb")
 
 
+def duckdb_config() -> dict[str, str]:
+    """DuckDB settings from the environment: MATURITY_DUCKDB_MEMORY_LIMIT (e.g. "2GB") caps the
+    buffer pool so large builds spill to disk instead of growing (DuckDB's default is 80% of RAM),
+    MATURITY_DUCKDB_THREADS the worker threads."""
+    config = {}
+    if os.environ.get("MATURITY_DUCKDB_MEMORY_LIMIT"):
+        config["memory_limit"] = os.environ["MATURITY_DUCKDB_MEMORY_LIMIT"]
+    if os.environ.get("MATURITY_DUCKDB_THREADS"):
+        config["threads"] = os.environ["MATURITY_DUCKDB_THREADS"]
+    return config
+
+
 class StoreError(RuntimeError):
     """A store problem explained for the user (locked, unreadable, not a database)."""
 
@@ -190,7 +202,7 @@ class Store:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
-            con = duckdb.connect(str(self.path), read_only=self.read_only)
+            con = duckdb.connect(str(self.path), read_only=self.read_only, config=duckdb_config())
             con.execute("set TimeZone = 'UTC'")
             try:
                 con.execute("set enable_progress_bar = false")  # the CLI draws its own progress

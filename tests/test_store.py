@@ -247,3 +247,12 @@ def test_a_run_holds_the_database_between_its_own_store_openings(tmp_path):
     assert holder.returncode == 0 and out.strip() == "0"  # the first run was unaffected
     with exclusive_run(path, "after"):
         Store(path).close()
+
+
+def test_duckdb_memory_limit_and_threads_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MATURITY_DUCKDB_MEMORY_LIMIT", "512MB")
+    monkeypatch.setenv("MATURITY_DUCKDB_THREADS", "1")
+    with Store(tmp_path / "limited.duckdb") as store:
+        limit, threads = store.con.execute(
+            "select current_setting('memory_limit'), current_setting('threads')").fetchone()
+    assert (limit, threads) == ("488.2 MiB", 1)          # 512 MB as DuckDB prints it
