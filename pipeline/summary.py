@@ -21,6 +21,8 @@ def print_summary(summary: dict, console: Console) -> None:
         with Store(summary["db"], read_only=True) as store:
             frame = features_frame(store, summary["as_of"], 0, "account")
         frame = frame[frame["posts"] > 0] if "posts" in frame else frame
+        # the core columns fit a terminal; `maturity features` shows every signal
+        frame = frame[[c for c in SUMMARY_FEATURE_COLUMNS if c in frame]]
         from pipeline.cli import print_frame
         cached = ", inputs unchanged: cached" if summary["features"].get("cached") else ""
         print_frame(frame, "table", title=f"features as of {summary['as_of']:%Y-%m-%d %H:%M} UTC "
@@ -37,6 +39,10 @@ def print_summary(summary: dict, console: Console) -> None:
     console.print(f"run {summary['run_id'][:8]}: {summary['status']}", highlight=False)
 
 
+SUMMARY_FEATURE_COLUMNS = ["org", "account", "platform", "posts", "mentions", "answered", "response_rate",
+                           "first_reply_median_s", "first_reply_p90_s"]
+
+
 def describe_failure(failure: dict) -> str:
     """One failure of a run summary: step, organisation (when one is to blame) and cause."""
     org = f" [{failure['org']}]" if failure.get("org") else ""
@@ -50,6 +56,9 @@ def print_stage_table(db: str, as_of, console: Console) -> None:
 
     with Store(db, read_only=True) as store:
         frame = stored_estimates(store, as_of)
+        without_posts = {org for (org,) in store.con.execute(
+            "select o.org_id from organisations o where not exists (select 1 from accounts a join posts p "
+            "on p.platform = a.platform and p.author_key = a.handle_key where a.org_id = o.org_id)").fetchall()}
     if frame.empty:
         return
     frame["cell"] = [f"{s} ({c:.2f})" if st == "ok" else "insufficient evidence"
@@ -64,6 +73,9 @@ def print_stage_table(db: str, as_of, console: Console) -> None:
     for org, row in wide.loc[[o for o in wide.index if o in set(judged)]].iterrows():
         table.add_row(org, *(row[m] if isinstance(row[m], str) else "-" for m in MODEL_IDS))
     console.print(table)
-    if thin:
-        console.print(f"{len(thin)} organisations have too little data to judge (insufficient evidence): "
-                      f"{', '.join(thin[:10])}{' …' if len(thin) > 10 else ''}", highlight=False)
+    for orgs, what in (([o for o in thin if o in without_posts], "have no posts stored yet (configured, no data)"),
+                       ([o for o in thin if o not in without_posts],
+                        "have too little data to judge (insufficient evidence)")):
+        if orgs:
+            console.print(f"{len(orgs)} organisations {what}: {', '.join(orgs[:10])}{' …' if len(orgs) > 10 else ''}",
+                          highlight=False)

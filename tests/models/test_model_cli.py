@@ -70,3 +70,27 @@ def test_backfill_fills_history_idempotently(tmp_path):
                                "--db", str(db)]).exit_code == 1
     assert runner.invoke(app, ["backfill", "--from", "2024-06-01", "--to", "2024-06-30", "--every", "weekly",
                                "--db", str(db)]).exit_code == 2
+
+
+def test_stage_table_separates_organisations_without_posts_from_thin_ones(synthetic_db, tmp_path):
+    import shutil
+
+    from rich.console import Console
+
+    from pipeline.summary import print_stage_table
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(synthetic_db, db)
+    with Store(db) as store:
+        store.con.execute("insert into organisations (org_id, name) values ('newco', 'New Co')")
+        store.con.execute("insert into accounts (platform, handle_key, handle, org_id, role, configured) "
+                          "values ('twitter', 'newcocare', 'NewCoCare', 'newco', 'support', true)")
+        build_features(store, END, windows=(0, 90))
+    assert runner.invoke(app, ["estimate", "--db", str(db)]).exit_code == 0
+    with Store(db, read_only=True) as store:
+        as_of = store.con.execute("select max(as_of) from estimates").fetchone()[0]
+    console = Console(record=True, width=200)
+    print_stage_table(str(db), as_of, console)
+    text = console.export_text()
+    assert "1 organisations have no posts stored yet (configured, no data): newco" in text
+    assert "newco │" not in text                          # not in the stage table
