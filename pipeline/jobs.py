@@ -193,8 +193,7 @@ class EstimationInputs:
     fitted: object          # models.estimate.FittedModels
     dims: pd.DataFrame      # one row per organisation (models.dimensions.compute)
 
-    def chunks(self, size: int = None) -> list[pd.DataFrame]:
-        size = size or ESTIMATE_CHUNK_ORGS
+    def chunks(self, size: int = ESTIMATE_CHUNK_ORGS) -> list[pd.DataFrame]:
         return [self.dims.iloc[start:start + size] for start in range(0, len(self.dims), size)]
 
 

@@ -95,11 +95,12 @@ def test_customer_handles_in_org_text_are_masked_per_platform(store, platform, c
 
 
 def test_mastodon_mention_links_name_the_account_as_the_author_column_does(store):
+    from connectors.credentials import Credentials
     from connectors.mastodon import MastodonConnector
     from pipeline.config import Account
 
     brand = Account(platform="mastodon", handle="brand", role="support", instance="social.example")
-    connector = MastodonConnector(creds_none(), [brand])
+    connector = MastodonConnector(Credentials("mastodon", {}), [brand])
     status = {"id": "7", "created_at": datetime(2024, 1, 1, 12), "in_reply_to_id": None,
               "account": {"acct": "carol@other.example"}, "media_attachments": [],
               "content": '<p><span class="h-card"><a href="https://social.example/@brand" class="u-url mention">'
@@ -117,11 +118,6 @@ def test_mastodon_mention_links_name_the_account_as_the_author_column_does(store
     carol = store.pseudonym("carol@other.example")
     assert rows.loc["7", "author"] == carol and list(rows.loc["7", "mentions"]) == [store.pseudonym("brand")]
     assert rows.loc["8", "text"] == f"@{carol} not lost, on its way"
-
-
-def creds_none():
-    from connectors.credentials import Credentials
-    return Credentials("mastodon", {})
 
 
 def test_reddit_user_accounts_configured_as_u_name_own_their_posts(store, tmp_path):

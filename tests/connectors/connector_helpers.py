@@ -35,6 +35,23 @@ def account(platform: str, handle: str, instance: str | None = None) -> Account:
     return Account(platform=platform, handle=handle, role="support", instance=instance)
 
 
+def bsky_view(rkey: str, handle: str, did: str, created: str, text: str, replies: int = 0,
+              parent: str | None = None, root: str | None = None):
+    """An atproto PostView (a reply when parent is given; root defaults to the parent)."""
+    from atproto import models
+
+    uri = f"at://{did}/app.bsky.feed.post/{rkey}"
+    reply = None
+    if parent:
+        reply = models.AppBskyFeedPost.ReplyRef(
+            parent=models.ComAtprotoRepoStrongRef.Main(uri=parent, cid="bafyp"),
+            root=models.ComAtprotoRepoStrongRef.Main(uri=root or parent, cid="bafyr"))
+    record = models.AppBskyFeedPost.Record(text=text, created_at=created, reply=reply)
+    return models.AppBskyFeedDefs.PostView(
+        uri=uri, cid=f"bafy{rkey}", indexed_at=created, record=record, reply_count=replies, like_count=3,
+        repost_count=1, author=models.AppBskyActorDefs.ProfileViewBasic(did=did, handle=handle))
+
+
 def vcr_payloads(cassette: Path) -> list[tuple[str, str, object]]:
     """(method, uri, decoded JSON body) of every interaction of a vcrpy YAML cassette."""
     data = yaml.load(cassette.read_text(encoding="utf-8"), Loader=yaml.Loader)

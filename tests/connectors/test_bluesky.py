@@ -11,24 +11,11 @@ import pytest
 from atproto import models
 from atproto_client.models.utils import get_model_as_json
 
-from connector_helpers import FakeClock, account, creds
+from connector_helpers import FakeClock, account, bsky_view as view, creds
 from connectors.bluesky import BlueskyConnector
 
 DID = "did:plc:brand123"
 BRAND = account("bluesky", "brand.bsky.social")
-
-
-def view(rkey: str, handle: str, did: str, created: str, text: str, replies: int = 0,
-         parent: str | None = None, root: str | None = None):
-    uri = f"at://{did}/app.bsky.feed.post/{rkey}"
-    reply = None
-    if parent:
-        reply = models.AppBskyFeedPost.ReplyRef(parent=models.ComAtprotoRepoStrongRef.Main(uri=parent, cid="bafyp"),
-                                                root=models.ComAtprotoRepoStrongRef.Main(uri=root, cid="bafyr"))
-    record = models.AppBskyFeedPost.Record(text=text, created_at=created, reply=reply)
-    return models.AppBskyFeedDefs.PostView(
-        uri=uri, cid=f"bafy{rkey}", indexed_at=created, record=record, reply_count=replies, like_count=3,
-        repost_count=1, author=models.AppBskyActorDefs.ProfileViewBasic(did=did, handle=handle))
 
 
 class XrpcServer:

@@ -18,7 +18,7 @@ import pytest
 from atproto import Client, models
 from atproto_client.models.utils import get_model_as_json
 
-from connector_helpers import FakeClock, account, creds
+from connector_helpers import FakeClock, account, bsky_view, creds
 from connectors.bluesky import BlueskyConnector
 from connectors.reddit import RedditConnector
 from fake_api import BASE_TIME, FakeAPI
@@ -145,19 +145,6 @@ class PlatformAPI(FakeAPI):
                                  "expires_in": 3600, "scope": "*"})
 
         return Handler
-
-
-def bsky_view(rkey: str, handle: str, did: str, created: str, text: str, replies: int = 0,
-              parent: str | None = None):
-    reply = None
-    if parent:
-        ref = models.ComAtprotoRepoStrongRef.Main(uri=parent, cid="bafyparent")
-        reply = models.AppBskyFeedPost.ReplyRef(parent=ref, root=ref)
-    return models.AppBskyFeedDefs.PostView(
-        uri=f"at://{did}/app.bsky.feed.post/{rkey}", cid=f"bafy{rkey}", indexed_at=created,
-        record=models.AppBskyFeedPost.Record(text=text, created_at=created, reply=reply),
-        reply_count=replies, like_count=1, repost_count=0,
-        author=models.AppBskyActorDefs.ProfileViewBasic(did=did, handle=handle))
 
 
 @pytest.fixture
