@@ -13,47 +13,21 @@ nothing else in the product is changed.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
+
+from loopback import LoopbackServer, mastodon_account, mastodon_status
 
 PLATFORM_HOSTS = ("https://api.twitter.com", "https://www.reddit.com", "https://oauth.reddit.com",
                   "https://public.api.bsky.app", "https://bsky.social")
-STATUS_TIME = "2017-10-03T10:00:00.000Z"
+STATUS_TIME = datetime(2017, 10, 3, 10, tzinfo=timezone.utc)
 
 
-def _account(acct: str) -> dict:
-    return {"id": "9" if acct == "brand" else "77", "username": acct, "acct": acct, "display_name": acct,
-            "locked": False, "bot": False, "group": False, "created_at": "2017-01-01T00:00:00.000Z",
-            "note": "", "url": f"http://x/@{acct}", "followers_count": 0, "following_count": 0,
-            "statuses_count": 0, "fields": [], "emojis": []}
-
-
-def _status(sid: str, acct: str, content: str) -> dict:
-    return {"id": sid, "created_at": STATUS_TIME, "in_reply_to_id": None, "in_reply_to_account_id": None,
-            "sensitive": False, "spoiler_text": "", "visibility": "public", "language": "en",
-            "uri": f"http://x/{sid}", "url": f"http://x/{sid}", "replies_count": 0, "reblogs_count": 0,
-            "favourites_count": 1, "content": content, "reblog": None, "account": _account(acct),
-            "media_attachments": [], "mentions": [], "tags": [], "emojis": []}
-
-
-class SecretEchoAPI:
+class SecretEchoAPI(LoopbackServer):
     def __init__(self):
         self.requests: list[str] = []        # "METHOD path <what was sent>" in order
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def answer(self, method: str, path: str, query: dict, sent: str) -> tuple[int, dict | list]:
         """(status, JSON body) for one request; `sent` is everything the client sent that could
@@ -64,10 +38,10 @@ class SecretEchoAPI:
         if path == "/api/v1/access_token":                                 # Reddit OAuth: grant refused
             return 200, {"error": f"invalid_grant: {sent}"}
         if path == "/api/v1/accounts/lookup":
-            return 200, _account("brand")
+            return 200, mastodon_account("brand")
         if path.endswith("/statuses"):                                      # min_id pages, newest first
-            statuses = [_status("109000000000000002", "brand", "<p>@carol thanks, sorted</p>"),
-                        _status("109000000000000001", "brand", "<p>Morning all</p>")]
+            statuses = [mastodon_status("109000000000000002", STATUS_TIME, "brand", "<p>@carol thanks, sorted</p>"),
+                        mastodon_status("109000000000000001", STATUS_TIME, "brand", "<p>Morning all</p>")]
             return 200, [s for s in statuses if int(s["id"]) > int(query.get("min_id", ["0"])[-1])]
         if path.endswith("/context"):
             return 200, {"ancestors": [], "descendants": []}

@@ -14,8 +14,10 @@ import threading
 import time
 from collections import defaultdict, deque
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
+
+from loopback import LoopbackServer, mastodon_account, mastodon_status
 
 X_EPOCH_MS = 1288834974657
 BASE_TIME = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -29,7 +31,7 @@ def masto_id(moment: datetime, seq: int) -> str:
     return str((int(moment.timestamp() * 1000) << 16) + seq)
 
 
-class FakeAPI:
+class FakeAPI(LoopbackServer):
     def __init__(self, page_size: int = 3):
         self.page_size = page_size
         self.faults: dict[str, deque] = defaultdict(deque)
@@ -39,20 +41,7 @@ class FakeAPI:
         self.notifications: list[dict] = []
         self.contexts: dict[str, dict] = {}
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def fault(self, route: str, *faults: tuple) -> None:
         self.faults[route].extend(faults)
@@ -82,7 +71,7 @@ class FakeAPI:
         for i in range(start, start + n):
             moment = BASE_TIME + timedelta(minutes=i)
             sid = masto_id(moment, i)
-            self.statuses.append(_status(sid, moment, acct, f"<p>status {i}</p>"))
+            self.statuses.append(mastodon_status(sid, moment, acct, f"<p>status {i}</p>"))
             ids.append(sid)
         return ids
 
@@ -91,7 +80,7 @@ class FakeAPI:
         for i in range(start, start + n):
             moment = BASE_TIME + timedelta(minutes=i, seconds=30)
             sid = masto_id(moment, 1000 + i)
-            status = _status(sid, moment, acct, f"<p>@brand question {i}?</p>")
+            status = mastodon_status(sid, moment, acct, f"<p>@brand question {i}?</p>")
             self.notifications.append({"id": str(500 + i), "type": "mention",
                                        "created_at": status["created_at"], "account": status["account"],
                                        "status": status})
@@ -163,7 +152,7 @@ class FakeAPI:
         if path == "/api/v1/accounts/lookup":
             if query.get("acct") == "ghost":
                 return "m.lookup", lambda: (404, {"error": "Record not found"}, {})
-            return "m.lookup", lambda: (200, _account(query["acct"]), {})
+            return "m.lookup", lambda: (200, mastodon_account(query["acct"]), {})
         if re.fullmatch(r"/api/v1/accounts/\d+/statuses", path):
             return "m.statuses", lambda: self.min_id_page(self.statuses, query)
         if path == "/api/v2/search":   # status search without a token: refused, as on most servers
@@ -196,18 +185,3 @@ class FakeAPI:
         page = newer[:min(self.page_size, int(query.get("limit", 40)))]
         return 200, sorted(page, key=lambda i: -int(i["id"])), {}
 
-
-def _account(acct: str) -> dict:
-    return {"id": "9" if acct == "brand" else str(abs(hash(acct)) % 10**8), "username": acct, "acct": acct,
-            "display_name": acct, "locked": False, "bot": False, "group": False,
-            "created_at": "2020-01-01T00:00:00.000Z", "note": "", "url": f"http://x/@{acct}",
-            "followers_count": 0, "following_count": 0, "statuses_count": 0, "fields": [], "emojis": []}
-
-
-def _status(sid: str, moment: datetime, acct: str, content: str, reply_to: str | None = None) -> dict:
-    return {"id": sid, "created_at": moment.isoformat().replace("+00:00", ".000Z"),
-            "in_reply_to_id": reply_to, "in_reply_to_account_id": None, "sensitive": False,
-            "spoiler_text": "", "visibility": "public", "language": "en", "uri": f"http://x/{sid}",
-            "url": f"http://x/{sid}", "replies_count": 0, "reblogs_count": 1, "favourites_count": 2,
-            "content": content, "reblog": None, "account": _account(acct), "media_attachments": [],
-            "mentions": [], "tags": [], "emojis": []}
