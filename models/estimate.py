@@ -380,22 +380,27 @@ def estimate_store(store, as_of=None, *, run_id: str | None = None, log=None) ->
     (estimates, as_of). A re-run for the same as_of replaces that as_of's rows (history is per as_of)."""
     import uuid
 
-    from pipeline.store import utcnow
-
     features, as_of, _ = D.org_frame(store, as_of)
     dims = D.compute(features)
     fitted = load_or_train(store, dims, log=log)
     rows = estimate(fitted, dims)
-    run_id = run_id or uuid.uuid4().hex
+    replace_estimates(store, as_of, run_id or uuid.uuid4().hex, rows)
+    return rows, as_of
+
+
+def replace_estimates(store, as_of, run_id: str, rows: list[dict]) -> None:
+    """Store `rows` as as_of's estimates, replacing that as_of's earlier ones in one transaction."""
+    from pipeline.store import utcnow
+
     now = utcnow()
     with store.transaction() as con:
         con.execute("delete from estimates where as_of = ?", [as_of])
-        con.executemany(
-            "insert into estimates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, as_of, r["org"], r["model"], r["stage"], r["stage_index"], r["confidence"], r["status"],
-              r["rule_stage"], r["classifier_stage"], json.dumps(r["probabilities"]),
-              json.dumps(r["explanation"]), now) for r in rows])
-    return rows, as_of
+        if rows:
+            con.executemany(
+                "insert into estimates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, as_of, r["org"], r["model"], r["stage"], r["stage_index"], r["confidence"],
+                  r["status"], r["rule_stage"], r["classifier_stage"], json.dumps(r["probabilities"]),
+                  json.dumps(r["explanation"]), now) for r in rows])
 
 
 def stored_estimates(store, as_of=None) -> pd.DataFrame:

@@ -1,7 +1,6 @@
 """Plain, tested functions the nightly flow's tasks wrap. Each opens the store it needs."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -236,17 +235,10 @@ def store_estimates(db_path: str, as_of: datetime, run_id: str, rows: list[dict]
                     failed: dict[str, str] | None = None) -> dict:
     """Replace as_of's estimates with `rows` (re-running an as_of never duplicates; an organisation
     whose estimation failed has none for it). Returns counts by status and the failures."""
-    from pipeline.store import utcnow
+    from models.estimate import replace_estimates
 
-    now = utcnow()
-    with Store(db_path) as store, store.transaction() as con:
-        con.execute("delete from estimates where as_of = ?", [as_of])
-        if rows:
-            con.executemany(
-                "insert into estimates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, as_of, r["org"], r["model"], r["stage"], r["stage_index"], r["confidence"],
-                  r["status"], r["rule_stage"], r["classifier_stage"], json.dumps(r["probabilities"]),
-                  json.dumps(r["explanation"]), now) for r in rows])
+    with Store(db_path) as store:
+        replace_estimates(store, as_of, run_id, rows)
     statuses: dict[str, int] = {}
     for row in rows:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
