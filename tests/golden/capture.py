@@ -1,0 +1,58 @@
+"""Features and estimates of the real twcs prefix with data/orgs.example.toml, as stored frames.
+
+`python -m tests.golden.capture` writes them beside this file; tests/test_golden_twcs.py recomputes
+them and compares. Refactors must leave them unchanged; a change of definition on purpose
+regenerates them in the same commit, saying why.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+FEATURES_FILE = HERE / "twcs_prefix_features.csv.gz"
+ESTIMATES_FILE = HERE / "twcs_prefix_estimates.csv"
+TRAIN_ORGS = 80
+WINDOWS = (0, 90)
+ESTIMATE_WINDOW = 90
+
+
+def capture(db_path: Path, twcs_file: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from connectors.twcs import import_twcs
+    from features.runner import build_features
+    from models.estimate import estimate_store
+    from pipeline.config import apply_config, load_config
+    from pipeline.store import Store
+
+    with Store(db_path) as store:
+        apply_config(store, load_config(REPO / "data" / "orgs.example.toml"))
+        import_twcs(store, twcs_file)
+        as_of = build_features(store, None, windows=WINDOWS)
+        estimate_store(store, as_of)
+        features = store.df("select window_days, scope, org_id, platform, account, feature, value, evidence "
+                            "from features order by all")
+        estimates = store.df("select org_id, model, stage, stage_index, confidence, status, rule_stage, "
+                             "classifier_stage from estimates order by org_id, model")
+    return features, estimates
+
+
+def main() -> None:
+    import os
+    import tempfile
+
+    os.environ["MATURITY_TRAIN_ORGS"] = str(TRAIN_ORGS)
+    twcs = Path(sys.argv[1]) if len(sys.argv) > 1 else (
+        REPO.parent / "shared" / "data" / "raw" / "twcs_prefix5k__monalisapatra26_data_visualization.csv")
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["MATURITY_MODEL_CACHE"] = str(Path(scratch) / "models")
+        features, estimates = capture(Path(scratch) / "golden.duckdb", twcs)
+    features.to_csv(FEATURES_FILE, index=False)
+    estimates.to_csv(ESTIMATES_FILE, index=False)
+    print(f"wrote {FEATURES_FILE.name} ({len(features)} rows), {ESTIMATES_FILE.name} ({len(estimates)} rows)")
+
+
+if __name__ == "__main__":
+    main()
