@@ -1,26 +1,22 @@
 """Maturity dimensions: computed once from organisation features, shared by all five models.
 
-A *signal* is one feature (or a ratio of two) read from `features.runner.features_frame(scope="org")`.
+A *signal* is one organisation feature (or a ratio of two) of the feature library, given as a frame with
+one row per organisation (the pipeline reads it from the store for an as_of and estimation window).
 Each signal has a documented scale that maps its value onto a 0..1 score (0 = the least mature behaviour
 the scale distinguishes, 1 = the most mature). A *dimension* is the mean of the scores of its available
 signals. The five models (models/*.toml) differ only in how they map dimensions to stages.
 
-Missing features degrade gracefully: a signal whose feature is absent (not yet in the feature library, or
-no evidence such as no answered mentions) is skipped; the dimension rests on the remaining signals, and
+Missing features degrade gracefully: a signal whose feature is absent or has no evidence (such as no
+answered mentions) is skipped; the dimension rests on the remaining signals, and
 `completeness` (share of signals available) falls. A dimension with no available signal is NaN.
 
 Every scale is monotone, so an organisation at least as good on every signal never scores lower on any
 dimension (the property the stage estimates rely on for monotonicity).
-
-Some signals announced for the feature library may not exist yet in a given checkout; for those the
-`fallback_signals` SQL below computes the same quantity from stored posts and accounts. A feature from
-the library always wins over the fallback.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -114,102 +110,9 @@ SCALES: list[Scale] = [
 SCALE_BY_SIGNAL = {s.signal: s for s in SCALES}
 SIGNALS = [s.signal for s in SCALES]
 
-# Raw features the signals read (derived signals are ratios of these).
-FALLBACK_FEATURES = ["signed_reply_share", "customer_to_customer_replies", "multi_turn_share", "private_channel_share",
-                     "department_accounts", "roles_covered", "agent_signatures", "reply_hours_covered",
-                     "platforms", "proactive_share", "media_share"]
-
 # Minimum evidence before any stage is reported (see models/estimate.py).
 MIN_OBSERVATIONS = 40          # org posts + inbound mentions in the window
 MIN_COMPLETENESS = 0.6
-
-_FALLBACK_SQL = """
-with
-acc as (
-    select platform, handle_key, org_id, coalesce(role, 'other') as role, pseudonym(handle_key) as mention_key
-    from accounts where org_id is not null
-),
-p as (
-    select p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions, p.private_channel,
-           p.has_media, p.signature, a.org_id, a.role
-    from posts p
-    left join acc a on a.platform = p.platform and a.handle_key = p.author_key
-    where p.created_at <= $as_of and p.created_at >= coalesce($window_start, timestamp '-infinity')
-),
-org_posts as (select * from p where org_id is not null),
-parents as (
-    select c.post_id as child_id, c.platform, par.org_id as parent_org, par.author_key as parent_author,
-           par.in_reply_to as parent_reply_to, par.mentions as parent_mentions
-    from p c join p par on par.platform = c.platform and par.post_id = c.in_reply_to
-),
-multi as (
-    -- org replies whose parent is a customer post that itself replies to the same organisation
-    select o.org_id, count(*) as n
-    from org_posts o
-    join parents pr on pr.child_id = o.post_id and pr.platform = o.platform and pr.parent_org is null
-    join p grand on grand.platform = o.platform and grand.post_id = pr.parent_reply_to
-                and grand.org_id = o.org_id
-    group by o.org_id
-),
-c2c as (
-    -- customer replies to another customer's post that was addressed to the organisation
-    select coalesce(gp.org_id, ma.org_id) as org_id, count(distinct c.post_id) as n
-    from p c
-    join parents pr on pr.child_id = c.post_id and pr.platform = c.platform and pr.parent_org is null
-                   and pr.parent_author <> c.author_key
-    left join p gp on gp.platform = c.platform and gp.post_id = pr.parent_reply_to and gp.org_id is not null
-    left join acc ma on ma.platform = c.platform and list_contains(pr.parent_mentions, ma.mention_key)
-    where c.org_id is null and coalesce(gp.org_id, ma.org_id) is not null
-    group by 1
-),
-base as (
-    select org_id,
-           count(distinct platform)::double as platforms,
-           count(distinct author_key) filter (where role not in ('brand', 'other'))::double
-               as department_accounts,
-           count(distinct role)::double as roles_covered,
-           count(distinct signature)::double as agent_signatures,
-           count(distinct hour(created_at)) filter (where in_reply_to is not null)::double
-               as reply_hours_covered,
-           avg(case when in_reply_to is null then 1 else 0 end) as proactive_share,
-           avg(case when has_media then 1 else 0 end) as media_share,
-           avg(case when private_channel then 1 else 0 end) filter (where in_reply_to is not null)
-               as private_channel_share,
-           avg(case when signature is not null then 1 else 0 end) filter (where in_reply_to is not null)
-               as signed_reply_share,
-           count(*) filter (where in_reply_to is not null) as replies
-    from org_posts group by org_id
-)
-select b.org_id as org, b.signed_reply_share, b.platforms, b.department_accounts, b.roles_covered, b.agent_signatures,
-       b.reply_hours_covered, b.proactive_share, b.media_share, b.private_channel_share,
-       coalesce(m.n, 0) / nullif(b.replies, 0)::double as multi_turn_share,
-       coalesce(c.n, 0)::double as customer_to_customer_replies
-from base b left join multi m using (org_id) left join c2c c using (org_id)
-"""
-
-
-def fallback_signals(store, as_of: datetime, window_days: int) -> pd.DataFrame:
-    """Org-level values for FALLBACK_FEATURES computed from stored posts (one row per organisation)."""
-    window_start = None if not window_days else as_of - timedelta(days=window_days)
-    return store.con.execute(_FALLBACK_SQL, {"as_of": as_of, "window_start": window_start}).df()
-
-
-def org_frame(store, as_of: datetime | None = None, window_days: int | None = None) -> tuple[pd.DataFrame, datetime, int]:
-    """Organisation features for estimation: the 90-day window when stored, else all data (window 0).
-    Announced features that the library does not provide yet are filled from `fallback_signals`."""
-    from features.runner import features_frame, latest_as_of
-
-    if window_days is None:
-        window_days = 90 if latest_as_of(store, 90) is not None else 0
-    if as_of is None:
-        as_of = latest_as_of(store, window_days)
-    frame = features_frame(store, as_of, window_days, scope="org").drop(columns=["platform", "account"])
-    missing = [f for f in FALLBACK_FEATURES if f not in frame.columns]
-    if missing:
-        extra = fallback_signals(store, as_of, window_days)
-        frame = frame.merge(extra[["org", *missing]], on="org", how="left")
-    return frame.reset_index(drop=True), as_of, window_days
-
 
 def signal_values(features: pd.DataFrame) -> pd.DataFrame:
     """Signal values per organisation (NaN where the feature is absent or has no evidence)."""

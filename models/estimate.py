@@ -17,58 +17,28 @@ How the two are combined (per organisation and model):
    the product of the axis probabilities and the classifier quadrant takes each axis at P(high) >= 0.5.
    A two-level axis is always within one level of the rule, so for smi the window never binds.
 
-Training data: synthetic organisations (connectors/synthetic.py, true stages known) loaded through the
-normal path and featurised by the feature library, plus every analyst label in the `labels` table (the
-labelled organisation's stored features; weight ANALYST_WEIGHT). Fitted models are persisted beside the
-database and refitted when the labels, the model files or the code that shapes the inputs change.
+Training data (pipeline/training): synthetic organisations with known stages, featurised by the feature
+library, plus analyst labels (the labelled organisation's dimension rows; weight ANALYST_WEIGHT). This
+module is pure: frames in, fitted models and estimate records out.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import gc
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from models import dimensions as D
 from models.classifier import OrdinalStageClassifier
-from models.rules import RuleFrame, rule_frame
+from models.rules import RuleFrame, rule_frame, rule_stages
 from models.spec import MODEL_IDS, ModelSpec, load_models
 
-DEFAULT_TRAIN_SEED = 7001
-DEFAULT_TRAIN_ORGS = 400
 ANALYST_WEIGHT = 3.0
-WINDOW_DAYS = 90
 # From this many organisations, models are predicted on several cores (measured break-even on 2 cores)
 PARALLEL_MIN_ROWS = 500
-
-
-def training_frame(seed: int, orgs: int, behaviour=None, prefix: str = "train") -> pd.DataFrame:
-    """Generate synthetic organisations into a scratch store, build features (90-day window, as the
-    nightly flow does) and return their dimension rows with the true stage indices (`truth_<model>`,
-    and `truth_smi_investment` / `truth_smi_innovation` for the SMI axes)."""
-    from connectors.synthetic import END, Behaviour, import_synthetic
-    from features.runner import build_features
-    from pipeline.store import Store
-
-    with Store(":memory:") as store:
-        _, _, data = import_synthetic(store, seed, orgs, behaviour=behaviour or Behaviour(), prefix=prefix)
-        build_features(store, END, windows=(WINDOW_DAYS,))
-        features, _, _ = D.org_frame(store, END, WINDOW_DAYS)
-    dims = D.compute(features)
-    smi = load_models()["smi"]
-    truth = []
-    for org in data.orgs:
-        row = {"org": org.org.id}
-        row.update({f"truth_{m}": org.truth_index[m] for m in MODEL_IDS})
-        for axis in smi.axes:
-            row[f"truth_smi_{axis.name}"] = int(org.latent[axis.dimension] >= axis.threshold)
-        truth.append(row)
-    return dims.merge(pd.DataFrame(truth), on="org", how="inner")
 
 
 @dataclass
@@ -88,8 +58,6 @@ def model_inputs(spec: ModelSpec, dims: pd.DataFrame, axis: str | None = None) -
     """Classifier inputs for one model: the shared inputs (models.dimensions.classifier_inputs), then the
     model's own criteria as margins (dimension - threshold) and, for ordinal models, the rule stage.
     Every column is non-decreasing in every signal, so the monotone classifier stays monotone."""
-    from models.rules import rule_stages
-
     base = D.classifier_inputs(dims)
     if spec.kind == "quadrant":
         chosen = [a for a in spec.axes if a.name == axis]
@@ -234,9 +202,6 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
 
     Rules, classifiers and clipping run over all organisations at once per model; only the result
     records (with the explanation stored beside each estimate) are assembled per organisation."""
-    import gc
-    from concurrent.futures import ThreadPoolExecutor
-
     specs = load_models()
     dims = dims.reset_index(drop=True)
     # Models are predicted side by side, one per core (the tree code releases the GIL); within a model
@@ -300,115 +265,3 @@ def _num(value):
         return None
     value = float(value)
     return None if value != value else round(value, 4)
-
-
-# -- persistence ---------------------------------------------------------------------------------------
-def code_digest() -> str:
-    """Changes whenever the model files, the dimension layer, the generator, the classifier or the
-    feature SQL change: a stored training frame or fitted model from other code is never reused."""
-    h = hashlib.sha256()
-    here = Path(__file__).parent
-    for folder, suffix in ((here, ".toml"), (here, ".py"), (resources.files("features.sql"), ".sql")):
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-            if entry.name.endswith(suffix):
-                h.update(entry.name.encode() + entry.read_bytes())
-    h.update(resources.files("connectors").joinpath("synthetic.py").read_bytes())
-    return h.hexdigest()[:16]
-
-
-def model_dir(db_path) -> Path | None:
-    """Where fitted models and the synthetic training set are cached: $MATURITY_MODEL_CACHE, else a
-    `models/` folder beside the database. Fits are keyed by code, training set and analyst labels,
-    so databases sharing a folder share the label-free fit and keep their own labelled ones."""
-    if os.environ.get("MATURITY_MODEL_CACHE"):
-        return Path(os.environ["MATURITY_MODEL_CACHE"])
-    if db_path is None or str(db_path) == ":memory:":
-        return None
-    return Path(db_path).resolve().parent / "models"
-
-
-def analyst_training_rows(store, dims: pd.DataFrame) -> pd.DataFrame:
-    """Dimension rows of organisations with analyst labels (latest label per org and model)."""
-    labels = store.df("select org_id as org, model, stage from labels qualify row_number() over "
-                      "(partition by org_id, model order by created_at desc) = 1")
-    if labels.empty:
-        return pd.DataFrame()
-    specs = load_models()
-    labels["stage_index"] = [specs[m].index_of(s) for m, s in zip(labels["model"], labels["stage"])]
-    return labels.merge(dims, on="org", how="inner")
-
-
-def load_or_train(store, dims: pd.DataFrame | None = None, *, seed: int = DEFAULT_TRAIN_SEED,
-                  orgs: int | None = None, log=None) -> FittedModels:
-    """The fitted models for this store: loaded when a fit for the same code, training set and analyst
-    labels is stored beside the database, else trained (and stored)."""
-    import joblib
-
-    # $MATURITY_TRAIN_ORGS trades accuracy for speed (the test suite uses a small training set)
-    orgs = orgs or int(os.environ.get("MATURITY_TRAIN_ORGS", DEFAULT_TRAIN_ORGS))
-    analyst = analyst_training_rows(store, dims) if dims is not None else pd.DataFrame()
-    label_key = hashlib.sha256(analyst[["org", "model", "stage_index"]].to_csv(index=False).encode()
-                               if len(analyst) else b"").hexdigest()[:12]
-    key = f"{code_digest()}-s{seed}-n{orgs}"
-    folder = model_dir(store.path)
-    model_file = folder / f"fit-{key}-{label_key}.joblib" if folder else None
-    if model_file and model_file.exists():
-        return joblib.load(model_file)
-    train_file = folder / f"train-{key}.parquet" if folder else None
-    if train_file and train_file.exists():
-        train = pd.read_parquet(train_file)
-    else:
-        if log:
-            log(f"training: generating {orgs} synthetic organisations (seed {seed})")
-        train = training_frame(seed, orgs)
-        if train_file:
-            folder.mkdir(parents=True, exist_ok=True)
-            train.to_parquet(train_file.with_suffix(".partial"))
-            train_file.with_suffix(".partial").replace(train_file)
-    fitted = fit_models(train, analyst if len(analyst) else None)
-    fitted.info.update(seed=seed, code=key, labels=label_key)
-    if model_file:
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = model_file.with_suffix(".partial")
-        joblib.dump(fitted, partial)
-        partial.replace(model_file)  # atomic: a concurrent reader never sees half a file
-    return fitted
-
-
-def estimate_store(store, as_of=None, *, run_id: str | None = None, log=None) -> tuple[list[dict], object]:
-    """(Re)compute and store estimates for every organisation with features at as_of. Returns
-    (estimates, as_of). A re-run for the same as_of replaces that as_of's rows (history is per as_of)."""
-    import uuid
-
-    features, as_of, _ = D.org_frame(store, as_of)
-    dims = D.compute(features)
-    fitted = load_or_train(store, dims, log=log)
-    rows = estimate(fitted, dims)
-    replace_estimates(store, as_of, run_id or uuid.uuid4().hex, rows)
-    return rows, as_of
-
-
-def replace_estimates(store, as_of, run_id: str, rows: list[dict]) -> None:
-    """Store `rows` as as_of's estimates, replacing that as_of's earlier ones in one transaction."""
-    from pipeline.store import utcnow
-
-    now = utcnow()
-    with store.transaction() as con:
-        con.execute("delete from estimates where as_of = ?", [as_of])
-        if rows:
-            con.executemany(
-                "insert into estimates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, as_of, r["org"], r["model"], r["stage"], r["stage_index"], r["confidence"],
-                  r["status"], r["rule_stage"], r["classifier_stage"], json.dumps(r["probabilities"]),
-                  json.dumps(r["explanation"]), now) for r in rows])
-
-
-def stored_estimates(store, as_of=None) -> pd.DataFrame:
-    """Latest (or the given as_of's) estimates: one row per organisation x model."""
-    if as_of is None:
-        (as_of,) = store.con.execute("select max(as_of) from estimates").fetchone()
-    frame = store.df("select org_id as org, model, stage, stage_index, confidence, status, rule_stage, "
-                     "classifier_stage, as_of from estimates where as_of = ?", [as_of])
-    order = {m: i for i, m in enumerate(MODEL_IDS)}
-    frame["_m"] = frame["model"].map(order)
-    return frame.sort_values(["org", "_m"]).drop(columns="_m").reset_index(drop=True)

@@ -1,4 +1,5 @@
-"""Held-out evaluation: train on one synthetic seed, test on organisations from another.
+"""Held-out evaluation metrics (pipeline/training/evaluation.py trains on one synthetic seed and tests
+on organisations from another).
 
 Metrics per model, over test organisations with status ok (`n` and `insufficient` are reported too):
 - exact_accuracy: reported stage == true stage.
@@ -16,7 +17,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score
 
-from models.estimate import estimate, fit_models, training_frame
 from models.spec import MODEL_IDS, load_models
 
 TARGETS = {"exact_accuracy": 0.85, "within_one_accuracy": 0.98, "ece": 0.05}
@@ -68,20 +68,6 @@ def metrics(rows: list[dict], test: pd.DataFrame) -> dict:
             "stages": spec.stage_names,
         }
     return result
-
-
-def evaluate(train_seed: int = 11, test_seed: int = 12, orgs: int = 300, *, shifted: bool = False,
-             train: pd.DataFrame | None = None, test_orgs: int | None = None) -> dict:
-    """Train on `orgs` organisations from train_seed, test on `test_orgs` (default: orgs) from test_seed.
-    shifted=True perturbs the test behaviour (connectors.synthetic.SHIFTED: noisier latency, fewer
-    mentions, more behaviour noise)."""
-    from connectors.synthetic import SHIFTED, Behaviour
-
-    train = train if train is not None else training_frame(train_seed, orgs, prefix="train")
-    fitted = fit_models(train)
-    test = training_frame(test_seed, test_orgs or orgs, behaviour=SHIFTED if shifted else Behaviour(),
-                          prefix="test")
-    return metrics(estimate(fitted, test), test)
 
 
 def meets_targets(result: dict) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from models import dimensions as D
+from models.estimate import _full_proba, model_inputs
 from models.spec import load_model
 
 
@@ -26,13 +27,6 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
 
 
-def signal_requirements(dimension: str, threshold: float) -> list[dict]:
-    """Per signal of the dimension: the value that scores `threshold` and the comparison direction."""
-    return [{"signal": s.signal, "label": s.label, "unit": s.unit,
-             "op": ">=" if s.higher_is_better else "<=", "value": s.value_for(threshold)}
-            for s in D.SCALES if s.dimension == dimension]
-
-
 def _criteria_for(spec, stage_index: int) -> list[tuple[str, float, str]]:
     """(dimension, threshold, seed quote) the given stage needs (cumulative for ordinal models)."""
     if spec.kind == "quadrant":
@@ -43,7 +37,8 @@ def _criteria_for(spec, stage_index: int) -> list[tuple[str, float, str]]:
 
 def next_stage_index(spec, current: int) -> int | None:
     if spec.kind == "quadrant":
-        return {0: 2, 1: 3, 2: 3, 3: None}[current]   # Observers -> Contenders -> #SocialFirst (seed advice)
+        following = spec.stages[current].next_stage
+        return None if following is None else spec.index_of(following)
     return current + 1 if current + 1 < len(spec.stages) else None
 
 
@@ -106,8 +101,6 @@ def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame
 def _contributions(spec, row: dict, fitted, train_dims, nxt) -> list[dict]:
     """Occlusion: change in P(stage >= next) when one dimension (and its signals) is set to the training
     median. Positive = this dimension raises the estimate."""
-    from models.estimate import _full_proba, model_inputs
-
     if train_dims is None or nxt is None:
         return []
     base = pd.DataFrame([row])

@@ -1,12 +1,11 @@
-"""Analyst labels: validated against the model files, stored in the `labels` table (never overwritten by
-synthetic data or retraining; the latest label per organisation and model is the one used)."""
+"""Analyst labels validated against the model files (the pipeline stores them in the `labels` table,
+never overwritten by synthetic data or retraining; the latest label per organisation and model counts)."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
 from models.spec import ModelSpecError, load_model
-from pipeline.store import utcnow
 
 
 class LabelError(ValueError):
@@ -40,11 +39,3 @@ def read_labels_csv(path: Path) -> list[tuple[str, str, str]]:
         if missing:
             raise LabelError(f"{path}:1: missing column(s): {', '.join(missing)}")
         return [validate(r["org"], r["model"], r["stage"], f"{path}:{reader.line_num}") for r in reader]
-
-
-def add_labels(store, labels: list[tuple[str, str, str]], source: str) -> int:
-    checked = [validate(*label) for label in labels]
-    now = utcnow()
-    with store.transaction() as con:
-        con.executemany("insert into labels values (?, ?, ?, ?, ?)", [(o, m, s, source, now) for o, m, s in checked])
-    return len(checked)

@@ -145,15 +145,3 @@ def rule_frame(spec: ModelSpec, dims: pd.DataFrame) -> RuleFrame:
 def rule_stages(spec: ModelSpec, dims: pd.DataFrame) -> np.ndarray:
     """Rule stage indices for a frame of dimension values."""
     return rule_frame(spec, dims).stage_index
-
-
-def rule_matrix(spec: ModelSpec, dims: pd.DataFrame) -> pd.DataFrame:
-    """Snorkel-style analysis: per criterion, coverage (has evidence) and the share of orgs it holds for."""
-    rows = []
-    records = dims.to_dict("records")
-    for criterion in spec.criteria:
-        verdicts = [criterion.holds(r.get(criterion.dimension)) for r in records]
-        known = [v for v in verdicts if v is not None]
-        rows.append({"criterion": criterion.name, "coverage": len(known) / max(len(verdicts), 1),
-                     "holds": sum(known) / max(len(known), 1)})
-    return pd.DataFrame(rows)

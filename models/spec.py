@@ -53,6 +53,7 @@ class Stage:
     advice: tuple[Advice, ...]
     levels: tuple[tuple[str, str], ...] = ()   # quadrant models: (axis, high|low)
     quote: str | None = None
+    next_stage: str | None = None              # quadrant models: the stage the seed advises next
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _parse(model_id: str, text: str) -> ModelSpec:
                                       Citation(seed, c["stage"], c["quote"])))
         stages.append(Stage(index, st["name"], st.get("description", ""), tuple(criteria),
                             tuple(Advice(a["section"], a["quote"]) for a in st.get("advice", [])),
-                            tuple(sorted(st.get("levels", {}).items())), st.get("quote")))
+                            tuple(sorted(st.get("levels", {}).items())), st.get("quote"), st.get("next")))
     axes = tuple(Axis(a["name"], a["dimension"], float(a["threshold"]), Citation(seed, a["stage"], a["quote"]))
                  for a in raw.get("axes", []))
     return ModelSpec(model_id, raw["name"], seed, raw.get("description", ""), raw.get("kind", "ordinal"),

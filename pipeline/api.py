@@ -28,9 +28,18 @@ from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from features.runner import REPLY_LIMIT_S, FeatureError, feature_catalog, feature_groups, features_frame, latest_as_of
+from features.runner import (REPLY_LIMIT_S, FeatureError, default_as_of, feature_catalog, feature_groups,
+                             features_frame, latest_as_of)
+from models import dimensions as D
+from models.estimate import FittedModels, estimate
+from models.explain import explain_row
+from models.spec import MODEL_IDS, load_model
+from pipeline.config import DEFAULT_WINDOW_DAYS
+from pipeline.estimation import in_model_order, latest_estimate_key, org_dimensions, org_frame, resolve_as_of
 from pipeline.store import Store, default_db_path
+from pipeline.training.cache import ModelCache, load_or_train
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -112,15 +121,18 @@ class Analyst:
             frame = frame.drop(columns=["platform", "account"])
         return frame
 
+    def estimation_window(self) -> int:
+        """The window the latest estimates were computed on, else the default estimation window."""
+        latest = latest_estimate_key(self.store)
+        return int(latest[1]) if latest else DEFAULT_WINDOW_DAYS
+
     def signals(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
                 as_of: datetime | None = None, window_days: int | None = None) -> pd.DataFrame:
         """The maturity models' inputs per organisation: every signal value (`sig_<name>`), its 0..1 score
-        (`score_<name>`), the seven dimensions and completeness (models/dimensions.py). Window: 90 days
-        when stored, else all data (as the estimates use)."""
-        from models import dimensions as D
-
-        features, _, _ = D.org_frame(self.store, as_of, window_days)
-        dims = D.compute(features)
+        (`score_<name>`), the seven dimensions and completeness (models/dimensions.py). Window: the
+        latest estimates' (see `estimation_window`); as_of: the latest built for that window."""
+        window_days = self.estimation_window() if window_days is None else window_days
+        dims = org_dimensions(self.store, resolve_as_of(self.store, as_of, window_days), window_days)
         return dims[dims["org"].isin(self.org_ids(group, orgs))].reset_index(drop=True)
 
     def responsiveness(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
@@ -136,8 +148,6 @@ class Analyst:
         """Each signal's percentile rank within the selected organisations, long format: org, signal,
         label, unit, value, percentile (0..100, 100 = best in the group; for latency lower is better),
         rank (1 = best), n (organisations with a value). Organisations without a value get NaN."""
-        from models import dimensions as D
-
         dims = self.signals(group, orgs, as_of=as_of, window_days=window_days)
         rows = []
         for scale in D.SCALES:
@@ -154,8 +164,6 @@ class Analyst:
     # -- raw distributions -------------------------------------------------------------------------
     def _staging(self, as_of: datetime | None, window_days: int) -> datetime:
         """Builds the feature library's staging temp tables (stg_posts, stg_mentions, ...) for as_of."""
-        from features.runner import default_as_of
-
         as_of = as_of or latest_as_of(self.store, window_days) or default_as_of(self.store)
         con = self.store.con
         con.execute("set variable as_of = ?::timestamp", [as_of])
@@ -230,30 +238,30 @@ class Analyst:
         return [d for (d,) in self.store.con.execute(
             "select distinct as_of from estimates order by 1").fetchall()]
 
-    def _estimates(self, ids: list[str], as_of: datetime | None, all_dates: bool) -> pd.DataFrame:
-        from models.spec import MODEL_IDS
-
+    def _estimates(self, ids: list[str], as_of: datetime | None, window_days: int | None,
+                   all_dates: bool) -> pd.DataFrame:
+        latest = latest_estimate_key(self.store)
+        if not all_dates and latest is not None:
+            as_of = as_of or latest[0]
+            window_days = latest[1] if window_days is None else window_days
         frame = self.store.df(
-            "select run_id, as_of, org_id as org, model, stage, stage_index, confidence, status, rule_stage, "
-            "classifier_stage, probabilities, explanation, computed_at from estimates "
-            "where list_contains(?::varchar[], org_id) "
-            "and (? or as_of = coalesce(?::timestamp, (select max(as_of) from estimates)))",
-            [ids, all_dates, as_of])
-        order = {m: i for i, m in enumerate(MODEL_IDS)}
-        frame["_m"] = frame["model"].map(order)
-        frame = frame.sort_values(["as_of", "org", "_m"]).drop(columns="_m").reset_index(drop=True)
+            "select run_id, as_of, window_days, org_id as org, model, stage, stage_index, confidence, status, "
+            "rule_stage, classifier_stage, probabilities, explanation, computed_at from estimates "
+            "where list_contains(?::varchar[], org_id) and (? or (as_of = ? and window_days = ?))",
+            [ids, all_dates, as_of, window_days])
+        frame = in_model_order(frame).sort_values(["as_of", "window_days"], kind="stable").reset_index(drop=True)
         for column in ("probabilities", "explanation"):
             frame[column] = [json.loads(v) if isinstance(v, str) else v for v in frame[column]]
         return frame
 
     def estimates(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
-                  as_of: datetime | None = None, models: Iterable[str] | None = None,
-                  detail: bool = False) -> pd.DataFrame:
-        """Latest (or the given as_of's) estimates: one row per organisation x model with stage,
-        stage_index, confidence, status (ok | insufficient_evidence), rule_stage, classifier_stage.
-        detail=True adds the parsed `probabilities` and `explanation` dicts. Raises NoEstimatesError
-        when none are stored."""
-        frame = self._estimates(self.org_ids(group, orgs), as_of, all_dates=False)
+                  as_of: datetime | None = None, window_days: int | None = None,
+                  models: Iterable[str] | None = None, detail: bool = False) -> pd.DataFrame:
+        """The latest (or the given as_of's and window's) estimates: one row per organisation x model with
+        as_of, window_days, stage, stage_index, confidence, status (ok | insufficient_evidence),
+        rule_stage, classifier_stage. detail=True adds the parsed `probabilities` and `explanation`
+        dicts. Raises NoEstimatesError when none are stored."""
+        frame = self._estimates(self.org_ids(group, orgs), as_of, window_days, all_dates=False)
         if models is not None:
             frame = frame[frame["model"].isin(list(models))].reset_index(drop=True)
         if frame.empty:
@@ -264,8 +272,6 @@ class Analyst:
                      as_of: datetime | None = None) -> pd.DataFrame:
         """Organisation x model: 'stage' and 'confidence' columns per model (`<model>`,
         `<model>_confidence`); insufficient evidence shows as stage 'insufficient evidence'."""
-        from models.spec import MODEL_IDS
-
         frame = self.estimates(group, orgs, as_of=as_of)
         frame["cell"] = frame["stage"].where(frame["status"] == "ok", "insufficient evidence")
         stages = frame.pivot(index="org", columns="model", values="cell")
@@ -279,22 +285,20 @@ class Analyst:
 
     def history(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
                 models: Iterable[str] | None = None) -> pd.DataFrame:
-        """Every stored estimate over past runs: as_of, org, model, stage, stage_index, confidence, status,
-        run_id (oldest first). Raises NoEstimatesError when none are stored."""
-        frame = self._estimates(self.org_ids(group, orgs), None, all_dates=True)
+        """Every stored estimate over past runs: as_of, window_days, org, model, stage, stage_index,
+        confidence, status, run_id (oldest first). Raises NoEstimatesError when none are stored."""
+        frame = self._estimates(self.org_ids(group, orgs), None, None, all_dates=True)
         if models is not None:
             frame = frame[frame["model"].isin(list(models))]
         if frame.empty:
             raise NoEstimatesError()
-        return frame[["as_of", "org", "model", "stage", "stage_index", "confidence", "status",
+        return frame[["as_of", "window_days", "org", "model", "stage", "stage_index", "confidence", "status",
                       "run_id"]].reset_index(drop=True)
 
     def smi_quadrant(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
                      as_of: datetime | None = None) -> pd.DataFrame:
         """SMI axes per organisation: org, investment and innovation (0..1 dimension scores the axes read),
         their thresholds, p_investment_high / p_innovation_high (the axis classifiers), stage, status."""
-        from models.spec import load_model
-
         spec = load_model("smi")
         frame = self.estimates(group, orgs, as_of=as_of, models=["smi"], detail=True)
         thresholds = {a.name: a.threshold for a in spec.axes}
@@ -310,39 +314,38 @@ class Analyst:
         return pd.DataFrame(rows).astype({"investment": float, "innovation": float})
 
     # -- explanations ------------------------------------------------------------------------------
-    def _dimension_row(self, org: str, as_of: datetime) -> dict:
-        from models import dimensions as D
+    def _dimension_rows(self, as_of: datetime, window_days: int) -> dict[str, dict]:
+        return {r["org"]: r for r in org_dimensions(self.store, as_of, window_days).to_dict("records")}
 
-        window = 90 if self.store.con.execute(
-            "select count(*) from features where as_of = ? and window_days = 90", [as_of]).fetchone()[0] else 0
-        features, _, _ = D.org_frame(self.store, as_of, window)
-        dims = D.compute(features)
-        row = dims[dims["org"] == org]
-        if row.empty:
-            raise ValueError(f"no features for organisation {org!r} at {as_of}")
-        return row.iloc[0].to_dict()
-
-    def explanation(self, org: str, model: str, *, as_of: datetime | None = None) -> dict:
+    def explanation(self, org: str, model: str, *, as_of: datetime | None = None,
+                    window_days: int | None = None, with_contributions: bool = False) -> dict:
         """Why `org` has its stored stage under `model`: stage, probabilities, every signal against what
         the current and the next stage need, rules held/failed, the seed's advice (quoted) and the
-        measured gaps (models/explain.py)."""
-        from models.explain import explain_row
-
-        est = self.estimates(orgs=[org], as_of=as_of, models=[model], detail=True)
-        e = est.iloc[0].to_dict()
-        return explain_row(self._dimension_row(org, e["as_of"]), e)
+        measured gaps (models/explain.py), for the estimate's as_of and window. with_contributions adds
+        the classifier's main contributions (needs the fitted models cached beside the database)."""
+        e = self.estimates(orgs=[org], as_of=as_of, window_days=window_days, models=[model],
+                           detail=True).iloc[0].to_dict()
+        row = self._dimension_rows(e["as_of"], e["window_days"]).get(org)
+        if row is None:
+            raise ValueError(f"no features for organisation {org!r} at {e['as_of']} ({e['window_days']} days)")
+        fitted = train_dims = None
+        if with_contributions:
+            cache = ModelCache.beside(self.store.path)
+            fitted, train_dims = cache.newest_fit(e["window_days"]), cache.newest_training_set(e["window_days"])
+        explanation = explain_row(row, e, fitted, train_dims)
+        explanation.update(as_of=e["as_of"], window_days=int(e["window_days"]))
+        return explanation
 
     def explain(self, org: str, model: str | None = None, *, as_of: datetime | None = None) -> pd.DataFrame:
         """The explanation as a table: one row per model and signal with dimension, dimension_score,
         signal, label, value, score, current_stage_needs, next_stage_needs, and the stage columns."""
-        from models.spec import MODEL_IDS
-
         rows = []
         for m in ([model] if model else MODEL_IDS):
             exp = self.explanation(org, m, as_of=as_of)
             for s in exp["signals"]:
                 rows.append({"org": org, "model": m, "stage": exp["stage"], "status": exp["status"],
-                             "next_stage": exp["next_stage"], **s})
+                             "next_stage": exp["next_stage"], "as_of": exp["as_of"],
+                             "window_days": exp["window_days"], **s})
         return pd.DataFrame(rows)
 
     def advice(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
@@ -350,20 +353,13 @@ class Analyst:
         """Next-stage advice per organisation and model: org, model, stage, status, next_stage, advice
         (the seed's recommendation, quoted, with its section) and gaps (measured signal vs what the next
         stage expects, one per line)."""
-        from models.explain import explain_row
-
         est = self.estimates(group, orgs, as_of=as_of, models=models, detail=True)
         rows = []
         dim_rows: dict = {}
         for e in est.to_dict("records"):
-            key = e["as_of"]
+            key = (e["as_of"], e["window_days"])
             if key not in dim_rows:
-                from models import dimensions as D
-                window = 90 if self.store.con.execute(
-                    "select count(*) from features where as_of = ? and window_days = 90", [key]).fetchone()[0] else 0
-                features, _, _ = D.org_frame(self.store, key, window)
-                dims = D.compute(features)
-                dim_rows[key] = {r["org"]: r for r in dims.to_dict("records")}
+                dim_rows[key] = self._dimension_rows(*key)
             row = dim_rows[key].get(e["org"])
             if row is None:
                 continue
@@ -376,20 +372,18 @@ class Analyst:
         return pd.DataFrame(rows)
 
     # -- what-if -----------------------------------------------------------------------------------
-    def fitted_models(self, *, seed: int | None = None, orgs: int | None = None):
-        """The fitted stage classifiers for this database: the newest fit for the current model code
-        stored beside the database (the one `maturity estimate` last used), else trained now (the
-        default training set takes minutes) — pass seed/orgs to choose a training set."""
-        from models.estimate import code_digest, load_or_train, model_dir
-
-        folder = model_dir(self.store.path)
-        if seed is None and orgs is None and folder is not None and folder.exists():
-            fits = sorted(folder.glob(f"fit-{code_digest()}-*.joblib"), key=lambda p: p.stat().st_mtime)
-            if fits:
-                import joblib
-                return joblib.load(fits[-1])
+    def fitted_models(self, *, window_days: int | None = None, seed: int | None = None,
+                      orgs: int | None = None) -> FittedModels:
+        """The fitted stage classifiers for this database and window: the newest fit for the current
+        model code cached beside the database (the one `maturity estimate` last used), else trained
+        now (the default training set takes minutes) — pass seed/orgs to choose a training set."""
+        window_days = self.estimation_window() if window_days is None else window_days
+        if seed is None and orgs is None:
+            cached = ModelCache.beside(self.store.path).newest_fit(window_days)
+            if cached is not None:
+                return cached
         kwargs = {k: v for k, v in (("seed", seed), ("orgs", orgs)) if v is not None}
-        return load_or_train(self.store, self.signals(), **kwargs)
+        return load_or_train(self.store, self.signals(window_days=window_days), window_days, **kwargs)
 
     def what_if(self, org: str, changes: dict[str, float], *, as_of: datetime | None = None,
                 fitted=None) -> pd.DataFrame:
@@ -397,11 +391,11 @@ class Analyst:
         "first_reply_median_s": 600}. Keys: model signals (models.dimensions.SIGNALS) or stored org
         features (e.g. "posts", "mentions"). Returns one row per model: stored_stage (the estimates table
         at that as_of, if any), stage_before / confidence_before (the same fitted models on the measured
-        signals), stage_after / confidence_after, status_after, rule_stage_after, changed. `fitted`: models from `fitted_models()` (loaded when omitted)."""
-        from models import dimensions as D
-        from models.estimate import estimate
-
-        features, used_as_of, _ = D.org_frame(self.store, as_of)
+        signals), stage_after / confidence_after, status_after, rule_stage_after, changed. `fitted`: models
+        from `fitted_models()` (loaded when omitted). The window is the latest estimates'."""
+        window_days = self.estimation_window()
+        used_as_of = resolve_as_of(self.store, as_of, window_days)
+        features = org_frame(self.store, used_as_of, window_days)
         row = features[features["org"] == org]
         if row.empty:
             raise ValueError(f"unknown organisation {org!r} (no features at {used_as_of})")
@@ -417,15 +411,13 @@ class Analyst:
         if "first_reply_median_s" in changes and float(changed["answered"].fillna(0).iloc[0]) == 0:
             # a latency only counts when something was answered (models/dimensions.signal_values)
             changed["answered"] = 1.0
-        from threadpoolctl import threadpool_limits
-
         # one OpenMP thread: on a handful of rows (and a shared machine) far faster than many
         with threadpool_limits(limits=1):
-            fitted = fitted or self.fitted_models()
+            fitted = fitted or self.fitted_models(window_days=window_days)
             before = {e["model"]: e for e in estimate(fitted, D.compute(row))}
             after = {e["model"]: e for e in estimate(fitted, D.compute(changed))}
         try:
-            stored = self.estimates(orgs=[org], as_of=used_as_of).set_index("model")["stage"].to_dict()
+            stored = self.estimates(orgs=[org], as_of=used_as_of, window_days=window_days).set_index("model")["stage"].to_dict()
         except NoEstimatesError:
             stored = {}
         rows = []

@@ -1,8 +1,8 @@
 """`maturity` command line. Commands are thin: they parse options and call tested functions."""
 from __future__ import annotations
 
+import json
 import os
-import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -10,24 +10,24 @@ from typing import Annotated, Optional
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
 from connectors.twcs import InputFileError, import_twcs
+from features.cache import cached_build
 from features.runner import FeatureError, build_features, dictionary_markdown, features_frame
-from pipeline.config import ConfigError, apply_config, load_config
-from pipeline.store import Store, StoreError, default_db_path
+from models.labels import LabelError, read_labels_csv
+from models.spec import MODEL_IDS, ModelSpecError, load_model
+from pipeline.config import DEFAULT_WINDOW_DAYS, ConfigError, apply_config, load_config
+from pipeline.console import UnknownFormat, console, err_console, print_frame, print_summary
+from pipeline.store import Store, StoreError, default_db_path, writer
 
+# Commands import what only they need inside their body: scikit-learn (estimation), matplotlib (the
+# report), Prefect (the flow) and the platform clients (sync) take seconds to import, and `maturity
+# import` or `--help` should not pay for them.
 app = typer.Typer(help="Social-media maturity inference: import public activity, compute signals, "
                        "estimate maturity stages.", no_args_is_help=True, add_completion=False)
 import_app = typer.Typer(help="Import files into the store.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
-
-# Piped output (CI logs, `make run`) gets a wide console so feature tables are not squeezed.
-console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True)
 
 DbOption = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default: $MATURITY_DB or "
                                                                "data/maturity.duckdb).")]
@@ -36,6 +36,9 @@ AsOfOption = Annotated[Optional[datetime], typer.Option("--as-of", help="Point i
                                                                         "the latest post stored.")]
 FormatOption = Annotated[str, typer.Option("--format", help="table, csv or json.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (for scheduled runs).")]
+WindowOption = Annotated[int, typer.Option("--window", min=1, help="Estimation window: the stages are read "
+                                           f"from this many days of activity up to as_of (default "
+                                           f"{DEFAULT_WINDOW_DAYS}, as [settings] window_days).")]
 
 KNOWN_ERRORS = (StoreError, ConfigError, InputFileError, FeatureError)
 
@@ -46,44 +49,25 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def open_store(db: Path | None, *, read_only: bool = False, config=None) -> Store:
-    path = db or (config.database if config is not None and config.database else None) or default_db_path()
-    return Store(path, read_only=read_only,
-                 keep_customer_text=bool(config and config.keep_customer_text))
+def db_path_for(db: Path | None, config=None) -> Path:
+    return db or (config.database if config is not None and config.database else None) or default_db_path()
 
 
-def print_frame(frame: pd.DataFrame, fmt: str, title: str | None = None) -> None:
-    if fmt == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
-    elif fmt == "json":
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=2) + "\n")
-    elif fmt == "table":
-        table = Table(title=title, show_lines=False)
-        for column in frame.columns:
-            numeric = pd.api.types.is_numeric_dtype(frame[column])
-            table.add_column(Text(str(column)), justify="right" if numeric else "left")
-        for row in frame.itertuples(index=False):
-            # Text, not str: a value such as "[/]" or "[bold]" is data, never console markup; control
-            # characters are shown escaped so data cannot drive the terminal (csv/json stay exact)
-            table.add_row(*(Text(_visible(_cell(v))) for v in row))
-        console.print(table)
-    else:
-        raise typer.BadParameter(f"unknown format {fmt!r}; use table, csv or json", param_hint="--format")
+def open_store(db: Path | None, *, config=None) -> Store:
+    """The store read-only (the commands that only read)."""
+    return Store(db_path_for(db, config), read_only=True)
 
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+def open_writer(db: Path | None, what: str, *, config=None):
+    """A write run on the store (lock, migrations, recovery: pipeline.store.writer)."""
+    return writer(db_path_for(db, config), what, keep_customer_text=bool(config and config.keep_customer_text))
 
 
-def _visible(text: str) -> str:
-    return _CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:.3f}"
-    return str(value)
+def show(frame: pd.DataFrame, fmt: str, title: str | None = None) -> None:
+    try:
+        print_frame(frame, fmt, title)
+    except UnknownFormat as exc:
+        raise typer.BadParameter(str(exc), param_hint="--format") from None
 
 
 def progress_bar(quiet: bool) -> Progress:
@@ -101,7 +85,7 @@ def import_twcs_command(
     """Import a Customer Support on Twitter (twcs) CSV or JSONL file; prints read/loaded/rejected."""
     try:
         cfg = load_config(config) if config else None
-        with open_store(db, config=cfg) as store:
+        with open_writer(db, "import", config=cfg) as store:
             if cfg:
                 apply_config(store, cfg)
             with progress_bar(quiet) as bar:
@@ -133,7 +117,7 @@ def features_command(
     if scope not in ("account", "org"):
         raise typer.BadParameter("use account or org", param_hint="--scope")
     try:
-        with open_store(db) as store:
+        with open_writer(db, "features") as store:
             with progress_bar(quiet) as bar:
                 bar.add_task("building features", total=None)
                 as_of = build_features(store, as_of, windows=(window,))
@@ -142,7 +126,7 @@ def features_command(
         fail(str(exc))
     if quiet:
         return
-    print_frame(frame, fmt, title=f"features as of {as_of:%Y-%m-%d %H:%M} UTC"
+    show(frame, fmt, title=f"features as of {as_of:%Y-%m-%d %H:%M} UTC"
                                   f"{f', last {window} days' if window else ', all data'}")
 
 
@@ -177,6 +161,9 @@ def run_command(
     = Path("data/demo.toml"),
     db: DbOption = None,
     as_of: AsOfOption = None,
+    window: Annotated[Optional[int], typer.Option("--window", min=1, help="Estimation window in days "
+                                                  "(default: [settings] window_days of the config, else "
+                                                  f"{DEFAULT_WINDOW_DAYS}).")] = None,
     runner: Annotated[str, typer.Option("--task-runner", help="Where per-organisation pulls and estimation "
                                         "run: threads (this process) or dask (docs/scale-out.md).")] = "threads",
     dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="Dask scheduler, e.g. "
@@ -194,18 +181,33 @@ def run_command(
         fail(str(exc))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--task-runner") from None
-    db_path = db or cfg.database or default_db_path()
+    db_path = db_path_for(db, cfg)
     try:
-        summary = flow(config_path=str(config), db_path=str(db_path), as_of=as_of.isoformat() if as_of else None)
+        summary = flow(config_path=str(config), db_path=str(db_path), as_of=as_of.isoformat() if as_of else None,
+                       window_days=window)
     except RunFailures as failures:
         summary = failures.summary
     except KNOWN_ERRORS as exc:
         fail(str(exc))
     if not quiet:
-        from pipeline.summary import print_summary
-        print_summary(summary, console)
-    if summary.get("failures"):
+        print_run_summary(summary)
+    if summary.failures:
         raise typer.Exit(1)
+
+
+def print_run_summary(summary) -> None:
+    """The run summary with what the run stored: account features and the stage table."""
+    from pipeline.estimation import orgs_without_posts, stored_estimates
+
+    features = estimates = None
+    without_posts: set[str] = set()
+    with Store(summary.db, read_only=True) as store:
+        if summary.features is not None:
+            features = features_frame(store, summary.as_of, 0, "account")
+        if summary.estimates is not None:
+            estimates = stored_estimates(store, summary.estimates.as_of, summary.estimates.window_days)
+            without_posts = orgs_without_posts(store)
+    print_summary(summary, features, estimates, without_posts)
 
 
 @app.command("serve")
@@ -225,7 +227,7 @@ def serve_command(
         cfg = load_config(config)
     except ConfigError as exc:
         fail(str(exc))
-    deployment = nightly_deployment(config, db or cfg.database or default_db_path(), cron=cron,
+    deployment = nightly_deployment(config, db_path_for(db, cfg), cron=cron,
                                     timezone=timezone or cfg.timezone)
     serve(deployment)
 
@@ -235,23 +237,24 @@ def evaluate_command(
     train_seed: Annotated[int, typer.Option("--train-seed", help="Seed of the training organisations.")] = 11,
     test_seed: Annotated[int, typer.Option("--test-seed", help="Seed of the held-out test organisations.")] = 12,
     orgs: Annotated[int, typer.Option("--orgs", help="Organisations per set.")] = 400,
+    window: WindowOption = DEFAULT_WINDOW_DAYS,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     shifted: Annotated[bool, typer.Option("--shifted", help="Also report a shifted test set (noisier latency, "
                                                            "fewer mentions; no target).")] = False,
 ) -> None:
     """Train on synthetic organisations from one seed, test on held-out ones from another; per-model metrics."""
-    import json
-
-    from models.estimate import training_frame
-    from models.evaluate import evaluate, meets_targets
+    from models.evaluate import meets_targets
+    from pipeline.training.cache import training_frame
+    from pipeline.training.evaluation import evaluate
 
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
     with progress_bar(False) as bar:
         bar.add_task(f"training and evaluating on {orgs} + {orgs} synthetic organisations", total=None)
-        train = training_frame(train_seed, orgs, prefix="train")
-        result = evaluate(train_seed, test_seed, orgs, train=train)
-        shifted_result = evaluate(train_seed, test_seed, orgs, train=train, shifted=True) if shifted else None
+        train = training_frame(train_seed, orgs, window, prefix="train")
+        result = evaluate(train_seed, test_seed, orgs, window_days=window, train=train)
+        shifted_result = evaluate(train_seed, test_seed, orgs, window_days=window, train=train,
+                                  shifted=True) if shifted else None
     report = {m: {k: v[k] for k in ("exact_accuracy", "within_one_accuracy", "macro_f1", "ece",
                                     "rules_only_exact_accuracy", "confusion", "n", "insufficient")}
               for m, v in result.items()}
@@ -268,7 +271,7 @@ def evaluate_command(
         if rep is None:
             continue
         frame = pd.DataFrame([{"model": m, **{k: v for k, v in r.items() if k != "confusion"}} for m, r in rep.items()])
-        print_frame(frame, "table", title=f"evaluation, {title}: train seed {train_seed}, test seed {test_seed}, "
+        show(frame, "table", title=f"evaluation, {title}: train seed {train_seed}, test seed {test_seed}, "
                                            f"{orgs} organisations each")
     missed = {m: v for m, v in meets_targets(result).items() if v}
     console.print("targets (exact >= 0.85, within-one >= 0.98, ECE <= 0.05): "
@@ -277,41 +280,47 @@ def evaluate_command(
 
 
 @app.command("estimate")
-def estimate_command(db: DbOption = None, as_of: AsOfOption = None, quiet: QuietOption = False) -> None:
-    """(Re)compute maturity estimates for every organisation and model from the stored features."""
-    from models.estimate import estimate_store
+def estimate_command(db: DbOption = None, as_of: AsOfOption = None, window: WindowOption = DEFAULT_WINDOW_DAYS,
+                     quiet: QuietOption = False) -> None:
+    """(Re)compute maturity estimates for every organisation and model on the estimation window
+    (features are built first when their inputs changed)."""
+    from pipeline.api import Analyst
+    from pipeline.estimation import estimate_store
+    from pipeline.jobs import feature_windows
+    from pipeline.training.cache import load_or_train
 
     try:
-        with open_store(db) as store, progress_bar(quiet) as bar:
-            if as_of is not None or store.con.execute("select count(*) from features").fetchone()[0] == 0:
-                task = bar.add_task("building features", total=None)
-                build_features(store, as_of, windows=(0, 90))
-                bar.remove_task(task)
+        with open_writer(db, "estimate") as store, progress_bar(quiet) as bar:
+            task = bar.add_task("building features", total=None)
+            as_of = cached_build(store, as_of, windows=feature_windows(window)).as_of
+            bar.remove_task(task)
             bar.add_task("estimating (trains the models on first use)", total=None)
-            rows, used = estimate_store(store, as_of, log=None if quiet else
-                                        (lambda m: bar.console.print(m, highlight=False)))
+            log = None if quiet else (lambda m: bar.console.print(m, highlight=False))
+            fitted = load_or_train(store, Analyst(store).signals(as_of=as_of, window_days=window), window, log=log)
+            rows, used = estimate_store(store, fitted, as_of, window)
     except KNOWN_ERRORS as exc:
         fail(str(exc))
     if not quiet:
         ok = sum(r["status"] == "ok" for r in rows)
-        console.print(f"{len(rows)} estimates as of {used:%Y-%m-%d %H:%M} UTC: {ok} ok, "
+        console.print(f"{len(rows)} estimates as of {used:%Y-%m-%d %H:%M} UTC on the last {window} days: {ok} ok, "
                       f"{len(rows) - ok} insufficient evidence", highlight=False)
 
 
 @app.command("estimates")
 def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
-    """Print the latest estimates: one row per organisation x model."""
-    from models.estimate import stored_estimates
+    """Print the latest estimates: one row per organisation x model, with their as_of and window."""
+    from pipeline.estimation import stored_estimates
 
     try:
-        with open_store(db, read_only=True) as store:
+        with open_store(db) as store:
             frame = stored_estimates(store)
     except KNOWN_ERRORS as exc:
         fail(str(exc))
     if frame.empty:
         fail("no estimates are stored yet; run `maturity estimate` or `maturity run` first")
-    print_frame(frame[["org", "model", "stage", "stage_index", "confidence", "status"]], fmt,
-                title=f"maturity estimates as of {frame['as_of'].iloc[0]:%Y-%m-%d %H:%M} UTC")
+    show(frame[["org", "model", "stage", "stage_index", "confidence", "status", "as_of", "window_days"]], fmt,
+         title=f"maturity estimates as of {frame['as_of'].iloc[0]:%Y-%m-%d %H:%M} UTC, "
+               f"estimated on the last {frame['window_days'].iloc[0]} days")
 
 
 @app.command("explain")
@@ -322,13 +331,10 @@ def explain_command(
     db: DbOption = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
-    """Why an organisation is at its stage, and what the seed advises for the next one (with the measured gap)."""
-    import json
-
-    from models import dimensions as D
-    from models.estimate import estimate, load_or_train, model_dir
-    from models.explain import explain_row, render_text
-    from models.spec import MODEL_IDS, ModelSpecError, load_model
+    """Why an organisation is at its stored stage, and what the seed advises for the next one (with the
+    measured gap); the same estimate `maturity estimates` and the report show."""
+    from models.explain import render_text
+    from pipeline.api import Analyst
 
     try:
         models = [load_model(model).id] if model else MODEL_IDS
@@ -336,18 +342,13 @@ def explain_command(
         fail(str(exc))
     try:
         with open_store(db) as store:
-            features, _, _ = D.org_frame(store)
-            dims = D.compute(features)
-            if org not in set(dims["org"]):
-                fail(f"unknown organisation {org!r} (known: {', '.join(sorted(dims['org'])[:15])} …)")
-            fitted = load_or_train(store, dims)
-            train_files = sorted(model_dir(store.path).glob("train-*.parquet")) if model_dir(store.path) else []
-            train_dims = pd.read_parquet(train_files[-1]) if train_files else None
-    except KNOWN_ERRORS as exc:
+            analyst = Analyst(store)
+            known = set(analyst.org_ids())
+            if org not in known:
+                fail(f"unknown organisation {org!r} (known: {', '.join(sorted(known)[:15])} …)")
+            explanations = [analyst.explanation(org, m, with_contributions=True) for m in models]
+    except (LookupError, *KNOWN_ERRORS) as exc:
         fail(str(exc))
-    row = dims[dims["org"] == org]
-    results = [e for e in estimate(fitted, row) if e["model"] in models]
-    explanations = [explain_row(row.iloc[0].to_dict(), e, fitted, train_dims) for e in results]
     if fmt == "json":
         sys.stdout.write(json.dumps(explanations, indent=2, default=str) + "\n")
     else:
@@ -363,7 +364,7 @@ def label_command(
     db: DbOption = None,
 ) -> None:
     """Record analyst labels (first-class training data; they survive retraining and regeneration)."""
-    from models.labels import LabelError, add_labels, read_labels_csv
+    from pipeline.estimation import add_labels
 
     try:
         if csv_file is not None:
@@ -372,7 +373,7 @@ def label_command(
             labels, source = [(org, model, stage)], "cli"
         else:
             raise typer.BadParameter("give ORG MODEL STAGE or --csv FILE")
-        with open_store(db) as store:
+        with open_writer(db, "label") as store:
             count = add_labels(store, labels, source)
     except (LabelError, *KNOWN_ERRORS) as exc:
         fail(str(exc))
@@ -396,7 +397,7 @@ def report_command(
     if fmt not in ("html", *EXPORT_FORMATS):
         raise typer.BadParameter(f"unknown format {fmt!r}; use html, csv or parquet", param_hint="--format")
     try:
-        with open_store(db, read_only=True) as store:
+        with open_store(db) as store:
             analyst = Analyst(store)
             with progress_bar(quiet) as bar:
                 task = bar.add_task("building report", total=len(CHARTS) + len(TABLE_SECTIONS))
@@ -420,6 +421,7 @@ def backfill_command(
     start: Annotated[datetime, typer.Option("--from", help="First as_of (UTC).")],
     end: Annotated[datetime, typer.Option("--to", help="Last as_of (UTC), included.")],
     every: Annotated[str, typer.Option("--every", help="Step, e.g. 7d or 1d.")] = "7d",
+    window: WindowOption = DEFAULT_WINDOW_DAYS,
     db: DbOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -428,18 +430,18 @@ def backfill_command(
 
     if not every.endswith("d") or not every[:-1].isdigit():
         raise typer.BadParameter("use a number of days such as 7d", param_hint="--every")
-    db_path = str(db or default_db_path())
     try:
         with progress_bar(quiet) as bar:
             task = bar.add_task("backfilling", total=None)
-            results = backfill(db_path, start, end, int(every[:-1]), progress=lambda n: bar.advance(task, n))
+            results = backfill(str(db_path_for(db)), start, end, int(every[:-1]), window,
+                               progress=lambda n: bar.advance(task, n))
     except (ValueError, *KNOWN_ERRORS) as exc:
         fail(str(exc))
     if not quiet:
         for result in results:
-            statuses = ", ".join(f"{v} {k}" for k, v in sorted(result["statuses"].items())) or "no organisations"
-            console.print(f"{result['as_of']:%Y-%m-%d %H:%M}: {result['estimates']} estimates ({statuses})",
-                          highlight=False)
+            statuses = ", ".join(f"{v} {k}" for k, v in sorted(result.statuses.items())) or "no organisations"
+            console.print(f"{result.as_of:%Y-%m-%d %H:%M}: {result.estimates} estimates on the last "
+                          f"{result.window_days} days ({statuses})", highlight=False)
 
 
 @app.command("sync")
@@ -460,7 +462,7 @@ def sync_command(
 
     try:
         cfg = load_config(config)
-        with open_store(db, config=cfg) as store:
+        with open_writer(db, "sync", config=cfg) as store:
             apply_config(store, cfg)
             summary = sync(store, cfg, platform=platform, org=org, since=since, until=until)
     except (ValueError, *KNOWN_ERRORS) as exc:

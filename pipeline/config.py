@@ -13,6 +13,10 @@ PLATFORM_ALIASES = {"x": "twitter"}
 ROLES = {"support", "marketing", "news", "careers", "product", "regional", "corporate",
          "community", "investor", "brand", "other"}
 ROLE_ALIASES = {"pr": "news", "hr": "careers", "customer_service": "support", "care": "support"}
+# The one default of the estimation window (days of activity the stages are read from); `[settings]
+# window_days` or a command's --window overrides it, and it is passed down from there.
+DEFAULT_WINDOW_DAYS = 90
+
 SOURCE_KINDS = {"twcs", "synthetic", "sp500", "facebook_pages", "x", "reddit", "mastodon", "bluesky"}
 
 TOP_KEYS = {"include", "settings", "source", "org"}
@@ -80,7 +84,7 @@ class Config:
     sources: list[Source] = field(default_factory=list)
     database: Path | None = None
     keep_customer_text: bool = False
-    window_days: int | None = None
+    window_days: int = DEFAULT_WINDOW_DAYS
     timezone: str = "UTC"  # of the nightly schedule
 
     def org(self, org_id: str) -> Organisation:
@@ -191,8 +195,10 @@ def load_config(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Confi
                                                 where.find("keep_customer_text", "settings"),
                                                 "keep_customer_text")
     if "window_days" in settings:
-        config.window_days = _type_check(settings["window_days"], int, path,
-                                         where.find("window_days", "settings"), "window_days")
+        line = where.find("window_days", "settings")
+        config.window_days = _type_check(settings["window_days"], int, path, line, "window_days")
+        if config.window_days < 1:
+            raise ConfigError(path, line, "window_days", f"must be at least 1 day, found {config.window_days}")
 
     if "timezone" in settings:
         line = where.find("timezone", "settings")
@@ -296,18 +302,23 @@ def _parse_account(table, org_index: int, path: Path, where: _Locator) -> Accoun
     return Account(platform=platform, handle=handle, role=role, instance=instance)
 
 
+def write_organisations(con, organisations: list[Organisation]) -> None:
+    """Add (or refresh) organisations and claim their accounts. Caller owns the transaction."""
+    for org in organisations:
+        con.execute("insert or replace into organisations values (?, ?, ?, ?, ?, ?)",
+                    [org.id, org.name, org.sector, org.timezone, org.business_start, org.business_end])
+        for account in org.accounts:
+            con.execute(
+                "insert into accounts (platform, handle_key, handle, org_id, role, configured) "
+                "values (?, ?, ?, ?, ?, true) on conflict do update set handle = excluded.handle, "
+                "org_id = excluded.org_id, role = excluded.role, configured = true",
+                [account.platform, account.key, account.handle, org.id, account.role])
+
+
 def apply_config(store, config: Config) -> None:
     """Write organisations and accounts into the store (replacing what the config owns)."""
     with store.transaction() as con:
         con.execute("delete from organisations")
         con.execute("update accounts set org_id = null, role = null, configured = false")
-        for org in config.organisations:
-            con.execute("insert into organisations values (?, ?, ?, ?, ?, ?)",
-                        [org.id, org.name, org.sector, org.timezone, org.business_start, org.business_end])
-            for account in org.accounts:
-                con.execute(
-                    "insert into accounts (platform, handle_key, handle, org_id, role, configured) "
-                    "values (?, ?, ?, ?, ?, true) on conflict do update set handle = excluded.handle, "
-                    "org_id = excluded.org_id, role = excluded.role, configured = true",
-                    [account.platform, account.key, account.handle, org.id, account.role])
+        write_organisations(con, config.organisations)
         store.unmask_org_handles([(a.platform, a.author_handle) for org in config.organisations for a in org.accounts])

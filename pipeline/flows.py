@@ -17,7 +17,6 @@ the full summary, so calling `nightly(...)` raises it and `maturity run` exits 1
 """
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 
@@ -29,7 +28,7 @@ from pipeline import jobs
 from pipeline.config import Config, Source, load_config
 from pipeline.locking import exclusive_run
 from pipeline.store import Store, utcnow
-from pipeline.summary import describe_failure
+from pipeline.summary import EstimationResult, Failure, FeatureResult, RunSummary, SourceResult
 from pipeline.sync import LIVE_KINDS, configured_kinds
 
 # Network pulls: a pull that raised is retried from the same saved cursors (nothing was written,
@@ -41,8 +40,8 @@ PULL_RETRY_DELAYS_S = [60, 300]
 class RunFailures(RuntimeError):
     """The nightly run finished with failures; `summary` is the whole run summary."""
 
-    def __init__(self, summary: dict):
-        super().__init__(failure_message(summary))
+    def __init__(self, summary: RunSummary):
+        super().__init__(summary.failure_message())
         self.summary = summary
 
     def __reduce__(self):  # picklable with its summary (Prefect keeps it as the state's data)
@@ -68,19 +67,14 @@ def task_runner(name: str = "threads", address: str | None = None, **cluster_kwa
     raise ValueError(f"unknown task runner {name!r} (use threads or dask)")
 
 
-def failure_message(summary: dict) -> str:
-    lines = [describe_failure(f) for f in summary["failures"]]
-    return f"{len(lines)} failure(s): " + "; ".join(lines)
-
-
 @task(name="prepare-store", cache_policy=NO_CACHE)
-def prepare_store_task(db_path: str, config_path: str) -> None:
-    jobs.prepare_store(db_path, load_config(config_path))
+def prepare_store_task(db_path: str, config: Config) -> None:
+    jobs.prepare_store(db_path, config)
 
 
 @task(name="ingest-source", cache_policy=NO_CACHE)
-def ingest_source_task(db_path: str, source: Source, keep_customer_text: bool) -> dict:
-    return jobs.ingest_source(db_path, source, keep_customer_text).as_dict()
+def ingest_source_task(db_path: str, source: Source, keep_customer_text: bool) -> SourceResult:
+    return jobs.ingest_source(db_path, source, keep_customer_text)
 
 
 @task(name="plan-live-pulls", cache_policy=NO_CACHE)
@@ -104,13 +98,13 @@ def store_live_pulls_task(db_path: str, config: Config, plan: jobs.LivePlan, pul
 
 
 @task(name="build-features", cache_policy=NO_CACHE)
-def build_features_task(db_path: str, as_of: datetime | None) -> jobs.FeatureResult:
-    return jobs.compute_features(db_path, as_of)
+def build_features_task(db_path: str, as_of: datetime | None, windows: tuple[int, ...]) -> FeatureResult:
+    return jobs.compute_features(db_path, as_of, windows)
 
 
 @task(name="prepare-estimation", cache_policy=NO_CACHE)
-def prepare_estimation_task(db_path: str, as_of: datetime) -> jobs.EstimationInputs | None:
-    return jobs.prepare_estimation(db_path, as_of)
+def prepare_estimation_task(db_path: str, as_of: datetime, window_days: int) -> jobs.EstimationInputs | None:
+    return jobs.prepare_estimation(db_path, as_of, window_days)
 
 
 @task(name="estimate-organisations", cache_policy=NO_CACHE)
@@ -119,19 +113,18 @@ def estimate_chunk_task(dims, fitted) -> tuple[list[dict], dict[str, str]]:
 
 
 @task(name="store-estimates", cache_policy=NO_CACHE)
-def store_estimates_task(db_path: str, as_of: datetime, run_id: str, rows: list[dict],
-                         failed: dict[str, str]) -> dict:
-    return jobs.store_estimates(db_path, as_of, run_id, rows, failed)
+def store_estimates_task(db_path: str, inputs: jobs.EstimationInputs, run_id: str, rows: list[dict],
+                         failed: dict[str, str]) -> EstimationResult:
+    return jobs.store_estimates(db_path, inputs.as_of, inputs.window_days, run_id, rows, failed)
 
 
 @task(name="write-summary", cache_policy=NO_CACHE)
-def write_summary_task(db_path: str, summary: dict) -> dict:
+def write_summary_task(db_path: str, summary: RunSummary) -> RunSummary:
     with Store(db_path) as store:
         store.con.execute(
             "insert into pipeline_runs values (?, 'nightly', ?, ?, ?, ?, ?) on conflict do update set "
             "finished_at = excluded.finished_at, status = excluded.status, summary = excluded.summary",
-            [summary["run_id"], summary["started_at"], utcnow(), summary["status"], summary.get("as_of"),
-             json.dumps(summary, default=str)])
+            [summary.run_id, summary.started_at, utcnow(), summary.status, summary.as_of, summary.to_json()])
     return summary
 
 
@@ -150,61 +143,56 @@ def gather(futures: dict) -> tuple[dict, dict]:
 
 
 @flow(name="nightly", log_prints=True)
-def nightly(config_path: str, db_path: str, as_of: str | None = None) -> dict | State:
+def nightly(config_path: str, db_path: str, as_of: str | None = None,
+            window_days: int | None = None) -> RunSummary | State:
     """Ingest the configured sources, pull live platforms per organisation, build features (cached by
-    their inputs), estimate stages per organisation and record a run summary."""
+    their inputs), estimate stages per organisation on the estimation window (default: the config's
+    `[settings] window_days`) and record a run summary."""
     run_id = uuid.uuid4().hex
     with exclusive_run(db_path, f"nightly run {run_id[:8]}"):
-        summary = _nightly(run_id, config_path, db_path, as_of)
-    if summary["status"] == "ok":
+        summary = _nightly(run_id, load_config(config_path), config_path, db_path,
+                           datetime.fromisoformat(as_of) if as_of else None, window_days)
+    if summary.status == "ok":
         return summary
-    return Failed(name="PartialFailure" if summary["status"] == "partial_failure" else "Failed",
-                  message=failure_message(summary), data=RunFailures(summary))
+    return Failed(name="PartialFailure" if summary.status == "partial_failure" else "Failed",
+                  message=summary.failure_message(), data=RunFailures(summary))
 
 
-def _nightly(run_id: str, config_path: str, db_path: str, as_of: str | None) -> dict:
-    started = utcnow()
-    config = load_config(config_path)
-    prepare_store_task(db_path, config_path)
-    sources = []
+def _nightly(run_id: str, config: Config, config_path: str, db_path: str, as_of: datetime | None,
+             window_days: int | None) -> RunSummary:
+    summary = RunSummary(run_id, utcnow(), db_path, config_path, window_days or config.window_days)
+    prepare_store_task(db_path, config)
     for source in config.sources:
         if source.kind in LIVE_KINDS:
             continue  # pulled per organisation below
-        loaded = {s["name"] for s in sources if s["status"] == "ok" and s["loaded"]}
+        loaded = {s.name for s in summary.sources if s.status == "ok" and s.loaded}
         if source.fallback_for and source.fallback_for in loaded:
-            sources.append(jobs.SourceResult(source.name or source.kind, source.kind, None, "skipped",
-                                             message=f"fallback for {source.fallback_for}, which loaded")
-                           .as_dict())
+            summary.sources.append(SourceResult(source.name or source.kind, source.kind, None, "skipped",
+                                                message=f"fallback for {source.fallback_for}, which loaded"))
             continue
-        sources.append(ingest_source_task(db_path, source, config.keep_customer_text))
-    failures = [{"step": "ingest", "org": None, "cause": f"{s['name']}: {s['message']}"}
-                for s in sources if s["status"] == "failed"]
-    summary: dict = {"run_id": run_id, "started_at": started, "db": db_path,
-                     "config": config_path, "sources": sources, "failures": failures}
+        summary.sources.append(ingest_source_task(db_path, source, config.keep_customer_text))
+    failures = summary.failures
+    failures += [Failure("ingest", None, f"{s.name}: {s.message}") for s in summary.sources if s.status == "failed"]
     if configured_kinds(config):
-        summary["live"] = _pull_live(db_path, config)
-        failures += [{"step": "pull", "org": org, "cause": cause}
-                     for org, cause in summary["live"]["crashed"].items()]
+        summary.live = _pull_live(db_path, config)
+        failures += [Failure("pull", org, cause) for org, cause in summary.live["crashed"].items()]
         # fatal (unknown, suspended, forbidden account) and failed (retries exhausted) accounts alike
-        failures += [{"step": "pull", "org": a["org"], "cause": a["message"] or f"{a['account']}: {a['status']}"}
-                     for a in summary["live"]["accounts"] if a["status"] != "ok"]
+        failures += [Failure("pull", a["org"], a["message"] or f"{a['account']}: {a['status']}")
+                     for a in summary.live["accounts"] if a["status"] != "ok"]
     try:
-        features = build_features_task(db_path, datetime.fromisoformat(as_of) if as_of else None)
+        summary.features = build_features_task(db_path, as_of, jobs.feature_windows(summary.window_days))
     except Exception as exc:
-        failures.append({"step": "features", "org": None, "cause": str(exc)})
+        failures.append(Failure("features", None, str(exc)))
     else:
-        summary["as_of"] = features.as_of
-        summary["features"] = {"accounts": features.accounts, "organisations": features.organisations,
-                               "seconds": features.seconds, "cached": bool(features.cached)}
+        summary.as_of = summary.features.as_of
         try:
-            summary["estimates"] = _estimate(db_path, features.as_of, run_id)
+            summary.estimates = _estimate(db_path, summary.as_of, summary.window_days, run_id)
         except Exception as exc:
-            failures.append({"step": "estimate", "org": None, "cause": str(exc)})
+            failures.append(Failure("estimate", None, str(exc)))
         else:
-            failures += [{"step": "estimate", "org": org, "cause": cause}
-                         for org, cause in summary["estimates"]["failed"].items()]
-    summary["unassigned_accounts"] = jobs.unassigned_accounts(db_path)
-    summary["status"] = "ok" if not failures else ("partial_failure" if "features" in summary else "failed")
+            failures += [Failure("estimate", org, cause) for org, cause in summary.estimates.failed.items()]
+    summary.unassigned_accounts = jobs.unassigned_accounts(db_path)
+    summary.status = "ok" if not failures else ("partial_failure" if summary.features else "failed")
     return write_summary_task(db_path, summary)
 
 
@@ -215,11 +203,10 @@ def _pull_live(db_path: str, config: Config) -> dict:
     return store_live_pulls_task(db_path, config, plan, list(pulls.values()), crashed)
 
 
-def _estimate(db_path: str, as_of: datetime, run_id: str) -> dict:
-    inputs = prepare_estimation_task(db_path, as_of)
+def _estimate(db_path: str, as_of: datetime, window_days: int, run_id: str) -> EstimationResult:
+    inputs = prepare_estimation_task(db_path, as_of, window_days)
     if inputs is None:
-        return {"as_of": as_of, "estimates": 0, "statuses": {}, "failed": {},
-                "note": "no organisations configured; nothing to estimate"}
+        return EstimationResult(as_of, window_days, note="no organisations configured; nothing to estimate")
     chunks = inputs.chunks()
     futures = dict(enumerate(estimate_chunk_task.map(chunks, unmapped(inputs.fitted))))
     results, crashed = gather(futures)
@@ -231,4 +218,4 @@ def _estimate(db_path: str, as_of: datetime, run_id: str) -> dict:
             failed.update(chunk_failed)
         else:  # the task itself failed (e.g. its worker died): every organisation in it
             failed.update({str(org): crashed[index] for org in chunk["org"]})
-    return store_estimates_task(db_path, inputs.as_of, run_id, rows, failed)
+    return store_estimates_task(db_path, inputs, run_id, rows, failed)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -12,31 +12,19 @@ from connectors.facebook_pages import import_facebook_pages
 from connectors.sp500 import import_sp500
 from connectors.twcs import import_twcs
 from features.cache import cached_build
+from models.estimate import FittedModels, estimate
+from pipeline import sync
 from pipeline.config import Config, Source, apply_config
-from pipeline.store import Store
-
-
-@dataclass
-class SourceResult:
-    name: str
-    kind: str
-    path: str | None
-    status: str                 # ok, skipped, failed
-    read: int = 0
-    loaded: int = 0
-    rejected: int = 0
-    seconds: float = 0.0
-    message: str | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
+from pipeline.estimation import estimate_store, org_dimensions, replace_estimates
+from pipeline.store import Store, writer
+from pipeline.summary import EstimationResult, FeatureResult, SourceResult
+from pipeline.training.cache import load_or_train
+from pipeline.training.synthetic import import_synthetic
 
 FILE_IMPORTERS = {"twcs": import_twcs, "sp500": import_sp500, "facebook_pages": import_facebook_pages}
 
 
 def _import_synthetic(store: Store, source: Source):
-    from connectors.synthetic import import_synthetic
     run_id, counts, _ = import_synthetic(store, source.seed if source.seed is not None else 7,
                                          source.orgs or 40, source=source.name or "synthetic")
     return run_id, counts
@@ -46,9 +34,17 @@ def _import_synthetic(store: Store, source: Source):
 GENERATED_IMPORTERS = {"synthetic": _import_synthetic}
 
 
+def feature_windows(window_days: int) -> tuple[int, ...]:
+    """The windows a run builds: all data (what the feature tables show) and the estimation window."""
+    return tuple(sorted({0, window_days}))
+
+
 def prepare_store(db_path: str, config: Config) -> None:
-    """Apply migrations and write the configured organisations and accounts."""
+    """Once per run, under its lock: migrate the schema, close the ingest runs a killed process left
+    'running', and write the configured organisations and accounts."""
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
+        store.migrate()
+        store.close_interrupted_runs()
         apply_config(store, config)
 
 
@@ -67,10 +63,7 @@ def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False
                 result.read, result.loaded, result.rejected = counts.read, counts.loaded, counts.rejected
         result.seconds = round(time.perf_counter() - started, 3)
         return result
-    importer = FILE_IMPORTERS.get(source.kind)
-    if importer is None:
-        result.status, result.message = "skipped", f"no importer for source kind {source.kind!r} yet"
-        return result
+    importer = FILE_IMPORTERS[source.kind]
     if source.path is None or not Path(source.path).exists():
         if source.required:
             result.status, result.message = "failed", f"file not found: {source.path}"
@@ -101,39 +94,33 @@ class LivePlan:
 
 
 def plan_live_pulls(db_path: str, config: Config) -> LivePlan:
-    from pipeline.sync import KIND_PLATFORM, cursor_snapshot, live_kinds_ready
-
-    kinds, skipped = live_kinds_ready(config)
-    platforms = {KIND_PLATFORM[kind]: kind for kind in kinds}
+    kinds, skipped = sync.live_kinds_ready(config)
+    platforms = {sync.KIND_PLATFORM[kind]: kind for kind in kinds}
     orgs = [o.id for o in config.organisations if any(a.platform in platforms for a in o.accounts)]
-    used = [kind for kind in kinds if any(a.platform == KIND_PLATFORM[kind]
+    used = [kind for kind in kinds if any(a.platform == sync.KIND_PLATFORM[kind]
                                           for o in config.organisations for a in o.accounts)]
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
         runs = {kind: store.start_run(kind, kind) for kind in used}
-        cursors = {org: cursor_snapshot(store, config, org, used) for org in orgs}
+        cursors = {org: sync.cursor_snapshot(store, config, org, used) for org in orgs}
     return LivePlan(used, skipped, runs, orgs, cursors)
 
 
 def pull_org(config: Config, plan: LivePlan, org_id: str):
     """One organisation's incremental pull (no database access; see pipeline.sync.pull_org)."""
-    from pipeline.sync import pull_org as pull
-
-    return pull(config, org_id, plan.kinds, plan.cursors[org_id], plan.runs)
+    return sync.pull_org(config, org_id, plan.kinds, plan.cursors[org_id], plan.runs)
 
 
 def store_live_pulls(db_path: str, config: Config, plan: LivePlan, pulls: list, crashed: dict[str, str]) -> dict:
     """Write the pulls (each connector transaction as one DuckDB transaction) and close the ingest
     runs. `crashed`: organisation -> why its pull raised. Returns the live summary."""
-    from pipeline.sync import KIND_PLATFORM, SyncSummary, apply_pull, finish_kind_run
-
-    summary = SyncSummary([a for pull in pulls for a in pull.accounts], dict(plan.skipped), dict(plan.runs))
+    summary = sync.SyncSummary([a for pull in pulls for a in pull.accounts], dict(plan.skipped), dict(plan.runs))
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
         for pull in pulls:
-            apply_pull(store, pull)
+            sync.apply_pull(store, pull)
         for kind, run_id in plan.runs.items():
             on_kind = [f"{org}: {cause}" for org, cause in crashed.items()
-                       if any(a.platform == KIND_PLATFORM[kind] for a in config.org(org).accounts)]
-            finish_kind_run(store, run_id, [a for a in summary.accounts if a.source == kind], on_kind)
+                       if any(a.platform == sync.KIND_PLATFORM[kind] for a in config.org(org).accounts)]
+            sync.finish_kind_run(store, run_id, [a for a in summary.accounts if a.source == kind], on_kind)
     live = summary.as_dict()
     for entry, org in zip(live["accounts"], [pull.org for pull in pulls for _ in pull.accounts]):
         entry["org"] = org
@@ -156,17 +143,7 @@ def sync_live(db_path: str, config: Config) -> dict:
     return store_live_pulls(db_path, config, plan, pulls, crashed)
 
 
-@dataclass
-class FeatureResult:
-    as_of: datetime
-    accounts: int
-    organisations: int
-    seconds: float
-    windows: list[int] = field(default_factory=list)
-    cached: list[int] = field(default_factory=list)   # windows whose inputs were unchanged: not rebuilt
-
-
-def compute_features(db_path: str, as_of: datetime | None, windows: tuple[int, ...] = (0,)) -> FeatureResult:
+def compute_features(db_path: str, as_of: datetime | None, windows: tuple[int, ...]) -> FeatureResult:
     """Features for as_of, rebuilt only for windows whose inputs changed (features/cache.py)."""
     started = time.perf_counter()
     with Store(db_path) as store:
@@ -189,35 +166,30 @@ ESTIMATE_CHUNK_ORGS = 500
 class EstimationInputs:
     """Everything per-organisation estimation needs, read once by the writer process."""
     as_of: datetime
-    fitted: object          # models.estimate.FittedModels
+    window_days: int
+    fitted: FittedModels
     dims: pd.DataFrame      # one row per organisation (models.dimensions.compute)
 
     def chunks(self, size: int = ESTIMATE_CHUNK_ORGS) -> list[pd.DataFrame]:
         return [self.dims.iloc[start:start + size] for start in range(0, len(self.dims), size)]
 
 
-def prepare_estimation(db_path: str, as_of: datetime | None = None) -> EstimationInputs | None:
-    """Organisation dimensions at as_of and the fitted models (trained once, cached beside the
-    database); None when no organisations are configured."""
-    from models import dimensions as D
-    from models.estimate import load_or_train
-
+def prepare_estimation(db_path: str, as_of: datetime, window_days: int) -> EstimationInputs | None:
+    """Organisation dimensions at (as_of, window) and the fitted models (trained once, cached beside
+    the database); None when no organisations are configured."""
     with Store(db_path) as store:
         if store.count("organisations") == 0:
             return None
-        features, as_of, _ = D.org_frame(store, as_of)
-        dims = D.compute(features)
-        fitted = load_or_train(store, dims)
-    return EstimationInputs(as_of, fitted, dims)
+        dims = org_dimensions(store, as_of, window_days)
+        fitted = load_or_train(store, dims, window_days)
+    return EstimationInputs(as_of, window_days, fitted, dims)
 
 
-def estimate_orgs(fitted, dims: pd.DataFrame) -> tuple[list[dict], dict[str, str]]:
+def estimate_orgs(fitted: FittedModels, dims: pd.DataFrame) -> tuple[list[dict], dict[str, str]]:
     """Estimates of a chunk of organisations under every model, in one vectorised call, and the
     organisations whose estimation failed (org -> cause); no database access. When the chunk raises
     (bad data in some organisation), each organisation is estimated alone, so only those that fail
     are lost."""
-    from models.estimate import estimate
-
     try:
         return estimate(fitted, dims), {}
     except Exception:  # noqa: BLE001 - isolated per organisation below
@@ -231,18 +203,20 @@ def estimate_orgs(fitted, dims: pd.DataFrame) -> tuple[list[dict], dict[str, str
         return rows, failed
 
 
-def store_estimates(db_path: str, as_of: datetime, run_id: str, rows: list[dict],
-                    failed: dict[str, str] | None = None) -> dict:
-    """Replace as_of's estimates with `rows` (re-running an as_of never duplicates; an organisation
-    whose estimation failed has none for it). Returns counts by status and the failures."""
-    from models.estimate import replace_estimates
-
-    with Store(db_path) as store:
-        replace_estimates(store, as_of, run_id, rows)
+def count_statuses(rows: list[dict]) -> dict[str, int]:
     statuses: dict[str, int] = {}
     for row in rows:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
-    return {"as_of": as_of, "estimates": len(rows), "statuses": statuses, "failed": dict(failed or {})}
+    return statuses
+
+
+def store_estimates(db_path: str, as_of: datetime, window_days: int, run_id: str, rows: list[dict],
+                    failed: dict[str, str] | None = None) -> EstimationResult:
+    """Replace the estimates of (as_of, window) with `rows` (re-running never duplicates; an
+    organisation whose estimation failed has none for it)."""
+    with Store(db_path) as store:
+        replace_estimates(store, as_of, window_days, run_id, rows)
+    return EstimationResult(as_of, window_days, len(rows), count_statuses(rows), dict(failed or {}))
 
 
 def unassigned_accounts(db_path: str) -> list[str]:
@@ -253,37 +227,36 @@ def unassigned_accounts(db_path: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def backfill(db_path: str, start: datetime, end: datetime, every_days: int = 7,
-             windows: tuple[int, ...] = (0, 90), progress=None) -> list[dict]:
-    """Features and estimates for past as_of dates from stored posts, so stage trajectories exist
-    from day one. Each as_of replaces what was stored for it: running a backfill twice duplicates
-    nothing."""
-    from datetime import timedelta
-
-    if every_days < 1:
+def as_of_dates(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
+    """start, start + every, ... up to end (included)."""
+    if every <= timedelta(0):
         raise ValueError("--every must be at least 1 day")
     if end < start:
         raise ValueError(f"--to ({end:%Y-%m-%d}) is before --from ({start:%Y-%m-%d})")
-    moments = []
-    moment = start
+    moments, moment = [], start
     while moment <= end:
         moments.append(moment)
-        moment += timedelta(days=every_days)
-    from pipeline.locking import exclusive_run
+        moment += every
+    return moments
 
+
+def backfill(db_path: str, start: datetime, end: datetime, every_days: int, window_days: int,
+             progress=None) -> list[EstimationResult]:
+    """Features and estimates for past as_of dates from stored posts, so stage trajectories exist
+    from day one. Each as_of replaces what was stored for it: running a backfill twice duplicates
+    nothing."""
+    moments = as_of_dates(start, end, timedelta(days=every_days))
     results = []
-    with exclusive_run(db_path, "backfill"), Store(db_path) as store:
+    with writer(db_path, "backfill") as store:
         has_orgs = store.count("organisations") > 0
         for as_of in moments:
-            cached_build(store, as_of, windows=windows)   # unchanged inputs: stored features reused
-            result = {"as_of": as_of, "estimates": 0, "statuses": {}}
+            cached_build(store, as_of, windows=feature_windows(window_days))   # unchanged inputs: reused
+            result = EstimationResult(as_of, window_days)
             if has_orgs:
-                from models.estimate import estimate_store
-
-                rows, _ = estimate_store(store, as_of, run_id=f"backfill-{as_of:%Y%m%d%H%M}")
-                result["estimates"] = len(rows)
-                for row in rows:
-                    result["statuses"][row["status"]] = result["statuses"].get(row["status"], 0) + 1
+                fitted = load_or_train(store, org_dimensions(store, as_of, window_days), window_days)
+                rows, _ = estimate_store(store, fitted, as_of, window_days,
+                                         run_id=f"backfill-{as_of:%Y%m%d%H%M}")
+                result.estimates, result.statuses = len(rows), count_statuses(rows)
             results.append(result)
             if progress:
                 progress(1)

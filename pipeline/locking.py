@@ -2,7 +2,7 @@
 
 DuckDB locks the file only while a connection is open, and the nightly flow opens the store once per
 task; a second run could slip in between tasks. A run therefore holds an advisory lock on
-`<db>.lock` for its whole duration, and every writer checks it before opening the store.
+`<db>.lock` for its whole duration (pipeline.store.writer), and every writable open checks it.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.store import StoreError
+from pipeline.errors import StoreError
 
 _held: dict[Path, int] = {}  # lock files this process holds -> descriptor
 

@@ -1,4 +1,9 @@
-"""The embedded DuckDB store: opening, migrations, and the one loading path every source uses."""
+"""The embedded DuckDB store: opening, migrations, and the one loading path every source uses.
+
+Opening a `Store` only connects. A write run goes through `writer()`: it holds the run lock
+(pipeline/locking.py), brings the schema up to date and closes the ingest runs a killed process left
+'running' -- once per run, so the nightly flow's tasks, which reopen the store, never touch the runs
+another task of the same flow has under way."""
 from __future__ import annotations
 
 import os
@@ -14,6 +19,9 @@ from typing import Iterator
 import duckdb
 import pyarrow as pa
 
+from pipeline.errors import StoreError
+from pipeline.locking import ensure_not_held_elsewhere, exclusive_run
+
 DEFAULT_DB = Path("data/maturity.duckdb")
 
 
@@ -27,10 +35,6 @@ def duckdb_config() -> dict[str, str]:
     if os.environ.get("MATURITY_DUCKDB_THREADS"):
         config["threads"] = os.environ["MATURITY_DUCKDB_THREADS"]
     return config
-
-
-class StoreError(RuntimeError):
-    """A store problem explained for the user (locked, unreadable, not a database)."""
 
 
 def default_db_path() -> Path:
@@ -192,13 +196,11 @@ class Store:
                 raise StoreError(f"database {self.path} does not exist; run an import first")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not read_only:
-                from pipeline.locking import ensure_not_held_elsewhere  # locking imports StoreError
                 ensure_not_held_elsewhere(self.path)
         self.con = self._connect()
         self._install_pseudonymiser()
-        if not read_only:
-            self.migrate()
-            self._close_interrupted_runs()
+        if read_only:
+            self._require_current_schema()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
@@ -288,7 +290,18 @@ class Store:
             applied.append(version)
         return applied
 
-    def _close_interrupted_runs(self) -> None:
+    def _require_current_schema(self) -> None:
+        latest = max(version for version, _, _ in _migrations())
+        try:
+            (version,) = self.con.execute("select max(version) from schema_migrations").fetchone()
+        except duckdb.CatalogException:
+            version = None
+        if version is None or version < latest:
+            raise StoreError(f"database {self.path} has schema version {version or 0}, this version of "
+                             f"maturity reads {latest}: run any write command (e.g. `maturity estimate`) "
+                             "to upgrade it")
+
+    def close_interrupted_runs(self) -> None:
         # Only one writer can hold the file, so a run still 'running' now was killed mid-load;
         # its rows were rolled back with its transaction.
         self.con.execute(
@@ -412,3 +425,15 @@ class Store:
                          "features", "estimates", "sync_state"}:
             raise ValueError(f"unknown table {table!r}")
         return self.con.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+@contextmanager
+def writer(path: str | Path | None = None, what: str = "maturity", *,
+           keep_customer_text: bool = False) -> Iterator[Store]:
+    """One write run: the run lock for its whole duration, then the store with its schema migrated
+    and interrupted ingest runs closed (only the lock holder can have left them 'running')."""
+    path = Path(path) if path is not None else default_db_path()
+    with exclusive_run(path, what), Store(path, keep_customer_text=keep_customer_text) as store:
+        store.migrate()
+        store.close_interrupted_runs()
+        yield store

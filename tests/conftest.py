@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store import Store
+from pipeline.store import Store, writer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MATURITY_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -31,7 +31,7 @@ def twcs_prefix() -> Path:
 
 @pytest.fixture
 def store(tmp_path) -> Store:
-    with Store(tmp_path / "test.duckdb") as opened:
+    with writer(tmp_path / "test.duckdb") as opened:
         yield opened
 
 

@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 from connectors.twcs import BATCH_ROWS, import_twcs
-from pipeline.store import Store
+from pipeline.store import Store, writer
 
 HEADER = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
 
@@ -25,7 +25,7 @@ def test_sigkill_during_import_then_rerun_loses_and_duplicates_nothing(tmp_path)
     db = tmp_path / "crash.duckdb"
     before = tmp_path / "before.csv"
     write_big(before, 1000, start=10_000_000)
-    with Store(db) as store:
+    with writer(db) as store:
         import_twcs(store, before)
     big = tmp_path / "big.csv"
     write_big(big, 250_000)
@@ -44,7 +44,7 @@ def test_sigkill_during_import_then_rerun_loses_and_duplicates_nothing(tmp_path)
     finally:
         child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL
-    with Store(db) as store:
+    with writer(db) as store:
         # batches commit whole: the killed load left complete batches or nothing, never part of one
         assert (store.count("posts") - 1000) % BATCH_ROWS == 0
         statuses = store.con.execute("select status from ingest_runs order by run_id").fetchall()
@@ -62,7 +62,7 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_what_was_stored(tmp_path):
     db = tmp_path / "full.duckdb"
     small = tmp_path / "small.csv"
     write_big(small, 100, start=5_000_000)
-    with Store(db) as store:
+    with writer(db) as store:
         import_twcs(store, small)
         store.con.execute("checkpoint")
     big = tmp_path / "big.csv"
@@ -84,7 +84,7 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_what_was_stored(tmp_path):
         capture_output=True, text=True, timeout=120)
     assert "StoreError: could not write to database" in child.stdout, child.stdout + child.stderr
     assert "is the disk full?" in child.stdout and "nothing from this load was stored" in child.stdout
-    with Store(db) as store:
+    with writer(db) as store:
         assert store.count("posts") == 100
 
 
@@ -96,7 +96,7 @@ def test_import_memory_is_bounded_by_the_batch_not_the_file(tmp_path, monkeypatc
     monkeypatch.setattr(twcs, "BATCH_ROWS", 20_000)
     big = tmp_path / "big.csv"
     write_big(big, 300_000)
-    with Store(tmp_path / "capped.duckdb") as store:
+    with writer(tmp_path / "capped.duckdb") as store:
         store.con.execute("set memory_limit = '128MB'")
         _, counts = import_twcs(store, big)
         assert counts.loaded == 300_000 and store.count("posts") == 300_000

@@ -22,11 +22,12 @@ def test_nightly_flow_ingests_builds_features_and_records_the_run(harness, tmp_p
         '[[org]]\nid = "acme"\nsector = "retail"\naccounts = [{ platform = "twitter", handle = "AcmeCare", role = "support" }]\n')
     db = tmp_path / "flow.duckdb"
     summary = nightly(config_path=str(config), db_path=str(db))
-    assert summary["status"] == "ok", summary["failures"]
-    first, skipped = summary["sources"]
-    assert (first["read"], first["loaded"], first["rejected"]) == (4, 3, 1)
-    assert skipped["status"] == "skipped" and "not present" in skipped["message"]
-    assert summary["features"]["organisations"] == 1
+    assert summary.status == "ok", summary.failures
+    first, skipped = summary.sources
+    assert (first.read, first.loaded, first.rejected) == (4, 3, 1)
+    assert skipped.status == "skipped" and "not present" in skipped.message
+    assert summary.features.organisations == 1
+    assert (summary.window_days, summary.estimates.window_days) == (90, 90)
     from pipeline.store import Store
     with Store(db, read_only=True) as store:
         (status, stored) = store.con.execute("select status, summary from pipeline_runs").fetchone()
@@ -48,11 +49,11 @@ def test_a_failing_source_is_reported_and_the_rest_runs(harness, tmp_path):
     failures = state.result(raise_on_failure=False)
     assert isinstance(failures, RunFailures)
     summary = failures.summary
-    assert summary["status"] == "partial_failure"
-    (failure,) = summary["failures"]
-    assert failure["step"] == "ingest" and "missing required column" in failure["cause"]
-    assert summary["sources"][1]["loaded"] == 3
-    assert summary["unassigned_accounts"] == ["twitter:AcmeCare"]
+    assert summary.status == "partial_failure"
+    (failure,) = summary.failures
+    assert failure.step == "ingest" and "missing required column" in failure.cause
+    assert summary.sources[1].loaded == 3
+    assert summary.unassigned_accounts == ["twitter:AcmeCare"]
 
 
 @pytest.mark.flow

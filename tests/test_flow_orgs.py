@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from connectors.mastodon import MastodonConnector
-from pipeline import flows, sync
+from pipeline import flows, jobs, sync
 from pipeline.flows import nightly, task_runner
 from pipeline.store import Store
 from tests.connectors.fake_api import FakeAPI
@@ -55,7 +55,6 @@ class FlakyMastodon(MastodonConnector):
 
 @pytest.mark.flow
 def test_one_organisations_failures_do_not_stop_the_others(harness, api, clean_env, tmp_path, monkeypatch):
-    import models.estimate
 
     api.add_statuses(4, "alpha")
     config = write_config(tmp_path, api, {"alpha": "alpha", "beta": "beta", "gamma": "ghost", "delta": "delta"}, 3)
@@ -63,14 +62,14 @@ def test_one_organisations_failures_do_not_stop_the_others(harness, api, clean_e
     real_class = sync._connector_class
     monkeypatch.setattr(sync, "_connector_class", lambda kind: FlakyMastodon if kind == "mastodon" else real_class(kind))
     monkeypatch.setattr(flows, "pull_org_task", flows.pull_org_task.with_options(retry_delay_seconds=0))
-    real_estimate = models.estimate.estimate
+    real_estimate = jobs.estimate
 
     def estimate(fitted, dims):  # bad data in one organisation makes its estimation raise
         if "syn7_001" in set(dims["org"]):
             raise ValueError("dimension scores of syn7_001 are not finite")
         return real_estimate(fitted, dims)
 
-    monkeypatch.setattr(models.estimate, "estimate", estimate)
+    monkeypatch.setattr(jobs, "estimate", estimate)
     db = tmp_path / "orgs.duckdb"
 
     state = nightly(config_path=str(config), db_path=str(db), return_state=True)
@@ -79,8 +78,8 @@ def test_one_organisations_failures_do_not_stop_the_others(harness, api, clean_e
     for name in ("[beta]", "[gamma]", "[syn7_001]"):
         assert name in state.message
     summary = state.result(raise_on_failure=False).summary
-    assert summary["status"] == "partial_failure"
-    failures = {(f["step"], f["org"]): f["cause"] for f in summary["failures"]}
+    assert summary.status == "partial_failure"
+    failures = {(f.step, f.org): f.cause for f in summary.failures}
     assert set(failures) == {("pull", "beta"), ("pull", "gamma"), ("estimate", "syn7_001")}
     assert "unreachable" in failures[("pull", "beta")]
     assert "not found (404)" in failures[("pull", "gamma")]         # a fatal account marks the run partial
@@ -112,8 +111,8 @@ def comparable(db) -> dict:
         }
 
 
-def stable(summary: dict) -> dict:
-    summary = json.loads(json.dumps(summary, default=str))
+def stable(summary) -> dict:
+    summary = json.loads(summary.to_json())
     for key in ("run_id", "started_at", "db"):
         summary.pop(key)
     summary["features"].pop("seconds")
@@ -136,7 +135,7 @@ def test_dask_cluster_gives_the_same_results_as_the_default_runner(harness, api,
     ran = {entry["key"] for entry in stream.data}
     assert sum(str(k).startswith("pull_org_task-") for k in ran) == 2      # one per organisation with accounts
     assert sum(str(k).startswith("estimate_chunk_task-") for k in ran) == 1  # 4 organisations, one chunk
-    assert stable(on_dask) == stable(default) and default["status"] == "ok"
+    assert stable(on_dask) == stable(default) and default.status == "ok"
     a, b = comparable(tmp_path / "default.duckdb"), comparable(tmp_path / "dask.duckdb")
     assert len(a["posts"]) and len(a["features"]) and len(a["estimates"]) and len(a["cursors"])
     for table in a:
@@ -144,9 +143,6 @@ def test_dask_cluster_gives_the_same_results_as_the_default_runner(harness, api,
 
 
 def test_estimation_chunks_isolate_the_organisation_that_fails(monkeypatch):
-    import models.estimate
-    from pipeline import jobs
-
     dims = pd.DataFrame({"org": ["a", "b", "c"], "x": [1.0, float("nan"), 3.0]})
 
     def estimate(fitted, frame):           # stands in for the models: fails on b's data
@@ -154,9 +150,9 @@ def test_estimation_chunks_isolate_the_organisation_that_fails(monkeypatch):
             raise ValueError("dimension scores are not finite")
         return [{"org": org} for org in frame["org"]]
 
-    monkeypatch.setattr(models.estimate, "estimate", estimate)
+    monkeypatch.setattr(jobs, "estimate", estimate)
     assert jobs.estimate_orgs(None, dims.iloc[[0, 2]]) == ([{"org": "a"}, {"org": "c"}], {})
     rows, failed = jobs.estimate_orgs(None, dims)
     assert rows == [{"org": "a"}, {"org": "c"}] and failed == {"b": "dimension scores are not finite"}
-    inputs = jobs.EstimationInputs(None, None, pd.DataFrame({"org": [f"o{i}" for i in range(1201)]}))
+    inputs = jobs.EstimationInputs(None, 90, None, pd.DataFrame({"org": [f"o{i}" for i in range(1201)]}))
     assert [len(c) for c in inputs.chunks()] == [500, 500, 201]

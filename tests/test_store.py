@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from connectors.records import Post, posts_to_batch
-from pipeline.store import Store, StoreError
+from pipeline.store import Store, StoreError, writer
 from datetime import datetime
 
 
@@ -16,11 +16,11 @@ def _post(pid, author="acme", org=True, text="hello", reply=None, at=datetime(20
 
 def test_migrations_are_versioned_and_applied_once(tmp_path):
     path = tmp_path / "m.duckdb"
-    with Store(path) as store:
+    with writer(path) as store:
         versions = [v for (v,) in store.con.execute("select version from schema_migrations order by 1").fetchall()]
         assert versions[:2] == [1, 2]
         assert store.migrate() == []
-    with Store(path) as again:
+    with writer(path) as again:
         assert again.migrate() == []
 
 
@@ -136,15 +136,15 @@ def test_reddit_user_accounts_configured_as_u_name_own_their_posts(store, tmp_pa
 def test_the_pseudonym_key_lives_outside_the_database(tmp_path, monkeypatch):
     monkeypatch.delenv("MATURITY_PSEUDONYM_KEY", raising=False)
     path = tmp_path / "p.duckdb"
-    with Store(path) as first:
+    with writer(path) as first:
         masked = first.pseudonym("someone")
     key_file = tmp_path / "p.duckdb.key"
     assert key_file.exists() and oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert key_file.read_text().encode() not in path.read_bytes()
-    with Store(path) as again:
+    with writer(path) as again:
         assert again.pseudonym("someone") == masked  # stable for the database
     monkeypatch.setenv("MATURITY_PSEUDONYM_KEY", "from-the-environment")
-    with Store(path) as keyed:
+    with writer(path) as keyed:
         assert keyed.pseudonym("someone") != masked
 
 
@@ -163,7 +163,7 @@ def test_an_account_configured_later_is_unmasked(store, tmp_path):
 
 
 def test_keep_customer_text_option(tmp_path):
-    with Store(tmp_path / "k.duckdb", keep_customer_text=True) as store:
+    with writer(tmp_path / "k.duckdb", keep_customer_text=True) as store:
         with store.transaction():
             store.load_posts(posts_to_batch([_post("9", author="115712", org=False, text="hi?")]),
                              source="t", run_id=None)
@@ -198,7 +198,7 @@ def test_second_writer_fails_fast_with_a_clear_message(tmp_path):
             Store(path)
     finally:
         holder.communicate("\n", timeout=30)
-    with Store(path) as reopened:  # the first holder was unaffected and released the file
+    with writer(path) as reopened:  # the first holder was unaffected and released the file
         assert reopened.count("posts") == 0
 
 
@@ -222,12 +222,12 @@ def test_a_run_holds_the_database_between_its_own_store_openings(tmp_path):
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys
             from pipeline.locking import exclusive_run
-            from pipeline.store import Store
+            from pipeline.store import Store, writer
             with exclusive_run({str(path)!r}, "nightly run abc"):
                 Store({str(path)!r}).close()   # the holder itself can open and close the store
                 print("ready", flush=True)
                 sys.stdin.readline()
-                with Store({str(path)!r}) as store:
+                with writer({str(path)!r}) as store:
                     print(store.count("posts"), flush=True)
         """)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -248,7 +248,7 @@ def test_a_run_holds_the_database_between_its_own_store_openings(tmp_path):
 def test_duckdb_memory_limit_and_threads_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("MATURITY_DUCKDB_MEMORY_LIMIT", "512MB")
     monkeypatch.setenv("MATURITY_DUCKDB_THREADS", "1")
-    with Store(tmp_path / "limited.duckdb") as store:
+    with writer(tmp_path / "limited.duckdb") as store:
         limit, threads = store.con.execute(
             "select current_setting('memory_limit'), current_setting('threads')").fetchone()
     assert (limit, threads) == ("488.2 MiB", 1)          # 512 MB as DuckDB prints it

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.synthetic import END, import_synthetic
+from pipeline.training.synthetic import END, import_synthetic
 from features import runner
 from features.cache import cached_build
-from pipeline.store import Store
+from pipeline.store import Store, writer
 
 WINDOWS = (0, 90)
 
 
 @pytest.fixture
 def synthetic_store(tmp_path):
-    with Store(tmp_path / "cache.duckdb") as store:
+    with writer(tmp_path / "cache.duckdb") as store:
         import_synthetic(store, seed=5, orgs=2)
         yield store
 
@@ -80,11 +80,11 @@ def test_a_build_outside_the_cache_voids_its_record(synthetic_store):
 
 def test_a_replaced_database_starts_cold(tmp_path):
     path = tmp_path / "replaced.duckdb"
-    with Store(path) as store:
+    with writer(path) as store:
         import_synthetic(store, seed=5, orgs=2)
         assert cached_build(store, END, (0,)).built == [0]
     for leftover in tmp_path.glob("replaced.duckdb*"):
         leftover.unlink()
-    with Store(path) as store:
+    with writer(path) as store:
         import_synthetic(store, seed=6, orgs=2)
         assert cached_build(store, END, (0,)).built == [0]

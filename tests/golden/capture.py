@@ -23,15 +23,17 @@ ESTIMATE_WINDOW = 90
 def capture(db_path: Path, twcs_file: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     from connectors.twcs import import_twcs
     from features.runner import build_features
-    from models.estimate import estimate_store
     from pipeline.config import apply_config, load_config
-    from pipeline.store import Store
+    from pipeline.estimation import estimate_store, org_dimensions
+    from pipeline.store import writer
+    from pipeline.training.cache import load_or_train
 
-    with Store(db_path) as store:
+    with writer(db_path) as store:
         apply_config(store, load_config(REPO / "data" / "orgs.example.toml"))
         import_twcs(store, twcs_file)
         as_of = build_features(store, None, windows=WINDOWS)
-        estimate_store(store, as_of)
+        fitted = load_or_train(store, org_dimensions(store, as_of, ESTIMATE_WINDOW), ESTIMATE_WINDOW)
+        estimate_store(store, fitted, as_of, ESTIMATE_WINDOW)
         features = store.df("select window_days, scope, org_id, platform, account, feature, value, evidence "
                             "from features order by all")
         estimates = store.df("select org_id, model, stage, stage_index, confidence, status, rule_stage, "

@@ -4,10 +4,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from connectors.synthetic import END, import_synthetic
+from pipeline.training.synthetic import END, import_synthetic
 from features.runner import build_features
 from pipeline.cli import app
-from pipeline.store import Store
+from pipeline.store import Store, writer
 
 runner = CliRunner()
 
@@ -15,7 +15,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def synthetic_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("cli") / "syn.duckdb"
-    with Store(db) as store:
+    with writer(db) as store:
         import_synthetic(store, 21, 8)
         build_features(store, END, windows=(0, 90))
     return db
@@ -50,12 +50,12 @@ def test_estimate_then_estimates_explain_and_label(synthetic_db):
 
 def test_backfill_fills_history_idempotently(tmp_path):
     db = tmp_path / "history.duckdb"
-    with Store(db) as store:
+    with writer(db) as store:
         import_synthetic(store, 22, 6)
     args = ["backfill", "--from", "2024-06-02", "--to", "2024-06-30", "--every", "14d", "--db", str(db)]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert first.stdout.count("estimates (") == 3  # 06-02, 06-16, 06-30
+    assert first.stdout.count("estimates on the last 90 days (") == 3  # 06-02, 06-16, 06-30
 
     def history():
         with Store(db, read_only=True) as store:
@@ -77,20 +77,21 @@ def test_stage_table_separates_organisations_without_posts_from_thin_ones(synthe
 
     from rich.console import Console
 
-    from pipeline.summary import print_stage_table
+    from pipeline.console import print_stage_table
+    from pipeline.estimation import orgs_without_posts, stored_estimates
 
     db = tmp_path / "copy.duckdb"
     shutil.copy(synthetic_db, db)
-    with Store(db) as store:
+    with writer(db) as store:
         store.con.execute("insert into organisations (org_id, name) values ('newco', 'New Co')")
         store.con.execute("insert into accounts (platform, handle_key, handle, org_id, role, configured) "
                           "values ('twitter', 'newcocare', 'NewCoCare', 'newco', 'support', true)")
         build_features(store, END, windows=(0, 90))
     assert runner.invoke(app, ["estimate", "--db", str(db)]).exit_code == 0
     with Store(db, read_only=True) as store:
-        as_of = store.con.execute("select max(as_of) from estimates").fetchone()[0]
+        frame, without_posts = stored_estimates(store), orgs_without_posts(store)
     console = Console(record=True, width=200)
-    print_stage_table(str(db), as_of, console)
+    print_stage_table(frame, without_posts, console)
     text = console.export_text()
     assert "1 organisations have no posts stored yet (configured, no data): newco" in text
     assert "newco │" not in text                          # not in the stage table

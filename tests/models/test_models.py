@@ -7,11 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.synthetic import END, generate, import_synthetic
+from pipeline.training.synthetic import END, generate, import_synthetic
 from features.runner import build_features
 from models import dimensions as D
 from models.classifier import EXPECTED_FAILED_CHECKS, OrdinalStageClassifier
-from models.estimate import estimate, fit_models, training_frame
+from models.estimate import estimate, fit_models
+from pipeline.estimation import org_frame
+from pipeline.store import writer
+from pipeline.training.cache import training_frame
 from models.rules import apply_rules
 from models.spec import MODEL_IDS, load_models
 import os
@@ -23,7 +26,7 @@ SEEDS = SHARED.parent / "seeds"
 
 @pytest.fixture(scope="module")
 def small_train() -> pd.DataFrame:
-    return training_frame(21, 70, prefix="tr")
+    return training_frame(21, 70, 90, prefix="tr")
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +86,8 @@ def test_generator_loads_through_the_normal_path(store):
     authors = store.con.execute("select distinct author from posts where not is_org_author limit 5").fetchall()
     assert all(a.startswith("u") for (a,) in authors)
     build_features(store, END, windows=(90,))
-    features, _, window = D.org_frame(store)
-    assert window == 90 and len(features) == 8
+    features = org_frame(store, END, 90)
+    assert len(features) == 8
     dims = D.compute(features)
     assert dims["completeness"].min() == 1.0
 
@@ -135,11 +138,10 @@ def _improve(features: pd.DataFrame, factor: float) -> pd.DataFrame:
 
 
 def test_estimates_are_monotone_in_every_signal(small_fit):
-    from pipeline.store import Store
-    with Store(":memory:") as store:
+    with writer(":memory:") as store:
         import_synthetic(store, 33, 25, prefix="m")
         build_features(store, END, windows=(90,))
-        features, _, _ = D.org_frame(store, END, 90)
+        features = org_frame(store, END, 90)
     base = pd.DataFrame(estimate(small_fit, D.compute(features)))
     for factor in (1.2, 1.6):
         better = pd.DataFrame(estimate(small_fit, D.compute(_improve(features, factor))))
@@ -164,7 +166,7 @@ def test_thin_data_is_insufficient_evidence(small_fit):
 
 
 def test_estimates_are_complete_and_reproducible(small_train, small_fit):
-    test = training_frame(22, 20, prefix="te")
+    test = training_frame(22, 20, 90, prefix="te")
     first = estimate(small_fit, test)
     second = estimate(fit_models(small_train), test)
     assert first == second

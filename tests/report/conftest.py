@@ -29,7 +29,7 @@ def airlines_db_no_estimates(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_db(tmp_path_factory, model_cache) -> Path:
-    """Synthetic organisations (connectors/synthetic.py) with real estimates; needs no shared data."""
+    """Synthetic organisations (pipeline/training/synthetic.py) with real estimates; needs no shared data."""
     from demo_db import build_synthetic_demo
 
     with pytest.MonkeyPatch.context() as mp:

@@ -1,4 +1,4 @@
-"""Synthetic organisations with known maturity stages: a source like any other connector.
+"""Synthetic organisations with known maturity stages: the training and evaluation data.
 
 `generate(seed, orgs)` draws, per organisation, a latent level (0..1) on each maturity dimension of
 models/dimensions.py. Behaviour parameters are drawn from the latent levels *with noise* (and rounded to
@@ -23,7 +23,9 @@ import numpy as np
 
 from connectors.records import Post, posts_to_batch
 from models.dimensions import DIMENSIONS, SCALE_BY_SIGNAL
-from pipeline.config import Account, Organisation
+from models.rules import apply_rules
+from models.spec import load_models
+from pipeline.config import Account, Organisation, write_organisations
 from pipeline.store import LoadCounts, Store
 
 # --- measured on the twcs prefix-5k file (see module docstring) -------------------------------------
@@ -80,9 +82,6 @@ class SyntheticData:
 
 
 def latent_truth(latent: dict[str, float]) -> tuple[dict[str, str], dict[str, int]]:
-    from models.rules import apply_rules
-    from models.spec import load_models
-
     names, indices = {}, {}
     for model_id, spec in load_models().items():
         result = apply_rules(spec, latent)
@@ -260,20 +259,6 @@ def generate(seed: int = 7, orgs: int = 40, *, behaviour: Behaviour = Behaviour(
     return result
 
 
-def register_organisations(store: Store, organisations: list[Organisation]) -> None:
-    """Add (or refresh) the generated organisations and their accounts without touching others.
-    Caller owns the transaction."""
-    for org in organisations:
-        store.con.execute("insert or replace into organisations values (?, ?, ?, ?, ?, ?)",
-                          [org.id, org.name, org.sector, org.timezone, org.business_start, org.business_end])
-        for account in org.accounts:
-            store.con.execute(
-                "insert into accounts (platform, handle_key, handle, org_id, role, configured) "
-                "values (?, ?, ?, ?, ?, true) on conflict do update set handle = excluded.handle, "
-                "org_id = excluded.org_id, role = excluded.role, configured = true",
-                [account.platform, account.key, account.handle, org.id, account.role])
-
-
 def import_synthetic(store: Store, seed: int = 7, orgs: int = 40, *, source: str | None = None,
                      behaviour: Behaviour = Behaviour(), prefix: str = "syn") -> tuple[int, LoadCounts, SyntheticData]:
     """Generate and load synthetic organisations through the normal load path. Returns (run_id, counts, data)."""
@@ -283,7 +268,7 @@ def import_synthetic(store: Store, seed: int = 7, orgs: int = 40, *, source: str
     counts = LoadCounts(read=len(data.posts))
     try:
         with store.transaction():
-            register_organisations(store, data.organisations)
+            write_organisations(store.con, data.organisations)
             for start in range(0, len(data.posts), 100_000):
                 counts.loaded += store.load_posts(posts_to_batch(data.posts[start:start + 100_000]),
                                                   source=source, run_id=run_id)

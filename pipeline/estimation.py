@@ -1,0 +1,109 @@
+"""Organisation inputs of the models read from the store, and the estimates table.
+
+The estimation window is never guessed here: every function takes it from its caller (the
+`[settings] window_days` of the config or a command's `--window`, default DEFAULT_WINDOW_DAYS).
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+import pandas as pd
+
+from features.runner import FeatureError, features_frame, latest_as_of
+from models import dimensions as D
+from models.estimate import estimate
+from models.labels import validate as validate_label
+from models.spec import MODEL_IDS
+from pipeline.store import utcnow
+
+ESTIMATE_COLUMNS = ["org", "model", "stage", "stage_index", "confidence", "status", "rule_stage",
+                    "classifier_stage", "as_of", "window_days"]
+
+
+def resolve_as_of(store, as_of: datetime | None, window_days: int) -> datetime:
+    """as_of, or the latest one with features built for the window."""
+    as_of = as_of or latest_as_of(store, window_days)
+    if as_of is None:
+        raise FeatureError(f"no features are stored for a {window_days}-day window; run "
+                           f"`maturity features --window {window_days}` or `maturity run` first")
+    return as_of
+
+
+def org_frame(store, as_of: datetime, window_days: int) -> pd.DataFrame:
+    """Organisation features at as_of for the estimation window, one row per organisation."""
+    return (features_frame(store, as_of, window_days, scope="org")
+            .drop(columns=["platform", "account"]).reset_index(drop=True))
+
+
+def org_dimensions(store, as_of: datetime, window_days: int) -> pd.DataFrame:
+    """The models' inputs (models.dimensions.compute) for every organisation at as_of."""
+    return D.compute(org_frame(store, as_of, window_days))
+
+
+def replace_estimates(store, as_of: datetime, window_days: int, run_id: str, rows: list[dict]) -> None:
+    """Store `rows` as the estimates of (as_of, window), replacing earlier ones in one transaction."""
+    now = utcnow()
+    with store.transaction() as con:
+        con.execute("delete from estimates where as_of = ? and window_days = ?", [as_of, window_days])
+        if rows:
+            con.executemany(
+                "insert into estimates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, as_of, window_days, r["org"], r["model"], r["stage"], r["stage_index"],
+                  r["confidence"], r["status"], r["rule_stage"], r["classifier_stage"],
+                  json.dumps(r["probabilities"]), json.dumps(r["explanation"]), now) for r in rows])
+
+
+def estimate_store(store, fitted, as_of: datetime | None, window_days: int, *,
+                   run_id: str | None = None) -> tuple[list[dict], datetime]:
+    """(Re)compute and store the estimates of every organisation with features at (as_of, window).
+    Returns (estimates, as_of)."""
+    as_of = resolve_as_of(store, as_of, window_days)
+    rows = estimate(fitted, org_dimensions(store, as_of, window_days))
+    replace_estimates(store, as_of, window_days, run_id or uuid.uuid4().hex, rows)
+    return rows, as_of
+
+
+def latest_estimate_key(store) -> tuple[datetime, int] | None:
+    """(as_of, window) of the estimates computed last."""
+    return store.con.execute("select as_of, window_days from estimates order by computed_at desc, as_of desc "
+                             "limit 1").fetchone()
+
+
+def in_model_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Estimates sorted by organisation, then in the models' published order."""
+    order = {m: i for i, m in enumerate(MODEL_IDS)}
+    return (frame.assign(_model_order=frame["model"].map(order)).sort_values(["org", "_model_order"])
+            .drop(columns="_model_order").reset_index(drop=True))
+
+
+def stored_estimates(store, as_of: datetime | None = None, window_days: int | None = None) -> pd.DataFrame:
+    """The estimates of (as_of, window), by default the ones computed last: one row per organisation x
+    model, in model order."""
+    if as_of is None or window_days is None:
+        latest = latest_estimate_key(store)
+        if latest is None:
+            return pd.DataFrame(columns=ESTIMATE_COLUMNS)
+        as_of = as_of or latest[0]
+        window_days = latest[1] if window_days is None else window_days
+    frame = store.df("select org_id as org, model, stage, stage_index, confidence, status, rule_stage, "
+                     "classifier_stage, as_of, window_days from estimates where as_of = ? and window_days = ?",
+                     [as_of, window_days])
+    return in_model_order(frame)
+
+
+def orgs_without_posts(store) -> set[str]:
+    """Configured organisations none of whose accounts has a post stored."""
+    return {org for (org,) in store.con.execute(
+        "select o.org_id from organisations o where not exists (select 1 from accounts a join posts p "
+        "on p.platform = a.platform and p.author_key = a.handle_key where a.org_id = o.org_id)").fetchall()}
+
+
+def add_labels(store, labels: list[tuple[str, str, str]], source: str) -> int:
+    """Store analyst labels (org, model, stage), each validated against the model files."""
+    checked = [validate_label(*label) for label in labels]
+    now = utcnow()
+    with store.transaction() as con:
+        con.executemany("insert into labels values (?, ?, ?, ?, ?)", [(o, m, s, source, now) for o, m, s in checked])
+    return len(checked)
