@@ -19,6 +19,7 @@ run: $(STAMP)
 	$(BIN)/maturity run --config data/demo.toml
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

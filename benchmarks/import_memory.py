@@ -55,8 +55,8 @@ def main() -> int:
     started = time.perf_counter()
     child = subprocess.run(
         [sys.executable, "-c",
-         "import sys; from pipeline.store import Store; from connectors.twcs import import_twcs; "
-         "s = Store(sys.argv[1]); print(import_twcs(s, sys.argv[2])[1].loaded)", str(db), str(csv)],
+         "import sys; from pipeline.store import writer; from connectors.twcs import import_twcs\n"
+         "with writer(sys.argv[1]) as s: print(import_twcs(s, sys.argv[2])[1].loaded)", str(db), str(csv)],
         capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

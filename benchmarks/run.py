@@ -141,12 +141,12 @@ def configure_orgs(store) -> None:
 
 def step_ingest(posts: int) -> dict:
     from connectors.twcs import import_twcs
-    from pipeline.store import Store
+    from pipeline.store import writer
 
     db = DATA / f"scale_{posts}.duckdb"
     for stale in (db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".key")):
         stale.unlink(missing_ok=True)
-    with Store(db) as store:
+    with writer(db, "benchmark") as store:
         configure_orgs(store)
         started = time.perf_counter()
         _, counts = import_twcs(store, DATA / f"scale_{posts}.csv")
@@ -241,13 +241,13 @@ def step_incremental(posts: int) -> dict:
 def step_estimate(posts: int) -> dict:
     import numpy as np
 
-    from models import dimensions as D
-    from models.estimate import estimate, fit_models, training_frame
+    from models.estimate import estimate, fit_models
+    from pipeline.estimation import org_dimensions, resolve_as_of
+    from pipeline.training.cache import training_frame
 
-    fitted = fit_models(training_frame(7001, 200))  # not timed: training happens once, not per estimate
+    fitted = fit_models(training_frame(7001, 200, 90))  # not timed: training happens once, not per estimate
     with _store(posts) as store:
-        features, _, _ = D.org_frame(store, None, 90)
-    dims = D.compute(features)
+        dims = org_dimensions(store, resolve_as_of(store, None, 90), 90)
     rows = dims.iloc[np.arange(10_000) % len(dims)].reset_index(drop=True)
     rows["org"] = [f"e{i}" for i in range(len(rows))]
     started = time.perf_counter()

@@ -56,6 +56,7 @@ class Report:
     generated_at: datetime
     features_as_of: datetime | None
     estimates_as_of: datetime | None
+    estimation_window: int | None        # days of activity the stages were read from
     sections: list[Section]
 
     @property
@@ -73,9 +74,10 @@ def build_report(analyst: Analyst, group: str | None = None, orgs: Iterable[str]
     ids = analyst.org_ids(group, orgs)
     names = dict(zip(*analyst.organisations(orgs=ids)[["org", "name"]].T.values))
     try:
-        estimates_as_of = analyst.estimates(orgs=ids)["as_of"].iloc[0]
+        latest = analyst.estimates(orgs=ids)
+        estimates_as_of, estimation_window = latest["as_of"].iloc[0], int(latest["window_days"].iloc[0])
     except NoEstimatesError:
-        estimates_as_of = None
+        estimates_as_of = estimation_window = None
     ctx = _Ctx(analyst, ids, names)
     builders = [_stage_matrix, _smi_quadrant, _latency, _response_volume, _heatmap, _coverage,
                 _stage_history, _percentiles, _advice]
@@ -89,7 +91,7 @@ def build_report(analyst: Analyst, group: str | None = None, orgs: Iterable[str]
             sections.append(section)
     title = f"Competitor benchmark: {group}" if group else "Competitor benchmark"
     return Report(title, group, ids, names, datetime.now().replace(microsecond=0), analyst.as_of(0),
-                  estimates_as_of, sections)
+                  estimates_as_of, estimation_window, sections)
 
 
 @dataclass
@@ -488,7 +490,8 @@ def render_html(report: Report) -> str:
 <title>{html.escape(report.title)}</title><style>{_CSS}</style></head>
 <body><header><h1>{html.escape(report.title)}</h1>
 <p>{len(report.orgs)} organisations: {orgs}</p>
-<p>features as of {when(report.features_as_of)} · estimates as of {when(report.estimates_as_of)} ·
+<p>features as of {when(report.features_as_of)} · estimates as of {when(report.estimates_as_of)}{
+    f" on the last {report.estimation_window} days" if report.estimation_window else ""} ·
 generated {report.generated_at:%Y-%m-%d %H:%M}</p></header>
 <nav>{nav}</nav><main>{''.join(parts)}</main>
 <footer>social-maturity report. Signal definitions: docs/features.md; models: models/*.toml (each criterion
