@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from connectors.twcs import InputFileError, import_twcs
+from connectors.files import InputFileError
+from connectors.twcs import import_twcs
 from features.runner import FeatureError, build_features, dictionary_markdown, features_frame
 from pipeline.config import ConfigError, apply_config, load_config
 from pipeline.store import Store, StoreError, default_db_path

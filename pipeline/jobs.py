@@ -12,6 +12,7 @@ from connectors.facebook_pages import import_facebook_pages
 from connectors.sp500 import import_sp500
 from connectors.twcs import import_twcs
 from features.cache import cached_build
+from pipeline import sync
 from pipeline.config import Config, Source, apply_config
 from pipeline.store import Store
 
@@ -67,10 +68,7 @@ def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False
                 result.read, result.loaded, result.rejected = counts.read, counts.loaded, counts.rejected
         result.seconds = round(time.perf_counter() - started, 3)
         return result
-    importer = FILE_IMPORTERS.get(source.kind)
-    if importer is None:
-        result.status, result.message = "skipped", f"no importer for source kind {source.kind!r} yet"
-        return result
+    importer = FILE_IMPORTERS[source.kind]
     if source.path is None or not Path(source.path).exists():
         if source.required:
             result.status, result.message = "failed", f"file not found: {source.path}"
@@ -101,39 +99,33 @@ class LivePlan:
 
 
 def plan_live_pulls(db_path: str, config: Config) -> LivePlan:
-    from pipeline.sync import KIND_PLATFORM, cursor_snapshot, live_kinds_ready
-
-    kinds, skipped = live_kinds_ready(config)
-    platforms = {KIND_PLATFORM[kind]: kind for kind in kinds}
+    kinds, skipped = sync.live_kinds_ready(config)
+    platforms = {sync.KIND_PLATFORM[kind]: kind for kind in kinds}
     orgs = [o.id for o in config.organisations if any(a.platform in platforms for a in o.accounts)]
-    used = [kind for kind in kinds if any(a.platform == KIND_PLATFORM[kind]
+    used = [kind for kind in kinds if any(a.platform == sync.KIND_PLATFORM[kind]
                                           for o in config.organisations for a in o.accounts)]
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
         runs = {kind: store.start_run(kind, kind) for kind in used}
-        cursors = {org: cursor_snapshot(store, config, org, used) for org in orgs}
+        cursors = {org: sync.cursor_snapshot(store, config, org, used) for org in orgs}
     return LivePlan(used, skipped, runs, orgs, cursors)
 
 
 def pull_org(config: Config, plan: LivePlan, org_id: str):
     """One organisation's incremental pull (no database access; see pipeline.sync.pull_org)."""
-    from pipeline.sync import pull_org as pull
-
-    return pull(config, org_id, plan.kinds, plan.cursors[org_id], plan.runs)
+    return sync.pull_org(config, org_id, plan.kinds, plan.cursors[org_id], plan.runs)
 
 
 def store_live_pulls(db_path: str, config: Config, plan: LivePlan, pulls: list, crashed: dict[str, str]) -> dict:
     """Write the pulls (each connector transaction as one DuckDB transaction) and close the ingest
     runs. `crashed`: organisation -> why its pull raised. Returns the live summary."""
-    from pipeline.sync import KIND_PLATFORM, SyncSummary, apply_pull, finish_kind_run
-
-    summary = SyncSummary([a for pull in pulls for a in pull.accounts], dict(plan.skipped), dict(plan.runs))
+    summary = sync.SyncSummary([a for pull in pulls for a in pull.accounts], dict(plan.skipped), dict(plan.runs))
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
         for pull in pulls:
-            apply_pull(store, pull)
+            sync.apply_pull(store, pull)
         for kind, run_id in plan.runs.items():
             on_kind = [f"{org}: {cause}" for org, cause in crashed.items()
-                       if any(a.platform == KIND_PLATFORM[kind] for a in config.org(org).accounts)]
-            finish_kind_run(store, run_id, [a for a in summary.accounts if a.source == kind], on_kind)
+                       if any(a.platform == sync.KIND_PLATFORM[kind] for a in config.org(org).accounts)]
+            sync.finish_kind_run(store, run_id, [a for a in summary.accounts if a.source == kind], on_kind)
     live = summary.as_dict()
     for entry, org in zip(live["accounts"], [pull.org for pull in pulls for _ in pull.accounts]):
         entry["org"] = org
