@@ -48,8 +48,8 @@ BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
 
 # -- errors: sorted in one place ----------------------------------------------------------------
-# Every other 4xx is fatal for the account (401/403 credentials or protected, 404/410 unknown or
-# deleted account, 400 invalid handle...).
+# Any other 4xx is fatal for the account (401/403 credentials or protected, 404/410 unknown or
+# deleted account, 400 invalid handle...); `is_retriable` is the rule.
 RETRIABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
 
 

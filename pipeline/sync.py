@@ -55,9 +55,11 @@ def _connector_class(kind: str) -> type[Connector]:
 
 
 class MissingCredentials(RuntimeError):
+    """A live kind whose required credentials are not set here; `reason` is the summary's note."""
+
     def __init__(self, kind: str, credentials: Credentials):
         variables = ", ".join(credentials.missing)
-        self.kind, self.reason = kind, f"no credentials (set {variables})"
+        self.reason = f"no credentials (set {variables})"
         super().__init__(f"{kind}: no credentials on this machine (set {variables})")
 
 
