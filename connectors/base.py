@@ -1,10 +1,16 @@
 """What every live connector shares: streams, error sorting, rate-limit backoff, page caps and the
-incremental loop that advances a cursor in the same DuckDB transaction as the rows it covers.
+incremental loop that advances a cursor in the same transaction as the rows it covers.
 
 A platform connector (connectors/x.py, reddit.py, mastodon.py, bluesky.py) is a `Connector`
 subclass that builds its client, resolves an account, lists its streams and maps its library's
 exceptions to an `ErrorInfo`. A `Stream` declares its name, cursor name and page order and fetches
-one page; everything else (retries, sleeping, caps, filtering, loading, cursors) happens here.
+one page; everything else (retries, sleeping, caps, filtering, cursors) happens here.
+
+Cursors are data handed in and handed back: `read_stream` starts from the saved state values the
+caller passes (`Stream.state_names`: cursor, page token, pending) and yields one `PageBatch` per
+page (posts, records set aside, the state values that page changed); it never reads or writes a
+store. `commit_page` writes a batch into a `Sink` in one transaction, so a cursor never gets ahead
+of the rows it covers. Every stream emits `Post`s, which the sink merges on (platform, post_id).
 
 Page orders:
 * ascending (Mastodon `min_id`): each page holds the posts just newer than the cursor; the cursor
@@ -25,11 +31,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
+from connectors.accounts import Account
 from connectors.credentials import Credentials, install_log_redaction, redact
 from connectors.records import MalformedRecord, Post, posts_to_batch, to_utc_naive
-from pipeline.config import Account
+from connectors.sink import Rejection, Sink
 
 log = logging.getLogger("maturity.connectors")
 T = TypeVar("T")
@@ -41,10 +48,9 @@ BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
 
 # -- errors: sorted in one place ----------------------------------------------------------------
+# Any other 4xx is fatal for the account (401/403 credentials or protected, 404/410 unknown or
+# deleted account, 400 invalid handle...); `is_retriable` is the rule.
 RETRIABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
-# Every other 4xx is fatal for the account (401/403 credentials or protected, 404/410 unknown or
-# deleted account, 400 invalid handle...). Listed for the docs; `is_retriable` is the rule.
-FATAL_STATUS = frozenset({400, 401, 403, 404, 410})
 
 
 def is_retriable(status: int | None, transient_io: bool = False) -> bool:
@@ -259,13 +265,17 @@ class Stream:
 
     name: ClassVar[str]
     cursor_name: ClassVar[str]                 # since_id, min_id, after, cursor...
-    primary_key: ClassVar[tuple[str, ...]] = ("platform", "post_id")
     ascending: ClassVar[bool] = False          # see module docstring
     api_applies_cursor: ClassVar[bool] = True  # False: the base drops posts at/behind the cursor
     tolerated_status: ClassVar[frozenset[int]] = frozenset()  # fatal codes that end only this stream
 
     def __init__(self, connector: "Connector", account: Account, context: Any):
         self.connector, self.account, self.context = connector, account, context
+
+    @property
+    def state_names(self) -> tuple[str, str, str]:
+        """The names of this stream's saved state within its account: cursor, page token, pending."""
+        return f"{self.name}.{self.cursor_name}", f"{self.name}.page_token", f"{self.name}.pending"
 
     def fetch_page(self, cursor: str | None, token: str | None, window: Window) -> Page:
         raise NotImplementedError
@@ -288,7 +298,18 @@ class Stream:
         return None
 
 
-# -- results -------------------------------------------------------------------------------------
+# -- what a stream yields and what a sync reports ---------------------------------------------------
+@dataclass
+class PageBatch:
+    """What one fetched page commits, all in one sink transaction: its posts (with their related
+    posts, once each), the records set aside from it, and the stream state values it changed."""
+    posts: list[Post]
+    rejected: list[Rejection]
+    cursors: dict[str, str | None]    # state name -> new value; empty for backfills
+    position: str | None              # the stream's cursor after this page
+    more: bool                        # another page follows in this sequence
+
+
 @dataclass
 class StreamResult:
     stream: str
@@ -323,13 +344,12 @@ class Connector:
 
     def __init__(self, credentials: Credentials, org_accounts: Sequence[Account], *,
                  clock: Clock | None = None, page_cap: int = DEFAULT_PAGE_CAP,
-                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, page_caps: Mapping[str, int] | None = None):
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS):
         self.credentials = credentials
         self.org_accounts = list(org_accounts)
         self.org_handles = {a.handle.lower() for a in self.org_accounts}
         self.clock = clock or SystemClock()
         self.page_cap = page_cap
-        self.page_caps = dict(page_caps or {})
         self.max_attempts = max_attempts
         self.limits = RateLimitObserver(self.clock)
         self._secrets = credentials.secrets()
@@ -422,8 +442,10 @@ class Connector:
         raise AssertionError("unreachable")
 
     # the incremental loop --------------------------------------------------------------------
-    def sync_account(self, store, account: Account, *, source: str, run_id: int | None,
-                     window: Window = Window()) -> AccountResult:
+    def sync_account(self, sink: Sink, account: Account, *, cursors: Mapping[str, str | None],
+                     source: str, run_id: int | None, window: Window = Window()) -> AccountResult:
+        """Sync every stream of one account from its saved `cursors` (state name -> value, as
+        `Stream.state_names` names them; ignored by backfills)."""
         result = AccountResult(source, self.platform, account.handle)
         try:
             context = self.call(account, "resolve account", lambda: self.resolve(account))
@@ -431,7 +453,8 @@ class Connector:
                 stream_result = StreamResult(stream.name)
                 result.streams.append(stream_result)
                 try:
-                    self.sync_stream(store, stream, stream_result, source=source, run_id=run_id, window=window)
+                    self.sync_stream(sink, stream, cursors=cursors, source=source, run_id=run_id,
+                                     window=window, out=stream_result)
                 except FatalError as exc:
                     if exc.status not in stream.tolerated_status:
                         raise
@@ -447,30 +470,42 @@ class Connector:
         result.pages = sum(s.pages for s in result.streams)
         return result
 
-    def sync_stream(self, store, stream: Stream, out: StreamResult | None = None, *, source: str | None = None,
-                    run_id: int | None = None, window: Window = Window()) -> StreamResult:
+    def sync_stream(self, sink: Sink, stream: Stream, *, cursors: Mapping[str, str | None],
+                    source: str | None = None, run_id: int | None = None, window: Window = Window(),
+                    out: StreamResult | None = None) -> StreamResult:
+        """Read the stream and commit each page as it arrives."""
         out = out if out is not None else StreamResult(stream.name)
         source = source or self.source
+        for batch in self.read_stream(stream, cursors, window, out):
+            commit_page(sink, batch, source=source, account=stream.account.key, run_id=run_id)
+            out.posts += len(batch.posts)
+            out.rejected += len(batch.rejected)
+            out.cursor = batch.position
+            log.info("%s %s %s: page %d, %d posts%s", self.platform, stream.account.handle, stream.name,
+                     out.pages, len(batch.posts), ", more pages" if batch.more else "")
+        return out
+
+    def read_stream(self, stream: Stream, cursors: Mapping[str, str | None], window: Window,
+                    out: StreamResult) -> Iterator[PageBatch]:
+        """One PageBatch per fetched page, from the saved `cursors` on. Counts the pages fetched
+        and notes a reached page cap in `out`; writes nothing (the caller commits each batch)."""
         account = stream.account
-        key = account.key
-        names = (f"{stream.name}.{stream.cursor_name}", f"{stream.name}.page_token",
-                 f"{stream.name}.pending")
+        names = stream.state_names
         incremental = not window.is_backfill
-        saved: dict[str, str | None] = {}
         if incremental:
-            saved = {n: store.get_cursor(source, key, n) for n in names}
+            saved = {n: cursors.get(n) for n in names}
             cursor, token, pending = (saved[n] for n in names)
         else:
+            saved = {}
             cursor, token, pending = (stream.start_cursor(window) if stream.ascending else None), None, None
-        cap = self.page_caps.get(stream.name, self.page_cap)
         done = False
         while not done:
-            if out.pages >= cap:
+            if out.pages >= self.page_cap:
                 out.capped = True
                 log.warning("%s %s %s: page cap of %d reached; %s", self.platform, account.handle,
-                            stream.name, cap, "the next run resumes from the last committed page"
+                            stream.name, self.page_cap, "the next run resumes from the last committed page"
                             if incremental else "backfill stopped early")
-                break
+                return
             def fetch_page():
                 self.rejected = []        # a retried fetch normalises its page again
                 return stream.fetch_page(cursor, token, window)
@@ -497,7 +532,7 @@ class Connector:
                     reached_known = True   # ordered pages have left the window
             related = self.call(account, f"{stream.name} replies", lambda: stream.related(records)) \
                 if records else []
-            batch = {p.post_id: p for p in records + related}   # one row per post per page
+            posts = {p.post_id: p for p in records + related}   # one row per post per page
             if stream.ascending:
                 next_cursor = newest if newest is not None else cursor
                 done = (not page.records and page.next_token is None) or reached_known
@@ -518,26 +553,24 @@ class Connector:
                 token = None if done else page.next_token
             rejected = {str(exc): exc for exc in self.rejected}      # once each, related pages included
             self.rejected = []
-            with store.transaction():
-                if batch:
-                    store.load_posts(posts_to_batch(batch.values()), source=source, run_id=run_id)
-                store.reject(run_id, source, [(None, exc.field, self.clean(message), None)
-                                              for message, exc in rejected.items()])
-                if incremental:
-                    for name, value in updates.items():
-                        if saved.get(name) != value:
-                            store.set_cursor(source, key, name, value)
-                            saved[name] = value
-            out.posts += len(batch)
-            out.rejected += len(rejected)
-            out.cursor = cursor
-            log.info("%s %s %s: page %d, %d posts%s", self.platform, account.handle, stream.name,
-                     out.pages, len(batch), "" if done else ", more pages")
-        return out
+            # only changed values are written, so a re-run with nothing new changes nothing
+            changed = {n: v for n, v in updates.items() if saved.get(n) != v} if incremental else {}
+            saved.update(changed)
+            yield PageBatch(posts=list(posts.values()),
+                            rejected=[(None, exc.field, self.clean(message), None)
+                                      for message, exc in rejected.items()],
+                            cursors=changed, position=cursor, more=not done)
 
 
-def utc_from_timestamp(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+def commit_page(sink: Sink, batch: PageBatch, *, source: str, account: str, run_id: int | None) -> None:
+    """The one place a page is written: its posts, the records set aside from it and the cursor
+    values covering it, in one sink transaction."""
+    with sink.transaction():
+        if batch.posts:
+            sink.load_posts(posts_to_batch(batch.posts), source=source, run_id=run_id)
+        sink.reject(run_id, source, batch.rejected)
+        for name, value in batch.cursors.items():
+            sink.set_cursor(source, account, name, value)
 
 
 def parse_time(value: Any) -> datetime:
@@ -546,7 +579,3 @@ def parse_time(value: Any) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def dedupe(posts: Iterable[Post]) -> list[Post]:
-    return list({p.post_id: p for p in posts}.values())

@@ -16,9 +16,9 @@ from typing import Any
 from atproto import Client, models
 from atproto_client import exceptions as aexc
 
+from connectors.accounts import Account
 from connectors.base import Connector, ErrorInfo, Page, Stream, Window, parse_time
 from connectors.records import Post, reading
-from pipeline.config import Account
 
 PUBLIC_APPVIEW = "https://public.api.bsky.app/xrpc"
 PAGE_LIMIT = 100

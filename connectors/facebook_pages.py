@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from connectors.files import InputFileError, check_utf8, file_run, open_text
 from connectors.records import Post, posts_to_batch
-from connectors.twcs import InputFileError, check_utf8
-from pipeline.store import LoadCounts, Store
+from connectors.sink import LoadCounts, RunSink
 
 PLATFORM = "facebook"
 REQUIRED = ["status_id", "status_type", "status_published", "num_reactions", "num_comments", "num_shares"]
@@ -30,66 +30,53 @@ def _count(value: str) -> int:
     return int(value)
 
 
-def import_facebook_pages(store: Store, path: str | Path, *, source: str | None = None,
+def import_facebook_pages(sink: RunSink, path: str | Path, *, source: str | None = None,
                           progress: Callable[[int], None] | None = None) -> tuple[int, LoadCounts]:
     """Import a Live.csv-style file of page posts. Returns (run_id, counts); bad rows are rejected with
     their line and field, the rest loads in one transaction."""
     path = Path(path)
     source = source or f"facebook_pages:{path.name}"
-    try:
-        handle = open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise InputFileError(path, f"cannot open: {exc.strerror}") from None
-    counts = LoadCounts()
-    run_id = store.start_run(source, "facebook_pages")
-    posts, rejected = [], []
-    try:
+    handle = open_text(path, newline="")     # an unreadable file is refused before a run starts
+    with file_run(sink, source, "facebook_pages") as run, handle:
         check_utf8(path)    # another encoding: refused before anything is stored
-        with handle:
-            reader = csv.reader(handle)
-            header = [h.strip() for h in next(reader, [])]
-            missing = [c for c in REQUIRED if c not in header]
-            if missing:
-                raise InputFileError(path, f"missing required column(s): {', '.join(missing)}", 1)
-            at = {name: header.index(name) for name in REQUIRED}
-            for row in reader:
-                line = reader.line_num
-                if not row:
-                    continue
-                counts.read += 1
-                raw = ",".join(row)
-                if len(row) < len(header):
-                    rejected.append((line, None, f"expected {len(header)} fields, found {len(row)}", raw))
-                    continue
-                status_id = row[at["status_id"]].strip()
-                page, _, _ = status_id.partition("_")
-                if not page or "_" not in status_id:
-                    rejected.append((line, "status_id", f"expected <page id>_<post id>, found {status_id!r}", raw))
-                    continue
-                try:
-                    published = datetime.strptime(row[at["status_published"]].strip(), "%m/%d/%Y %H:%M")
-                except ValueError:
-                    rejected.append((line, "status_published",
-                                     f"unrecognised time: {row[at['status_published']]!r}", raw))
-                    continue
-                try:
-                    reactions, comments, shares = (_count(row[at[c]]) for c in
-                                                   ("num_reactions", "num_comments", "num_shares"))
-                except ValueError as exc:
-                    rejected.append((line, "num_*", f"not a count: {exc}", raw))
-                    continue
-                kind = row[at["status_type"]].strip().lower()
-                posts.append(Post(PLATFORM, status_id, page, True, published, text=None,
-                                  has_media=kind in MEDIA_TYPES, like_count=reactions,
-                                  repost_count=shares, reply_count=comments))
-        with store.transaction():
-            counts.loaded = store.load_posts(posts_to_batch(posts), source=source, run_id=run_id)
-            store.reject(run_id, source, rejected)
-        counts.rejected = len(rejected)
+        posts, rejected = [], []
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise InputFileError(path, f"missing required column(s): {', '.join(missing)}", 1)
+        at = {name: header.index(name) for name in REQUIRED}
+        for row in reader:
+            line = reader.line_num
+            if not row:
+                continue
+            run.counts.read += 1
+            raw = ",".join(row)
+            if len(row) < len(header):
+                rejected.append((line, None, f"expected {len(header)} fields, found {len(row)}", raw))
+                continue
+            status_id = row[at["status_id"]].strip()
+            page, _, _ = status_id.partition("_")
+            if not page or "_" not in status_id:
+                rejected.append((line, "status_id", f"expected <page id>_<post id>, found {status_id!r}", raw))
+                continue
+            try:
+                published = datetime.strptime(row[at["status_published"]].strip(), "%m/%d/%Y %H:%M")
+            except ValueError:
+                rejected.append((line, "status_published",
+                                 f"unrecognised time: {row[at['status_published']]!r}", raw))
+                continue
+            try:
+                reactions, comments, shares = (_count(row[at[c]]) for c in
+                                               ("num_reactions", "num_comments", "num_shares"))
+            except ValueError as exc:
+                rejected.append((line, "num_*", f"not a count: {exc}", raw))
+                continue
+            kind = row[at["status_type"]].strip().lower()
+            posts.append(Post(PLATFORM, status_id, page, True, published, text=None,
+                              has_media=kind in MEDIA_TYPES, like_count=reactions,
+                              repost_count=shares, reply_count=comments))
+        run.commit(posts_to_batch(posts), rejected)
         if progress:
-            progress(counts.read)
-    except BaseException as exc:
-        store.fail_run(run_id, counts, f"{type(exc).__name__}: {exc}")
-        raise
-    store.finish_run(run_id, counts)
-    return run_id, counts
+            progress(run.counts.read)
+    return run.run_id, run.counts

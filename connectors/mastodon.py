@@ -20,9 +20,9 @@ from urllib.parse import urlparse
 from mastodon import Mastodon
 from mastodon import errors as merr
 
+from connectors.accounts import Account
 from connectors.base import Connector, ErrorInfo, Page, Stream, Window
 from connectors.records import Post, reading
-from pipeline.config import Account
 
 PAGE_LIMIT = 40
 ASSUMED_VERSION = "4.0.0"   # every endpoint used here exists since Mastodon 3.x

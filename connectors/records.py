@@ -4,15 +4,32 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from pipeline.store import POST_BATCH_SCHEMA
-
-
 INT64_MAX = 2**63 - 1
+TWITTER_EPOCH_MS = 1288834974657
+_UNIX_EPOCH = datetime(1970, 1, 1)
+
+# The columns a connector provides; the store derives everything else in SQL.
+POST_BATCH_SCHEMA = pa.schema(
+    [
+        ("platform", pa.string()),
+        ("post_id", pa.string()),
+        ("author", pa.string()),
+        ("is_org_author", pa.bool_()),
+        ("created_at", pa.timestamp("us")),
+        ("in_reply_to", pa.string()),
+        ("conversation_id", pa.string()),
+        ("text", pa.string()),
+        ("has_media", pa.bool_()),
+        ("like_count", pa.int64()),
+        ("repost_count", pa.int64()),
+        ("reply_count", pa.int64()),
+    ]
+)
 
 
 class MalformedRecord(ValueError):
@@ -105,6 +122,11 @@ def to_utc_naive(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def snowflake_time(tweet_id: int | str) -> datetime:
+    """Naive UTC time a tweet was posted, decoded from its X (snowflake) id."""
+    return _UNIX_EPOCH + timedelta(milliseconds=(int(tweet_id) >> 22) + TWITTER_EPOCH_MS)
 
 
 def posts_to_batch(posts: Iterable[Post]) -> pa.Table:

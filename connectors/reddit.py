@@ -18,9 +18,9 @@ from typing import Any
 import praw
 import prawcore
 
+from connectors.accounts import Account
 from connectors.base import Connector, ErrorInfo, Page, Stream, Window
 from connectors.records import Post, reading
-from pipeline.config import Account
 
 PAGE_LIMIT = 100
 REDDIT_OAUTH_URL = "https://oauth.reddit.com"

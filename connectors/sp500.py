@@ -9,23 +9,15 @@ cannot (no replies, no mentions).
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from connectors.records import Post, posts_to_batch
-from connectors.twcs import InputFileError, check_utf8
-from pipeline.store import LoadCounts, Store
+from connectors.files import InputFileError, check_utf8, file_run, open_text
+from connectors.records import Post, posts_to_batch, snowflake_time
+from connectors.sink import LoadCounts, Rejection, RunSink
 
 PLATFORM = "twitter"
-TWITTER_EPOCH_MS = 1288834974657
 BATCH_ROWS = 50_000
-_EPOCH = datetime(1970, 1, 1)
-
-
-def snowflake_time(tweet_id: int) -> datetime:
-    """Naive UTC time a tweet was posted, decoded from its snowflake id."""
-    return _EPOCH + timedelta(milliseconds=(tweet_id >> 22) + TWITTER_EPOCH_MS)
 
 
 def _files(path: Path) -> list[Path]:
@@ -39,47 +31,44 @@ def _files(path: Path) -> list[Path]:
     return [path]
 
 
-def import_sp500(store: Store, path: str | Path, *, source: str | None = None,
+def import_sp500(sink: RunSink, path: str | Path, *, source: str | None = None,
                  progress: Callable[[int], None] | None = None) -> tuple[int, LoadCounts]:
     """Import S&P 500 tweet-id files (a file or a folder). Returns (run_id, counts); rows without a
     screen name or with a non-numeric id are rejected with their file line."""
     path = Path(path)
     files = _files(path)
     source = source or f"sp500:{path.name}"
-    counts = LoadCounts()
-    run_id = store.start_run(source, "sp500")
-    try:
+    with file_run(sink, source, "sp500") as run:
         for file in files:   # a file in another encoding stops the import before anything is stored
             check_utf8(file)
         for file in files:
-            posts, rejected = [], []
-            with open(file, newline="", encoding="utf-8") as handle:
-                for line, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
-                    if not row:
-                        continue
-                    counts.read += 1
-                    if len(row) != 2:
-                        rejected.append((line, None, f"expected 2 tab-separated fields, found {len(row)}",
-                                         "\t".join(row)))
-                        continue
-                    name, tweet_id = row[0].strip(), row[1].strip()
-                    if not name:
-                        rejected.append((line, "screen_name", "missing", "\t".join(row)))
-                    elif not tweet_id.isdigit():
-                        rejected.append((line, "tweet_id", f"not an integer id: {tweet_id}", "\t".join(row)))
-                    else:
-                        posts.append(Post(PLATFORM, tweet_id, name, True, snowflake_time(int(tweet_id))))
+            posts, rejected = _read(file, run.counts)
             for start in range(0, max(len(posts), 1), BATCH_ROWS):
                 chunk = posts[start:start + BATCH_ROWS]
-                with store.transaction():
-                    counts.loaded += store.load_posts(posts_to_batch(chunk), source=source, run_id=run_id)
-                    if start == 0:
-                        store.reject(run_id, f"{source}:{file.name}", rejected)
+                # line numbers count within the file, so its rows are recorded under its name
+                run.commit(posts_to_batch(chunk), rejected if start == 0 else (),
+                           rejected_source=f"{source}:{file.name}")
                 if progress:
                     progress(len(chunk))
-            counts.rejected += len(rejected)
-    except BaseException as exc:
-        store.fail_run(run_id, counts, f"{type(exc).__name__}: {exc}")
-        raise
-    store.finish_run(run_id, counts)
-    return run_id, counts
+    return run.run_id, run.counts
+
+
+def _read(file: Path, counts: LoadCounts) -> tuple[list[Post], list[Rejection]]:
+    posts, rejected = [], []
+    with open_text(file, newline="") as handle:
+        for line, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            if not row:
+                continue
+            counts.read += 1
+            if len(row) != 2:
+                rejected.append((line, None, f"expected 2 tab-separated fields, found {len(row)}",
+                                 "\t".join(row)))
+                continue
+            name, tweet_id = row[0].strip(), row[1].strip()
+            if not name:
+                rejected.append((line, "screen_name", "missing", "\t".join(row)))
+            elif not tweet_id.isdigit():
+                rejected.append((line, "tweet_id", f"not an integer id: {tweet_id}", "\t".join(row)))
+            else:
+                posts.append(Post(PLATFORM, tweet_id, name, True, snowflake_time(tweet_id)))
+    return posts, rejected

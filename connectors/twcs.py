@@ -1,11 +1,11 @@
 """File connector for the Customer Support on Twitter (twcs) format, as CSV or JSONL.
 
 Python only tokenises (csv / json) and tracks physical line numbers; validation and typing happen
-per batch in DuckDB SQL, so a bad value is reported with its line and field while the rest loads.
+per batch in DuckDB SQL (a private in-memory database, apart from the store), so a bad value is
+reported with its line and field while the rest loads.
 """
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import operator
@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipeline.store import LoadCounts, Store
+from connectors.files import InputFileError, check_utf8, file_run, open_text
+from connectors.sink import LoadCounts, Rejection, RunSink
 
 PLATFORM = "twitter"
 REQUIRED_COLUMNS = ["tweet_id", "author_id", "inbound", "created_at"]
@@ -25,15 +28,6 @@ ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 BATCH_ROWS = 100_000
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-
-
-class InputFileError(ValueError):
-    """The file as a whole cannot be imported; nothing from it was stored."""
-
-    def __init__(self, path: Path, message: str, line: int | None = None):
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {message}")
-        self.path, self.line = path, line
 
 
 @dataclass
@@ -55,8 +49,6 @@ class RawBatch:
         data.update({name: pa.array(values, pa.string()) for name, values in zip(ALL_COLUMNS, columns)})
         return pa.table(data)
 
-
-Rejection = tuple[int | None, str | None, str, str]  # line, field, reason, raw excerpt
 
 # Typing and validation of one raw batch. The first failing field names the rejection reason.
 _VALIDATE_SQL = """
@@ -97,11 +89,7 @@ select * from checked
 
 
 def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, tuple]]:
-    try:
-        handle = open(path, newline="", encoding="utf-8", errors="strict")
-    except OSError as exc:
-        raise InputFileError(path, f"cannot open: {exc.strerror}") from None
-    with handle:
+    with open_text(path, newline="") as handle:
         reader = csv.reader(handle, strict=True)
         try:
             header = next(reader)
@@ -158,11 +146,7 @@ def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Ite
 
 
 def _records_from_jsonl(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, tuple]]:
-    try:
-        handle = open(path, encoding="utf-8", errors="strict")
-    except OSError as exc:
-        raise InputFileError(path, f"cannot open: {exc.strerror}") from None
-    with handle:
+    with open_text(path) as handle:
         line = 0
         while True:
             try:
@@ -208,34 +192,7 @@ def _batches(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[Raw
         yield batch
 
 
-def check_utf8(path: Path, chunk_bytes: int = 1 << 24) -> None:
-    """Reject a file in another encoding before anything from it is stored."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    lines_before, offset = 0, 0
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise InputFileError(path, f"cannot open: {exc.strerror}") from None
-    with handle:
-        while True:
-            chunk = handle.read(chunk_bytes)
-            try:
-                decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as exc:
-                if chunk:
-                    line = lines_before + chunk.count(b"\n", 0, exc.start) + 1
-                    what = f"byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start}"
-                else:  # the file ends inside a multi-byte character
-                    line, what = lines_before + 1, "incomplete character at the end of the file"
-                raise InputFileError(path, f"not valid UTF-8 ({what}); is the file in another encoding?",
-                                     line) from None
-            if not chunk:
-                return
-            lines_before += chunk.count(b"\n")
-            offset += len(chunk)
-
-
-def import_twcs(store: Store, path: str | Path, *, source: str | None = None,
+def import_twcs(sink: RunSink, path: str | Path, *, source: str | None = None,
                 progress: Callable[[int], None] | None = None) -> tuple[int, LoadCounts]:
     """Import one twcs CSV/JSONL file. Returns (run_id, counts).
 
@@ -247,55 +204,43 @@ def import_twcs(store: Store, path: str | Path, *, source: str | None = None,
     """
     path = Path(path)
     source = source or f"twcs:{path.name}"
-    counts = LoadCounts()
-    run_id = store.start_run(source, "twcs")
-    pending: list[Rejection] = []
+    unreadable: list[Rejection] = []     # records the tokeniser could not use, stored with the next batch
 
-    def on_reject(rejection: Rejection) -> None:  # records the tokeniser could not use
-        pending.append(rejection)
-        counts.read += 1
+    with file_run(sink, source, "twcs") as run, duckdb.connect() as validator:
+        validator.execute("set TimeZone = 'UTC'")
 
-    def flush(con, batch: RawBatch | None) -> None:
-        if batch is not None:
-            counts.read += len(batch)
-            con.register("raw_batch", batch.to_arrow())
-            try:
-                checked = con.execute(_VALIDATE_SQL).to_arrow_table()
-            finally:
-                con.unregister("raw_batch")
-            good, bad = _split(checked)
-            for row in bad:
-                field_name, reason = row["problem"].split("|", 1)
-                pending.append((row["line"], field_name, reason, _excerpt(row)))
-            counts.loaded += store.load_posts(good, source=source, run_id=run_id)
-        counts.rejected += len(pending)
-        store.reject(run_id, source, pending)
-        pending.clear()
+        def on_reject(rejection: Rejection) -> None:
+            unreadable.append(rejection)
+            run.counts.read += 1
 
-    try:
         check_utf8(path)
         for batch in _batches(path, on_reject):
-            with store.transaction() as con:
-                flush(con, batch)
+            run.counts.read += len(batch)
+            posts, invalid = _validate(validator, batch)
+            run.commit(posts, unreadable + invalid)
+            unreadable.clear()
             if progress:
                 progress(len(batch))
-        with store.transaction() as con:  # record-level CSV/JSON errors after the last batch
-            flush(con, None)
-    except InputFileError as exc:
-        store.fail_run(run_id, counts, str(exc))
-        raise
-    except BaseException as exc:
-        note = (f"; {counts.loaded} rows were stored before the failure and re-running the import "
-                "completes it" if counts.loaded else "")
-        store.fail_run(run_id, counts, f"{type(exc).__name__}: {exc}{note}")
-        raise
-    store.finish_run(run_id, counts)
-    return run_id, counts
+        run.commit(None, unreadable)     # record-level CSV/JSON errors after the last batch
+    return run.run_id, run.counts
+
+
+def _validate(validator: duckdb.DuckDBPyConnection, batch: RawBatch) -> tuple[pa.Table, list[Rejection]]:
+    """The batch's valid records as posts, and a rejection (line, field, reason) for each other one."""
+    validator.register("raw_batch", batch.to_arrow())
+    try:
+        checked = validator.execute(_VALIDATE_SQL).to_arrow_table()
+    finally:
+        validator.unregister("raw_batch")
+    posts, bad = _split(checked)
+    invalid = []
+    for row in bad:
+        field_name, reason = row["problem"].split("|", 1)
+        invalid.append((row["line"], field_name, reason, _excerpt(row)))
+    return posts, invalid
 
 
 def _split(checked: pa.Table) -> tuple[pa.Table, list[dict]]:
-    import pyarrow.compute as pc
-
     problem = checked.column("problem")
     bad_mask = pc.is_valid(problem)
     bad = checked.filter(bad_mask).to_pylist()

@@ -8,26 +8,19 @@ Streams per configured account (all `since_id` cursors, pages newest -> oldest):
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import tweepy
 
+from connectors.accounts import Account
 from connectors.base import Connector, ErrorInfo, Page, Stream, Window, timeout_adapter
-from connectors.records import Post, reading
-from pipeline.config import Account
+from connectors.records import Post, reading, snowflake_time
 
 TWEET_FIELDS = ["created_at", "author_id", "in_reply_to_user_id", "referenced_tweets", "conversation_id",
                 "public_metrics", "attachments"]
 EXPANSIONS = ["author_id"]
 USER_FIELDS = ["username"]
 MAX_RESULTS = 100
-TWITTER_EPOCH_MS = 1288834974657
-
-
-def snowflake_time(tweet_id: int | str) -> datetime:
-    """Creation time encoded in an X id (used when created_at was not requested)."""
-    return datetime.fromtimestamp(((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000, tz=timezone.utc)
 
 
 class XConnector(Connector):
@@ -85,7 +78,7 @@ class XConnector(Connector):
         replied_to = next((str(ref.id) for ref in (tweet.referenced_tweets or []) if ref.type == "replied_to"),
                           None)
         metrics = tweet.public_metrics or {}
-        created = tweet.created_at or snowflake_time(tweet.id)
+        created = tweet.created_at or snowflake_time(tweet.id)   # created_at not requested or absent
         return Post(platform=self.platform, post_id=str(tweet.id), author=author,
                     is_org_author=self.is_org(author), created_at=created, in_reply_to=replied_to,
                     conversation_id=str(tweet.conversation_id) if tweet.conversation_id else None,

@@ -12,7 +12,8 @@ import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from connectors.twcs import InputFileError, import_twcs
+from connectors.files import InputFileError
+from connectors.twcs import import_twcs
 from features.cache import cached_build
 from features.runner import FeatureError, build_features, dictionary_markdown, features_frame
 from models.labels import LabelError, read_labels_csv

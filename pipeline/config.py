@@ -8,6 +8,8 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connectors.accounts import Account
+
 PLATFORMS = {"twitter", "reddit", "mastodon", "bluesky", "facebook"}
 PLATFORM_ALIASES = {"x": "twitter"}
 ROLES = {"support", "marketing", "news", "careers", "product", "regional", "corporate",
@@ -31,27 +33,6 @@ class ConfigError(ValueError):
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {key}: {message}")
         self.path, self.line, self.key = path, line, key
-
-
-@dataclass(frozen=True)
-class Account:
-    platform: str
-    handle: str
-    role: str
-    instance: str | None = None  # Mastodon server
-
-    @property
-    def author_handle(self) -> str:
-        """The handle as it appears as a post's author: a Reddit user account is configured as
-        `u/name` (or `/u/name`, `name`) and authors posts as `name`."""
-        if self.platform == "reddit":
-            bare = self.handle.lstrip("/")
-            return bare[2:] if bare.lower().startswith("u/") else bare
-        return self.handle
-
-    @property
-    def key(self) -> str:
-        return self.author_handle.lower()
 
 
 @dataclass(frozen=True)

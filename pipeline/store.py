@@ -10,7 +10,6 @@ import os
 import re
 import secrets
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Iterator
 import duckdb
 import pyarrow as pa
 
+from connectors.records import POST_BATCH_SCHEMA
+from connectors.sink import LoadCounts
 from pipeline.errors import StoreError
 from pipeline.locking import ensure_not_held_elsewhere, exclusive_run
 
@@ -77,24 +78,6 @@ def _migrations() -> list[tuple[int, str, str]]:
 BLUESKY_NAME = r"[\w-]+(?:\.[\w-]+)*"
 MASTODON_NAME = r"\w+(?:@[\w-]+(?:\.[\w-]+)+)?"
 REDDIT_NAME = r"[\w-]+"
-
-# Columns a loader provides; everything else in posts is derived in SQL (see _DERIVE_AND_MERGE).
-POST_BATCH_SCHEMA = pa.schema(
-    [
-        ("platform", pa.string()),
-        ("post_id", pa.string()),
-        ("author", pa.string()),
-        ("is_org_author", pa.bool_()),
-        ("created_at", pa.timestamp("us")),
-        ("in_reply_to", pa.string()),
-        ("conversation_id", pa.string()),
-        ("text", pa.string()),
-        ("has_media", pa.bool_()),
-        ("like_count", pa.int64()),
-        ("repost_count", pa.int64()),
-        ("reply_count", pa.int64()),
-    ]
-)
 
 # Derived fields are computed here, once, for every source. Privacy: authors who are not organisation
 # accounts are stored as keyed pseudonyms; every @handle in derived mention lists and in stored text
@@ -174,13 +157,6 @@ _DERIVE_AND_MERGE = _DERIVE_AND_MERGE.replace("__BLUESKY__", BLUESKY_NAME).repla
 _DERIVE_AND_MERGE = _DERIVE_AND_MERGE.replace(
     "__UPDATES__", ",\n".join(f"    {c} = excluded.{c}" for c in _CONTENT_COLUMNS + ["source", "ingest_run_id", "loaded_at"])
 ).replace("__CHANGED__", "\n   or ".join(f"posts.{c} is distinct from excluded.{c}" for c in _CONTENT_COLUMNS))
-
-
-@dataclass
-class LoadCounts:
-    read: int = 0
-    loaded: int = 0
-    rejected: int = 0
 
 
 class Store:

@@ -5,33 +5,40 @@ A platform without credentials is skipped with one line; a fatal error (unknown,
 forbidden account, rejected credentials) skips that account only; retriable errors that persist
 stop the account at its last committed page. All of it is listed in the returned summary.
 
-`sync` writes as it pulls (the `maturity sync` command). The nightly flow pulls per organisation
-with `pull_org`, which may run on another process or machine: it reads cursors from a snapshot and
-records every transaction the connector commits (rows plus the cursors covering them) in a
-`BufferedStore`; `apply_pull` replays them in the single writer, one DuckDB transaction each.
+Connectors are given each account's saved cursors and commit pages with the cursors covering
+them into a sink (connectors/sink.py). `sync` reads the cursors from the store and gives it the
+store as the sink: it writes as it pulls (the `maturity sync` command). The nightly flow pulls per
+organisation with `pull_org`, which may run on another process or machine: it gets the cursors as a
+snapshot and records every transaction the connector commits in a `BufferedStore`; `apply_pull`
+replays them in the single writer, one DuckDB transaction each.
 """
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
+from connectors.accounts import Account
 from connectors.base import AccountResult, Clock, Connector, Window
-from connectors.credentials import load_credentials
+from connectors.credentials import Credentials, load_credentials
+from connectors.sink import LoadCounts, Rejection, Sink
 from pipeline.config import Config
-from pipeline.store import LoadCounts
 
 log = logging.getLogger("maturity.sync")
+
+CursorKey = tuple[str, str, str]   # (source, account key, cursor name), as in sync_state
 
 LIVE_KINDS = ("x", "reddit", "mastodon", "bluesky")
 KIND_PLATFORM = {"x": "twitter", "reddit": "reddit", "mastodon": "mastodon", "bluesky": "bluesky"}
 
 
 def _connector_class(kind: str) -> type[Connector]:
+    # imported on demand: each platform library takes up to a second to import, and a run needs
+    # only the configured ones
     if kind == "x":
         from connectors.x import XConnector
         return XConnector
@@ -45,6 +52,33 @@ def _connector_class(kind: str) -> type[Connector]:
         from connectors.bluesky import BlueskyConnector
         return BlueskyConnector
     raise ValueError(f"unknown live source kind {kind!r} (expected one of: {', '.join(LIVE_KINDS)})")
+
+
+class MissingCredentials(RuntimeError):
+    """A live kind whose required credentials are not set here; `reason` is the summary's note."""
+
+    def __init__(self, kind: str, credentials: Credentials):
+        variables = ", ".join(credentials.missing)
+        self.reason = f"no credentials (set {variables})"
+        super().__init__(f"{kind}: no credentials on this machine (set {variables})")
+
+
+def _credentials(kind: str, *, env, dotenv_path) -> Credentials:
+    """The kind's credentials; MissingCredentials when a required one is not set."""
+    credentials = load_credentials(kind, env=env, dotenv_path=dotenv_path)
+    if _connector_class(kind).credentials_required and not credentials.complete:
+        raise MissingCredentials(kind, credentials)
+    return credentials
+
+
+def build_connector(kind: str, config: Config, *, clock: Clock | None = None, page_cap: int | None = None,
+                    env=None, dotenv_path=".env") -> Connector:
+    """The connector of one live kind. It knows every organisation's accounts on the platform, so
+    replies between organisations stay organisation posts."""
+    credentials = _credentials(kind, env=env, dotenv_path=dotenv_path)
+    org_accounts = [a for o in config.organisations for a in o.accounts if a.platform == KIND_PLATFORM[kind]]
+    options = {"clock": clock} if page_cap is None else {"clock": clock, "page_cap": page_cap}
+    return _connector_class(kind)(credentials, org_accounts, **options)
 
 
 @dataclass
@@ -101,8 +135,7 @@ def configured_kinds(config: Config) -> list[str]:
 
 def sync(store, config: Config, platform: str | None = None, org: str | None = None,
          since: datetime | None = None, until: datetime | None = None, *, clock: Clock | None = None,
-         kinds: list[str] | None = None, env=None, dotenv_path=".env",
-         connector_factory: Callable[..., Connector] | None = None, page_cap: int | None = None) -> SyncSummary:
+         kinds: list[str] | None = None, env=None, dotenv_path=".env", page_cap: int | None = None) -> SyncSummary:
     """Sync the configured accounts of every live source kind (or `platform` only, accepting
     x/twitter), optionally one organisation, incrementally or as a since/until backfill."""
     if platform is not None:
@@ -119,31 +152,32 @@ def sync(store, config: Config, platform: str | None = None, org: str | None = N
     window = Window(since, until)
     summary = SyncSummary()
     for kind in kinds:
-        plat = KIND_PLATFORM[kind]
-        all_org_accounts = [a for o in config.organisations for a in o.accounts if a.platform == plat]
         targets = [a for o in config.organisations if org is None or o.id == org
-                   for a in o.accounts if a.platform == plat]
+                   for a in o.accounts if a.platform == KIND_PLATFORM[kind]]
         if not targets:
             continue
-        credentials = load_credentials(kind, env=env, dotenv_path=dotenv_path)
-        cls = _connector_class(kind)
-        if cls.credentials_required and not credentials.complete:
-            reason = f"no credentials (set {', '.join(credentials.missing)})"
-            summary.skipped[kind] = reason
-            log.warning("%s: skipped - %s", kind, reason)
+        try:
+            connector = build_connector(kind, config, clock=clock, page_cap=page_cap, env=env,
+                                        dotenv_path=dotenv_path)
+        except MissingCredentials as exc:
+            summary.skipped[kind] = exc.reason
+            log.warning("%s: skipped - %s", kind, exc.reason)
             continue
-        kwargs = {"clock": clock}
-        if page_cap is not None:
-            kwargs["page_cap"] = page_cap
-        connector = (connector_factory or cls)(credentials, all_org_accounts, **kwargs)
         run_id = store.start_run(kind, kind)
         summary.runs[kind] = run_id
-        results = []
-        for account in targets:
-            results.append(connector.sync_account(store, account, source=kind, run_id=run_id, window=window))
+        cursors = saved_cursors(store, [(kind, a.key) for a in targets])
+        results = sync_accounts(connector, store, targets, cursors, source=kind, run_id=run_id, window=window)
         summary.accounts.extend(results)
         finish_kind_run(store, run_id, results)
     return summary
+
+
+def sync_accounts(connector: Connector, sink: Sink, accounts: list[Account], cursors: Mapping[CursorKey, str | None],
+                  *, source: str, run_id: int | None, window: Window = Window()) -> list[AccountResult]:
+    """Sync each account from its saved cursors, the connector committing into `sink`."""
+    return [connector.sync_account(sink, account, cursors=account_cursors(cursors, source, account.key),
+                                   source=source, run_id=run_id, window=window)
+            for account in accounts]
 
 
 def finish_kind_run(store, run_id: int, results: list[AccountResult], crashed: list[str] = ()) -> None:
@@ -162,17 +196,17 @@ def live_kinds_ready(config: Config, *, env=None, dotenv_path=".env") -> tuple[l
     """The configured live kinds that can run here, and the skipped ones with the reason."""
     ready, skipped = [], {}
     for kind in configured_kinds(config):
-        credentials = load_credentials(kind, env=env, dotenv_path=dotenv_path)
-        if _connector_class(kind).credentials_required and not credentials.complete:
-            skipped[kind] = f"no credentials (set {', '.join(credentials.missing)})"
-            log.warning("%s: skipped - %s", kind, skipped[kind])
+        try:
+            _credentials(kind, env=env, dotenv_path=dotenv_path)
+        except MissingCredentials as exc:
+            skipped[kind] = exc.reason
+            log.warning("%s: skipped - %s", kind, exc.reason)
         else:
             ready.append(kind)
     return ready, skipped
 
 
 # -- per-organisation pulls for the nightly flow -------------------------------------------------
-CursorKey = tuple[str, str, str]   # (source, account key, cursor name), as in sync_state
 
 
 @dataclass
@@ -180,21 +214,17 @@ class Commit:
     """What one connector transaction committed: post batches (with source and ingest run), records
     set aside as malformed, and the cursor values that cover them."""
     batches: list[tuple[pa.Table, str, int | None]] = field(default_factory=list)
-    rejected: list[tuple[int | None, str, list[tuple]]] = field(default_factory=list)
+    rejected: list[tuple[int | None, str, list[Rejection]]] = field(default_factory=list)
     cursors: dict[CursorKey, str | None] = field(default_factory=dict)
 
 
 class BufferedStore:
-    """Stands in for the Store inside a pull: cursors come from a snapshot, and each transaction the
-    connector commits is recorded, in order, for the writer to replay (`apply_pull`)."""
+    """The sink of a pull: each transaction the connector commits is recorded, in order, for the
+    writer to replay (`apply_pull`)."""
 
-    def __init__(self, cursors: dict[CursorKey, str | None]):
-        self.cursors = dict(cursors)
+    def __init__(self) -> None:
         self.commits: list[Commit] = []
         self._open: Commit | None = None
-
-    def get_cursor(self, source: str, account: str, cursor_name: str) -> str | None:
-        return self.cursors.get((source, account, cursor_name))
 
     def set_cursor(self, source: str, account: str, cursor_name: str, value: str | None) -> None:
         self._current().cursors[(source, account, cursor_name)] = value
@@ -203,7 +233,7 @@ class BufferedStore:
         self._current().batches.append((batch, source, run_id))
         return batch.num_rows
 
-    def reject(self, run_id: int | None, source: str, rows: list[tuple]) -> None:
+    def reject(self, run_id: int | None, source: str, rows: list[Rejection]) -> None:
         if rows:
             self._current().rejected.append((run_id, source, rows))
 
@@ -216,12 +246,11 @@ class BufferedStore:
             self._open = None   # like a rollback: nothing from this transaction is kept
             raise
         commit, self._open = self._open, None
-        self.cursors.update(commit.cursors)
         self.commits.append(commit)
 
     def _current(self) -> Commit:
         if self._open is None:
-            raise RuntimeError("connectors write posts and cursors inside store.transaction()")
+            raise RuntimeError("connectors write posts and cursors inside sink.transaction()")
         return self._open
 
 
@@ -232,10 +261,9 @@ class OrgPull:
     commits: list[Commit]
 
 
-def cursor_snapshot(store, config: Config, org_id: str, kinds: list[str]) -> dict[CursorKey, str | None]:
-    """The saved cursors of one organisation's accounts on the given live kinds."""
-    keys = [(kind, a.key) for kind in kinds for a in config.org(org_id).accounts
-            if a.platform == KIND_PLATFORM[kind]]
+def saved_cursors(store, accounts: Iterable[tuple[str, str]]) -> dict[CursorKey, str | None]:
+    """The saved sync_state values of the given (source, account key) pairs."""
+    keys = list(accounts)
     if not keys:
         return {}
     rows = store.con.execute(
@@ -245,27 +273,29 @@ def cursor_snapshot(store, config: Config, org_id: str, kinds: list[str]) -> dic
     return {(source, account, name): value for source, account, name, value in rows}
 
 
+def account_cursors(cursors: Mapping[CursorKey, str | None], source: str, account_key: str) -> dict[str, str | None]:
+    """One account's cursors (state name -> value), as a connector is given them."""
+    return {name: value for (s, a, name), value in cursors.items() if s == source and a == account_key}
+
+
+def cursor_snapshot(store, config: Config, org_id: str, kinds: list[str]) -> dict[CursorKey, str | None]:
+    """The saved cursors of one organisation's accounts on the given live kinds."""
+    return saved_cursors(store, [(kind, a.key) for kind in kinds for a in config.org(org_id).accounts
+                                 if a.platform == KIND_PLATFORM[kind]])
+
+
 def pull_org(config: Config, org_id: str, kinds: list[str], cursors: dict[CursorKey, str | None],
              runs: dict[str, int], *, clock: Clock | None = None, env=None, dotenv_path=".env") -> OrgPull:
     """Pull one organisation's accounts on the given live kinds, incrementally from `cursors`,
     without opening the database: returns the committed work for `apply_pull`. Re-running it from
     the same cursors fetches the same pages, so it is safe to retry."""
-    buffer = BufferedStore(cursors)
+    buffer = BufferedStore()
     results = []
     for kind in kinds:
-        platform = KIND_PLATFORM[kind]
-        targets = [a for a in config.org(org_id).accounts if a.platform == platform]
-        if not targets:
-            continue
-        credentials = load_credentials(kind, env=env, dotenv_path=dotenv_path)
-        cls = _connector_class(kind)
-        if cls.credentials_required and not credentials.complete:
-            raise RuntimeError(f"{kind}: no credentials on this machine (set {', '.join(credentials.missing)})")
-        # every organisation's accounts on the platform: replies between organisations stay org posts
-        all_org_accounts = [a for o in config.organisations for a in o.accounts if a.platform == platform]
-        connector = cls(credentials, all_org_accounts, clock=clock)
-        for account in targets:
-            results.append(connector.sync_account(buffer, account, source=kind, run_id=runs[kind]))
+        targets = [a for a in config.org(org_id).accounts if a.platform == KIND_PLATFORM[kind]]
+        if targets:
+            connector = build_connector(kind, config, clock=clock, env=env, dotenv_path=dotenv_path)
+            results += sync_accounts(connector, buffer, targets, cursors, source=kind, run_id=runs[kind])
     return OrgPull(org_id, results, buffer.commits)
 
 
@@ -284,9 +314,6 @@ def apply_pull(store, pull: OrgPull) -> int:
     return written
 
 
-def summary_dict(summary: SyncSummary) -> dict:
-    return summary.as_dict()
-
-
-__all__ = ["SyncSummary", "sync", "configured_kinds", "LIVE_KINDS", "asdict", "pull_org", "apply_pull",
-           "cursor_snapshot", "live_kinds_ready", "finish_kind_run", "OrgPull", "BufferedStore"]
+__all__ = ["SyncSummary", "sync", "configured_kinds", "LIVE_KINDS", "pull_org", "apply_pull", "cursor_snapshot",
+           "live_kinds_ready", "finish_kind_run", "OrgPull", "BufferedStore", "build_connector", "sync_accounts",
+           "saved_cursors", "account_cursors", "MissingCredentials"]

@@ -21,6 +21,7 @@ from atproto_client.models.utils import get_or_create
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors.accounts import Account
 from connectors.base import Connector, Page, Stream
 from connectors.bluesky import BlueskyConnector
 from connectors.credentials import Credentials
@@ -31,7 +32,7 @@ from connectors.reddit import RedditConnector
 from connectors.sp500 import import_sp500
 from connectors.twcs import InputFileError, import_twcs
 from connectors.x import XConnector
-from pipeline.config import Account
+from pipeline.sync import account_cursors, saved_cursors
 
 FUZZ = settings(max_examples=60, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
@@ -193,8 +194,10 @@ def test_a_bad_record_is_set_aside_and_the_rest_of_its_page_loads(store, kind, b
     original_streams = connector.streams
     connector.streams = lambda acct, ctx: [ScriptedStream(connector, acct, [good, bad])]
     connector.resolve = lambda acct: None
+    source = f"fuzz-{kind}"
+    cursors = account_cursors(saved_cursors(store, [(source, target.key)]), source, target.key)
     try:
-        result = connector.sync_account(store, target, source=f"fuzz-{kind}", run_id=None)
+        result = connector.sync_account(store, target, cursors=cursors, source=source, run_id=None)
     finally:
         connector.streams = original_streams
         del connector.resolve

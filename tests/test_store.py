@@ -97,7 +97,7 @@ def test_customer_handles_in_org_text_are_masked_per_platform(store, platform, c
 def test_mastodon_mention_links_name_the_account_as_the_author_column_does(store):
     from connectors.credentials import Credentials
     from connectors.mastodon import MastodonConnector
-    from pipeline.config import Account
+    from connectors.accounts import Account
 
     brand = Account(platform="mastodon", handle="brand", role="support", instance="social.example")
     connector = MastodonConnector(Credentials("mastodon", {}), [brand])

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from connectors.accounts import Account
 from connectors.credentials import Credentials, Secret
-from pipeline.config import Account
+from pipeline.sync import account_cursors, saved_cursors
 
 
 class FakeClock:
@@ -33,6 +34,13 @@ def creds(platform: str, **values: str) -> Credentials:
 
 def account(platform: str, handle: str, instance: str | None = None) -> Account:
     return Account(platform=platform, handle=handle, role="support", instance=instance)
+
+
+def sync_from_store(connector, store, account: Account, *, source: str, **kwargs):
+    """connector.sync_account from the account's cursors saved in `store` (as pipeline.sync runs
+    it), committing into the same store."""
+    cursors = account_cursors(saved_cursors(store, [(source, account.key)]), source, account.key)
+    return connector.sync_account(store, account, cursors=cursors, source=source, **kwargs)
 
 
 def bsky_view(rkey: str, handle: str, did: str, created: str, text: str, replies: int = 0,

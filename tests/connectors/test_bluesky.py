@@ -11,7 +11,7 @@ import pytest
 from atproto import models
 from atproto_client.models.utils import get_model_as_json
 
-from connector_helpers import FakeClock, account, bsky_view as view, creds
+from connector_helpers import FakeClock, account, bsky_view as view, creds, sync_from_store
 from connectors.bluesky import BlueskyConnector
 
 DID = "did:plc:brand123"
@@ -85,7 +85,7 @@ def xrpc():
 def test_feed_and_reply_threads(xrpc, store):
     server, posts = xrpc
     bsky = BlueskyConnector(creds("bluesky"), [BRAND], clock=FakeClock(), base_url=server.xrpc)
-    result = bsky.sync_account(store, BRAND, source="bluesky", run_id=None)
+    result = sync_from_store(bsky, store, BRAND, source="bluesky", run_id=None)
     assert result.status == "ok", result.message
     rows = store.df("select post_id, author, is_org_author, created_at, in_reply_to, conversation_id from posts")
     rows = rows.set_index("post_id")
@@ -97,7 +97,7 @@ def test_feed_and_reply_threads(xrpc, store):
     cursor = store.get_cursor("bluesky", "brand.bsky.social", "feed.cursor")
     assert cursor.endswith(posts["p1"].uri)
     # re-run: the first page reaches known posts, so the sequence ends there with nothing new
-    again = bsky.sync_account(store, BRAND, source="bluesky", run_id=None)
+    again = sync_from_store(bsky, store, BRAND, source="bluesky", run_id=None)
     assert again.posts == 0 and store.count("posts") == 3
     assert not any("login" in r.lower() or "createSession" in r for r in server.requests)   # public API
 
@@ -106,7 +106,7 @@ def test_unknown_handle_is_fatal(xrpc, store):
     server, _ = xrpc
     ghost = account("bluesky", "ghost.bsky.social")
     bsky = BlueskyConnector(creds("bluesky"), [ghost], clock=FakeClock(), base_url=server.xrpc)
-    result = bsky.sync_account(store, ghost, source="bluesky", run_id=None)
+    result = sync_from_store(bsky, store, ghost, source="bluesky", run_id=None)
     assert result.status == "fatal" and "bluesky account ghost.bsky.social" in result.message
     assert "Profile not found" in result.message
 
@@ -129,6 +129,6 @@ def test_login_happens_once(xrpc, store):
     bsky = BlueskyConnector(creds("bluesky", MATURITY_BLUESKY_HANDLE="brand.bsky.social",
                                   MATURITY_BLUESKY_PASSWORD="app-password-xyz"), [BRAND], clock=FakeClock(),
                             client=Recorder(Client(base_url=server.xrpc)))
-    bsky.sync_account(store, BRAND, source="bluesky", run_id=None)
-    bsky.sync_account(store, BRAND, source="bluesky", run_id=None)
+    sync_from_store(bsky, store, BRAND, source="bluesky", run_id=None)
+    sync_from_store(bsky, store, BRAND, source="bluesky", run_id=None)
     assert calls == ["brand.bsky.social"]

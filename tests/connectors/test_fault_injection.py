@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import tweepy
 
-from connector_helpers import FakeClock, account, creds
+from connector_helpers import FakeClock, account, creds, sync_from_store
 from connectors.base import timeout_adapter
 from connectors.mastodon import MastodonConnector
 from connectors.x import XConnector
@@ -69,18 +69,18 @@ def assert_complete_x(store, api, expected: set[str]) -> None:
 
 def test_clean_run_then_rerun_changes_nothing(api, store, clock):
     expected = x_data(api)
-    result = x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    result = sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert result.status == "ok" and result.posts == len(expected)    # every post fetched once
     assert_complete_x(store, api, expected)
     before_posts = store.df("select * from posts order by post_id")
     before_state = store.df("select * from sync_state order by all")
-    again = x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    again = sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert again.posts == 0 and again.status == "ok"
     assert store.df("select * from posts order by post_id").equals(before_posts)
     assert store.df("select * from sync_state order by all").equals(before_state)
     # only new posts come in afterwards, and the cursor follows them
     new = set(api.add_tweets("timeline", 2, "100", "brand", start=50))
-    third = x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    third = sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert third.posts == 2
     assert_complete_x(store, api, expected | new)
 
@@ -90,7 +90,7 @@ def test_429_sleeps_until_reset_header(api, store, clock):
     reset = int(clock.now()) + 120
     api.fault("x.timeline", ("headers", {}), ("status", 429, {"x-rate-limit-reset": str(reset),
                                                              "x-rate-limit-remaining": "0"}))
-    result = x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    result = sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert result.status == "ok"
     assert clock.sleeps[0] == pytest.approx(121, abs=1)   # until reset (+1 s), not a tight loop
     assert_complete_x(store, api, expected)
@@ -100,7 +100,7 @@ def test_exhausted_window_waits_before_the_next_request(api, store, clock):
     expected = x_data(api)
     reset = int(clock.now()) + 300
     api.fault("x.timeline", ("headers", {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)}))
-    x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert clock.sleeps and clock.sleeps[0] == pytest.approx(301, abs=1)
     assert api.count("x.timeline") == 3        # no request was refused: the wait came first
     assert_complete_x(store, api, expected)
@@ -117,7 +117,7 @@ def test_retriable_faults_mid_pagination_lose_nothing(api, store, clock, faults)
     # let the first page through, then fail the second page of each stream
     for route in ("x.timeline", "x.mentions"):
         api.fault(route, ("headers", {}), *faults)
-    result = x_connector(api, clock, timeout=0.3).sync_account(store, BRAND_X, source="x", run_id=None)
+    result = sync_from_store(x_connector(api, clock, timeout=0.3), store, BRAND_X, source="x", run_id=None)
     assert result.status == "ok", result.message
     assert len(clock.sleeps) == 2 * len(faults)
     assert clock.sleeps[:2] == ([2.0, 4.0] if len(faults) == 2 else [2.0, 2.0])   # exponential backoff
@@ -127,7 +127,7 @@ def test_retriable_faults_mid_pagination_lose_nothing(api, store, clock, faults)
 def test_empty_page_with_next_token_continues(api, store, clock):
     expected = x_data(api)
     api.fault("x.timeline", ("empty_next",))
-    result = x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    result = sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert result.status == "ok"
     assert_complete_x(store, api, expected)
 
@@ -136,7 +136,7 @@ def test_failure_halfway_resumes_from_last_committed_page(api, store, clock):
     expected = x_data(api)
     timeline = sorted((t["id"] for t in api.tweets["timeline"]), key=int, reverse=True)
     api.fault("x.timeline", ("headers", {}), *[("status", 503)] * 5)    # page 2 never succeeds
-    first = x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    first = sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert first.status == "failed" and "twitter account brand" in first.message
     assert "gave up after 5 attempts" in first.message
     assert set(stored_ids(store, "twitter")) == set(timeline[:3])      # page 1 committed, kept
@@ -145,7 +145,7 @@ def test_failure_halfway_resumes_from_last_committed_page(api, store, clock):
     assert state[("brand", "timeline.pending")] == timeline[0]
     assert ("brand", "timeline.since_id") not in state                  # not advanced past a gap
     page1_requests = api.count("x.timeline")
-    second = x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    second = sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert second.status == "ok"
     assert second.streams[0].posts == 4                                 # pages 2-3 only
     resumed = [path for route, path in api.requests if route == "x.timeline"][page1_requests]
@@ -157,10 +157,10 @@ def test_page_cap_stops_and_resumes(api, store, clock):
     expected = x_data(api)
     capped = x_connector(api, clock)
     capped.page_cap = 1
-    result = capped.sync_account(store, BRAND_X, source="x", run_id=None)
+    result = sync_from_store(capped, store, BRAND_X, source="x", run_id=None)
     assert all(s.capped for s in result.streams) and result.status == "ok"
     for _ in range(3):
-        x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+        sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert_complete_x(store, api, expected)
 
 
@@ -168,7 +168,7 @@ def test_fatal_errors_skip_only_that_account(api, store, clock):
     expected = x_data(api)
     ghost, suspended = account("twitter", "ghost"), account("twitter", "suspended")
     connector = x_connector(api, clock, accounts=(BRAND_X, ghost, suspended))
-    results = [connector.sync_account(store, a, source="x", run_id=None) for a in (ghost, suspended, BRAND_X)]
+    results = [sync_from_store(connector, store, a, source="x", run_id=None) for a in (ghost, suspended, BRAND_X)]
     assert [r.status for r in results] == ["fatal", "fatal", "ok"]
     assert "twitter account ghost: unknown or suspended account" in results[0].message
     assert "twitter account suspended: access forbidden (403)" in results[1].message
@@ -182,9 +182,9 @@ def test_secret_never_in_errors_logs_or_database(api, store, clock, caplog):
     x_data(api)
     api.fault("x.user", ("status", 401, {}))
     caplog.set_level(logging.DEBUG)
-    result = x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    result = sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert result.status == "fatal" and "credentials rejected (401)" in result.message
-    x_connector(api, clock).sync_account(store, BRAND_X, source="x", run_id=None)
+    sync_from_store(x_connector(api, clock), store, BRAND_X, source="x", run_id=None)
     assert "secret-bearer-value-XYZ" not in caplog.text           # tweepy logs headers at DEBUG
     assert "Bearer ***" in caplog.text
     assert "secret-bearer-value-XYZ" not in result.message
@@ -208,7 +208,7 @@ def test_mastodon_faults_and_halfway_failure(api, store, clock):
     api.fault("m.statuses", ("status", 429, {"X-RateLimit-Reset": "2099-01-01T00:00:00.000Z"}))
     api.fault("m.notifications", ("status", 500), ("malformed",))
     connector, brand = mastodon_connector(api, clock)
-    result = connector.sync_account(store, brand, source="mastodon", run_id=None)
+    result = sync_from_store(connector, store, brand, source="mastodon", run_id=None)
     assert result.status == "ok", result.message
     assert clock.sleeps[0] == 15 * 60                     # reset far away: capped, logged sleep
     assert_complete_mastodon(store, api, statuses | mentions)
@@ -221,22 +221,22 @@ def test_mastodon_faults_and_halfway_failure(api, store, clock):
     new = set(api.add_statuses(7, "brand", start=100))
     api.fault("m.statuses", ("headers", {}), *[("status", 502)] * 5)
     connector, brand = mastodon_connector(api, clock)
-    failed = connector.sync_account(store, brand, source="mastodon", run_id=None)
+    failed = sync_from_store(connector, store, brand, source="mastodon", run_id=None)
     assert failed.status == "failed" and "mastodon account brand" in failed.message
     first_page = sorted(new, key=int)[:3]
     assert sync_state(store)[("brand", "statuses.min_id")] == first_page[-1]
     assert set(stored_ids(store, "mastodon")) == statuses | mentions | set(first_page)
-    again = mastodon_connector(api, clock)[0].sync_account(store, brand, source="mastodon", run_id=None)
+    again = sync_from_store(mastodon_connector(api, clock)[0], store, brand, source="mastodon", run_id=None)
     assert again.status == "ok" and again.posts == 4
     assert_complete_mastodon(store, api, statuses | mentions | new)
-    rerun = mastodon_connector(api, clock)[0].sync_account(store, brand, source="mastodon", run_id=None)
+    rerun = sync_from_store(mastodon_connector(api, clock)[0], store, brand, source="mastodon", run_id=None)
     assert rerun.posts == 0
 
 
 def test_mastodon_unknown_account_is_fatal(api, store, clock):
     ghost = account("mastodon", "ghost", instance=api.url)
     connector, _ = mastodon_connector(api, clock, accounts=[ghost])
-    result = connector.sync_account(store, ghost, source="mastodon", run_id=None)
+    result = sync_from_store(connector, store, ghost, source="mastodon", run_id=None)
     assert result.status == "fatal" and "mastodon account ghost" in result.message and "404" in result.message
 
 
@@ -247,12 +247,12 @@ def test_a_malformed_status_is_set_aside_and_the_account_syncs_on(api, store, cl
     broken["id"] = str(int(broken["id"]) + 1)
     api.statuses.append(broken)
     connector, brand = mastodon_connector(api, clock)
-    result = connector.sync_account(store, brand, source="mastodon", run_id=None)
+    result = sync_from_store(connector, store, brand, source="mastodon", run_id=None)
     assert result.status == "ok", result.message
     assert set(stored_ids(store, "mastodon")) == good
     assert sum(s.rejected for s in result.streams) == 1
     (source, reason), = store.con.execute("select source, reason from rejected_rows").fetchall()
     assert source == "mastodon" and reason.startswith(f"mastodon record {broken['id']}: ")
     assert sync_state(store)[("brand", "statuses.min_id")] == max(good, key=int)
-    rerun = mastodon_connector(api, clock)[0].sync_account(store, brand, source="mastodon", run_id=None)
+    rerun = sync_from_store(mastodon_connector(api, clock)[0], store, brand, source="mastodon", run_id=None)
     assert rerun.status == "ok" and rerun.posts == 0

@@ -18,7 +18,7 @@ import pytest
 from atproto import Client, models
 from atproto_client.models.utils import get_model_as_json
 
-from connector_helpers import FakeClock, account, bsky_view, creds
+from connector_helpers import FakeClock, account, bsky_view, creds, sync_from_store
 from connectors.bluesky import BlueskyConnector
 from connectors.reddit import RedditConnector
 from fake_api import BASE_TIME, FakeAPI
@@ -224,13 +224,13 @@ def test_reddit_faults_lose_and_duplicate_nothing(api, store, clock, prawcore_sl
                                                   "x-ratelimit-used": "600"}))
     api.fault("r.comments", ("status", 503), ("status", 500), ("malformed",))
     api.fault("r.search", ("empty_next_page",))
-    result = reddit_connector(api, clock).sync_account(store, BRAND_R, source="reddit", run_id=None)
+    result = sync_from_store(reddit_connector(api, clock), store, BRAND_R, source="reddit", run_id=None)
     assert result.status == "ok", result.message
     assert 121 in clock.sleeps                 # slept until the announced reset (+1 s), via the base
     assert len(prawcore_sleeps["retry"]) == 2  # prawcore's own retries of the 5xx answers
     assert prawcore_sleeps["rate_limit"] and max(prawcore_sleeps["rate_limit"]) > 100   # and its own pacing
     assert_complete_reddit(store, api, expected)
-    rerun = reddit_connector(api, clock).sync_account(store, BRAND_R, source="reddit", run_id=None)
+    rerun = sync_from_store(reddit_connector(api, clock), store, BRAND_R, source="reddit", run_id=None)
     assert rerun.status == "ok" and rerun.posts == 0
     assert_complete_reddit(store, api, expected)
 
@@ -238,19 +238,19 @@ def test_reddit_faults_lose_and_duplicate_nothing(api, store, clock, prawcore_sl
 def test_reddit_timeout_is_retried_and_halfway_failure_resumes(api, store, clock, prawcore_sleeps):
     first = reddit_data(api)
     api.fault("r.search", ("slow", 1.0))     # longer than the client's timeout
-    result = reddit_connector(api, clock, timeout=0.3).sync_account(store, BRAND_R, source="reddit", run_id=None)
+    result = sync_from_store(reddit_connector(api, clock, timeout=0.3), store, BRAND_R, source="reddit", run_id=None)
     assert result.status == "ok", result.message
     assert_complete_reddit(store, api, first)
 
     new = set(api.add_reddit("submitted", 7, "brand", start=100))
     # page 1 answers, then every attempt fails (prawcore's 3 tries per base attempt x 5 base attempts)
     api.fault("r.submitted", ("headers", {}), *[("status", 502)] * 15)
-    failed = reddit_connector(api, clock).sync_account(store, BRAND_R, source="reddit", run_id=None)
+    failed = sync_from_store(reddit_connector(api, clock), store, BRAND_R, source="reddit", run_id=None)
     assert failed.status == "failed" and "reddit account u/brand" in failed.message
     newest_three = sorted(new, key=lambda f: int(f[3:], 36))[-3:]
     assert set(stored(store, "reddit")) == first | set(newest_three)   # page 1 committed
     assert cursors(store, "reddit")["submissions.page_token"] == newest_three[0]
-    again = reddit_connector(api, clock).sync_account(store, BRAND_R, source="reddit", run_id=None)
+    again = sync_from_store(reddit_connector(api, clock), store, BRAND_R, source="reddit", run_id=None)
     assert again.status == "ok" and again.posts == 4
     assert_complete_reddit(store, api, first | new)
 
@@ -270,23 +270,23 @@ def test_bluesky_faults_lose_and_duplicate_nothing(api, store, clock):
     api.fault("b.feed", ("status", 429, {"ratelimit-reset": far_reset, "ratelimit-remaining": "0"}),
               ("headers", {}), ("status", 503), ("malformed",), ("empty_next_page",))
     api.fault("b.thread", ("status", 500), ("reset",))
-    result = bluesky_connector(api, clock).sync_account(store, BRAND_B, source="bluesky", run_id=None)
+    result = sync_from_store(bluesky_connector(api, clock), store, BRAND_B, source="bluesky", run_id=None)
     assert result.status == "ok", result.message
     assert clock.sleeps[0] == 91               # epoch reset header: until then, +1 s
     assert_complete_bluesky(store, api, expected)
-    rerun = bluesky_connector(api, clock).sync_account(store, BRAND_B, source="bluesky", run_id=None)
+    rerun = sync_from_store(bluesky_connector(api, clock), store, BRAND_B, source="bluesky", run_id=None)
     assert rerun.status == "ok" and rerun.posts == 0 and store.count("posts") == len(expected)
 
 
 def test_bluesky_halfway_failure_resumes_from_the_last_committed_page(api, store, clock):
     first = set(api.add_bsky(4))
-    assert bluesky_connector(api, clock).sync_account(store, BRAND_B, source="bluesky", run_id=None).status == "ok"
+    assert sync_from_store(bluesky_connector(api, clock), store, BRAND_B, source="bluesky", run_id=None).status == "ok"
     new = api.add_bsky(7, start=100)
     api.fault("b.feed", ("headers", {}), *[("status", 502)] * 5)
-    failed = bluesky_connector(api, clock).sync_account(store, BRAND_B, source="bluesky", run_id=None)
+    failed = sync_from_store(bluesky_connector(api, clock), store, BRAND_B, source="bluesky", run_id=None)
     assert failed.status == "failed" and "bluesky account brand.bsky.social" in failed.message
     assert set(stored(store, "bluesky")) == first | set(new[-3:])      # newest page committed
     assert cursors(store, "bluesky")["feed.page_token"] == "c3"
-    again = bluesky_connector(api, clock).sync_account(store, BRAND_B, source="bluesky", run_id=None)
+    again = sync_from_store(bluesky_connector(api, clock), store, BRAND_B, source="bluesky", run_id=None)
     assert again.status == "ok"
     assert_complete_bluesky(store, api, first | set(new))

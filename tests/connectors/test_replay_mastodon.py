@@ -50,7 +50,7 @@ def test_mentions_from_notifications_match_payload(cassettes, store):
     ctx = {"id": "117020565966271181", "base_url": "http://localhost:3000", "api": api, "has_token": True}
     m.page_cap = 1   # the recording holds one page; the cursor is the notification id
     with replay.use_cassette(str(cassette)):
-        result = m.sync_stream(store, NotificationMentionsStream(m, ORG, ctx))
+        result = m.sync_stream(store, NotificationMentionsStream(m, ORG, ctx), cursors={})
     statuses = [n["status"] for n in notes]
     rows = store.df("select post_id, author, is_org_author, created_at, in_reply_to, conversation_id "
                     "from posts order by post_id").to_dict("records")

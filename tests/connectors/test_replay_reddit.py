@@ -43,7 +43,7 @@ def test_user_listings_match_payload(cassettes, store, stream_cls, cassette):
     r = connector([SPEZ])
     payload = listing_children(cassettes, cassette)
     with replay(r, cassettes, cassette):
-        result = r.sync_stream(store, stream_cls(r, SPEZ, {"kind": "user", "name": "spez"}))
+        result = r.sync_stream(store, stream_cls(r, SPEZ, {"kind": "user", "name": "spez"}), cursors={})
     assert result.pages == 1
     rows = store.df("select * from posts").set_index("post_id")
     children = [c["data"] for c in payload["children"]]
@@ -68,7 +68,7 @@ def test_subreddit_new_posts(cassettes, store):
     r = connector([brand_sub])
     payload = listing_children(cassettes, "TestSubredditListings.test_new")
     with replay(r, cassettes, "TestSubredditListings.test_new"):
-        r.sync_stream(store, SubredditPostsStream(r, brand_sub, {"kind": "subreddit", "name": "askreddit"}))
+        r.sync_stream(store, SubredditPostsStream(r, brand_sub, {"kind": "subreddit", "name": "askreddit"}), cursors={})
     ids = {c["data"]["name"] for c in payload["children"]}
     assert set(store.df("select post_id from posts")["post_id"]) == ids
     assert not store.df("select is_org_author from posts")["is_org_author"].any()  # posts by users
@@ -82,7 +82,7 @@ def test_inbox_replies_when_logged_in(cassettes, store):
         ["submissions", "comments", "replies", "mentions"]
     payload = listing_children(cassettes, "TestComment.test_parent__from_replies")
     with replay(r, cassettes, "TestComment.test_parent__from_replies"):
-        r.sync_stream(store, RepliesStream(r, brand, {"kind": "user", "name": "pythonprawtest"}))
+        r.sync_stream(store, RepliesStream(r, brand, {"kind": "user", "name": "pythonprawtest"}), cursors={})
     rows = store.df("select post_id, in_reply_to, author from posts").set_index("post_id")
     for child in (c["data"] for c in payload["children"]):
         assert rows.loc[child["name"], "in_reply_to"] == child["parent_id"]

@@ -10,8 +10,8 @@ import vcr
 
 from connector_helpers import FakeClock, account, creds, vcr_payloads
 from connectors.base import StreamResult
-from connectors.x import MentionsStream, RepliesStream, TimelineStream, XConnector, snowflake_time
-from connectors.records import to_utc_naive
+from connectors.x import MentionsStream, RepliesStream, TimelineStream, XConnector
+from connectors.records import snowflake_time, to_utc_naive
 
 replay = vcr.VCR(record_mode="none", match_on=["method", "scheme", "host", "path"], decode_compressed_response=True)
 TWITTER = account("twitter", "Twitter")
@@ -37,7 +37,7 @@ def test_timeline_records_match_payload(cassettes, store):
     cassette = cassettes / "tweepy" / "test_client_get_users_tweets.yaml"
     (_, _, payload), = vcr_payloads(cassette)
     with replay.use_cassette(str(cassette)) as tape:
-        result = x.sync_stream(store, TimelineStream(x, TWITTER, ctx), run_id=None)
+        result = x.sync_stream(store, TimelineStream(x, TWITTER, ctx), cursors={}, run_id=None)
     assert tape.play_count == 1
     assert result.pages == 1 and result.capped   # page cap logged and honoured; next_token saved
     rows = store.df("select post_id, author, is_org_author, created_at, in_reply_to from posts "
@@ -59,7 +59,7 @@ def test_mentions_records_match_payload(cassettes, store):
     cassette = cassettes / "tweepy" / "test_client_get_users_mentions.yaml"
     (_, _, payload), = vcr_payloads(cassette)
     with replay.use_cassette(str(cassette)):
-        x.sync_stream(store, MentionsStream(x, TWITTER, {"id": "783214", "username": "Twitter"}))
+        x.sync_stream(store, MentionsStream(x, TWITTER, {"id": "783214", "username": "Twitter"}), cursors={})
     rows = store.df("select post_id, is_org_author, created_at, mentions from posts order by post_id")
     expected = sorted(t["id"] for t in payload["data"])
     assert list(rows["post_id"]) == expected and len(expected) == len(payload["data"])
@@ -74,6 +74,6 @@ def test_replies_search_uses_next_token(cassettes, store):
     cassette = cassettes / "tweepy" / "test_client_search_recent_tweets.yaml"
     (_, _, payload), = vcr_payloads(cassette)
     with replay.use_cassette(str(cassette)):
-        x.sync_stream(store, RepliesStream(x, TWITTER, {"id": "783214", "username": "Twitter"}))
+        x.sync_stream(store, RepliesStream(x, TWITTER, {"id": "783214", "username": "Twitter"}), cursors={})
     assert store.count("posts") == payload["meta"]["result_count"]
     assert store.get_cursor("x", "twitter", "replies.page_token") == payload["meta"]["next_token"]

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from connectors.facebook_pages import import_facebook_pages
-from connectors.sp500 import import_sp500, snowflake_time
+from connectors.records import snowflake_time
+from connectors.sp500 import import_sp500
 from connectors.twcs import import_twcs
 from features.runner import build_features, feature_catalog, features_frame
 from pipeline.config import apply_config, load_config

@@ -1,0 +1,100 @@
+"""What every file importer shares: the file-level error, the UTF-8 check made before anything is
+stored, and the bookkeeping of one ingest run (start, batches committed with their rejected rows,
+finish or fail). An importer (twcs.py, sp500.py, facebook_pages.py) only parses its format.
+"""
+from __future__ import annotations
+
+import codecs
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Iterator, Sequence
+
+import pyarrow as pa
+
+from connectors.sink import LoadCounts, Rejection, RunSink
+
+
+class InputFileError(ValueError):
+    """The file as a whole cannot be imported; nothing from it was stored."""
+
+    def __init__(self, path: Path, message: str, line: int | None = None):
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path, self.line = path, line
+
+
+def open_text(path: Path, newline: str | None = None) -> IO[str]:
+    """The file as strict UTF-8 text; an unreadable file is an InputFileError naming it."""
+    try:
+        return open(path, newline=newline, encoding="utf-8", errors="strict")
+    except OSError as exc:
+        raise InputFileError(path, f"cannot open: {exc.strerror}") from None
+
+
+def check_utf8(path: Path, chunk_bytes: int = 1 << 24) -> None:
+    """Reject a file in another encoding before anything from it is stored."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before, offset = 0, 0
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InputFileError(path, f"cannot open: {exc.strerror}") from None
+    with handle:
+        while True:
+            chunk = handle.read(chunk_bytes)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                if chunk:
+                    line = lines_before + chunk.count(b"\n", 0, exc.start) + 1
+                    what = f"byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start}"
+                else:  # the file ends inside a multi-byte character
+                    line, what = lines_before + 1, "incomplete character at the end of the file"
+                raise InputFileError(path, f"not valid UTF-8 ({what}); is the file in another encoding?",
+                                     line) from None
+            if not chunk:
+                return
+            lines_before += chunk.count(b"\n")
+            offset += len(chunk)
+
+
+class FileRun:
+    """One ingest run of a file import. The importer adds what it reads to `counts.read` and
+    commits each batch with `commit`; loaded and rejected are counted once the batch is stored."""
+
+    def __init__(self, sink: RunSink, source: str, kind: str):
+        self.sink, self.source = sink, source
+        self.counts = LoadCounts()
+        self.run_id = sink.start_run(source, kind)
+
+    def commit(self, posts: pa.Table | None, rejected: Sequence[Rejection] = (), *,
+               rejected_source: str | None = None) -> None:
+        """Store a batch of posts and the rows set aside from it in one transaction.
+        `rejected_source` names where their line numbers count from when that is not the run's
+        source (one file of a folder)."""
+        loaded = 0
+        with self.sink.transaction():
+            if posts is not None and posts.num_rows:
+                loaded = self.sink.load_posts(posts, source=self.source, run_id=self.run_id)
+            self.sink.reject(self.run_id, rejected_source or self.source, list(rejected))
+        self.counts.loaded += loaded
+        self.counts.rejected += len(rejected)
+
+
+@contextmanager
+def file_run(sink: RunSink, source: str, kind: str) -> Iterator[FileRun]:
+    """Start an ingest run, and finish it, or record why it failed, when the block ends. Batches
+    committed before a failure stay stored; loads merge on (platform, post_id), so re-running the
+    import completes it without duplicates."""
+    run = FileRun(sink, source, kind)
+    try:
+        yield run
+    except InputFileError as exc:
+        sink.fail_run(run.run_id, run.counts, str(exc))
+        raise
+    except BaseException as exc:
+        stored = (f"; {run.counts.loaded} rows were stored before the failure and re-running the import "
+                  "completes it" if run.counts.loaded else "")
+        sink.fail_run(run.run_id, run.counts, f"{type(exc).__name__}: {exc}{stored}")
+        raise
+    sink.finish_run(run.run_id, run.counts)
