@@ -130,8 +130,9 @@ acc as (
     from accounts where org_id is not null
 ),
 p as (
-    select p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions, p.private_channel,
-           p.has_media, p.signature, a.org_id, a.role
+    select p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions,
+           private_channel(p.text) as private_channel, p.has_media, signature(p.text) as signature,
+           a.org_id, a.role
     from posts p
     left join acc a on a.platform = p.platform and a.handle_key = p.author_key
     where p.created_at <= $as_of and p.created_at >= coalesce($window_start, timestamp '-infinity')
@@ -200,10 +201,10 @@ def org_frame(store, as_of: datetime | None = None, window_days: int | None = No
     from features.runner import features_frame, latest_as_of
 
     if window_days is None:
-        window_days = 90 if latest_as_of(store, 90) is not None else 0
+        window_days = 90 if latest_as_of(store.con, 90) is not None else 0
     if as_of is None:
-        as_of = latest_as_of(store, window_days)
-    frame = features_frame(store, as_of, window_days, scope="org").drop(columns=["platform", "account"])
+        as_of = latest_as_of(store.con, window_days)
+    frame = features_frame(store.con, as_of, window_days, scope="org").drop(columns=["platform", "account"])
     missing = [f for f in FALLBACK_FEATURES if f not in frame.columns]
     if missing:
         extra = fallback_signals(store, as_of, window_days)

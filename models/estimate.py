@@ -57,7 +57,7 @@ def training_frame(seed: int, orgs: int, behaviour=None, prefix: str = "train") 
 
     with Store(":memory:") as store:
         _, _, data = import_synthetic(store, seed, orgs, behaviour=behaviour or Behaviour(), prefix=prefix)
-        build_features(store, END, windows=(WINDOW_DAYS,))
+        build_features(store.con, END, windows=(WINDOW_DAYS,))
         features, _, _ = D.org_frame(store, END, WINDOW_DAYS)
     dims = D.compute(features)
     smi = load_models()["smi"]

@@ -29,7 +29,8 @@ from typing import Iterable
 
 import pandas as pd
 
-from features.runner import REPLY_LIMIT_S, FeatureError, feature_catalog, feature_groups, features_frame, latest_as_of
+from features.runner import (REPLY_LIMIT_S, FeatureError, default_as_of, feature_catalog, feature_groups,
+                             features_frame, latest_as_of)
 from pipeline.store import Store, default_db_path
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -100,12 +101,12 @@ class Analyst:
 
     def as_of(self, window_days: int = 0) -> datetime | None:
         """Latest as_of with stored features for the window (None when nothing is built)."""
-        return latest_as_of(self.store, window_days)
+        return latest_as_of(self.store.con, window_days)
 
     def features(self, group: str | None = None, orgs: Iterable[str] | None = None, *, scope: str = "org",
                  window_days: int = 0, as_of: datetime | None = None) -> pd.DataFrame:
         """Stored features, wide: one row per organisation (scope='org') or account (scope='account')."""
-        frame = features_frame(self.store, as_of, window_days, scope)
+        frame = features_frame(self.store.con, as_of, window_days, scope)
         ids = self.org_ids(group, orgs)
         frame = frame[frame["org"].isin(ids)].reset_index(drop=True)
         if scope == "org":
@@ -154,9 +155,7 @@ class Analyst:
     # -- raw distributions -------------------------------------------------------------------------
     def _staging(self, as_of: datetime | None, window_days: int) -> datetime:
         """Builds the feature library's staging temp tables (stg_posts, stg_mentions, ...) for as_of."""
-        from features.runner import default_as_of
-
-        as_of = as_of or latest_as_of(self.store, window_days) or default_as_of(self.store)
+        as_of = as_of or latest_as_of(self.store.con, window_days) or default_as_of(self.store.con)
         con = self.store.con
         con.execute("set variable as_of = ?::timestamp", [as_of])
         con.execute("set variable window_start = ?::timestamp",

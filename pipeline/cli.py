@@ -136,8 +136,8 @@ def features_command(
         with open_store(db) as store:
             with progress_bar(quiet) as bar:
                 bar.add_task("building features", total=None)
-                as_of = build_features(store, as_of, windows=(window,))
-            frame = features_frame(store, as_of, window, scope)
+                as_of = build_features(store.con, as_of, windows=(window,))
+            frame = features_frame(store.con, as_of, window, scope)
     except KNOWN_ERRORS as exc:
         fail(str(exc))
     if quiet:
@@ -285,7 +285,7 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, quiet: Quiet
         with open_store(db) as store, progress_bar(quiet) as bar:
             if as_of is not None or store.con.execute("select count(*) from features").fetchone()[0] == 0:
                 task = bar.add_task("building features", total=None)
-                build_features(store, as_of, windows=(0, 90))
+                build_features(store.con, as_of, windows=(0, 90))
                 bar.remove_task(task)
             bar.add_task("estimating (trains the models on first use)", total=None)
             rows, used = estimate_store(store, as_of, log=None if quiet else

@@ -170,7 +170,7 @@ def compute_features(db_path: str, as_of: datetime | None, windows: tuple[int, .
     """Features for as_of, rebuilt only for windows whose inputs changed (features/cache.py)."""
     started = time.perf_counter()
     with Store(db_path) as store:
-        build = cached_build(store, as_of, windows=windows)
+        build = cached_build(store.con, as_of, windows=windows)
         accounts, orgs = store.con.execute(
             "select count(distinct (platform, account)) filter (where scope = 'account'), "
             "count(distinct org_id) filter (where scope = 'org') from features where as_of = ?",
@@ -275,7 +275,7 @@ def backfill(db_path: str, start: datetime, end: datetime, every_days: int = 7,
     with exclusive_run(db_path, "backfill"), Store(db_path) as store:
         has_orgs = store.count("organisations") > 0
         for as_of in moments:
-            cached_build(store, as_of, windows=windows)   # unchanged inputs: stored features reused
+            cached_build(store.con, as_of, windows=windows)   # unchanged inputs: stored features reused
             result = {"as_of": as_of, "estimates": 0, "statuses": {}}
             if has_orgs:
                 from models.estimate import estimate_store

@@ -19,7 +19,7 @@ def print_summary(summary: dict, console: Console) -> None:
     console.print(sources)
     if "features" in summary:
         with Store(summary["db"], read_only=True) as store:
-            frame = features_frame(store, summary["as_of"], 0, "account")
+            frame = features_frame(store.con, summary["as_of"], 0, "account")
         frame = frame[frame["posts"] > 0] if "posts" in frame else frame
         # the core columns fit a terminal; `maturity features` shows every signal
         frame = frame[[c for c in SUMMARY_FEATURE_COLUMNS if c in frame]]

@@ -30,7 +30,7 @@ def capture(db_path: Path, twcs_file: Path) -> tuple[pd.DataFrame, pd.DataFrame]
     with Store(db_path) as store:
         apply_config(store, load_config(REPO / "data" / "orgs.example.toml"))
         import_twcs(store, twcs_file)
-        as_of = build_features(store, None, windows=WINDOWS)
+        as_of = build_features(store.con, None, windows=WINDOWS)
         estimate_store(store, as_of)
         features = store.df("select window_days, scope, org_id, platform, account, feature, value, evidence "
                             "from features order by all")

@@ -31,9 +31,9 @@ def build_demo_db(path: Path, *, with_estimates: bool = True) -> Path:
     with Store(path) as store:
         apply_config(store, load_config(REPO / "data" / "orgs.example.toml"))
         import_twcs(store, TWCS_PREFIX)
-        latest = build_features(store, windows=(0, 90))
+        latest = build_features(store.con, windows=(0, 90))
         earlier = latest - timedelta(days=9)
-        build_features(store, earlier, windows=(0, 90))
+        build_features(store.con, earlier, windows=(0, 90))
         if with_estimates:
             from threadpoolctl import threadpool_limits
 
@@ -59,7 +59,7 @@ def build_synthetic_demo(path: Path) -> Path:
 
     with Store(path) as store:
         import_synthetic(store, seed=5, orgs=10)
-        build_features(store, END, windows=(0, 90))
+        build_features(store.con, END, windows=(0, 90))
         original = E.load_or_train
         E.load_or_train = functools.partial(original, **SMALL_TRAIN)
         try:
