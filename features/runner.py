@@ -331,7 +331,9 @@ def dictionary_markdown() -> str:
              "builds several in one call, any length works), and stored in the `features` table keyed by (as_of, window) with the evidence "
              "count it rests on (`evidence`: the number of observations behind the value). A period is "
              "[as_of - window, as_of]. Times are stored in UTC; 'local time' is the organisation's "
-             "`timezone` from the organisations table.", "",
+             "`timezone` from the organisations table. What a feature reads from a post's text (question "
+             "mark, private-channel wording, links, hashtags, signatures) is derived at build time from the "
+             "stored text by the macros in `features/text.py`.", "",
              f"{len(feature_catalog())} features in {len({g.name for g in feature_groups() if not g.is_staging})} groups.", ""]
     by_group: dict[str, list[FeatureGroup]] = {}
     for group in feature_groups():
