@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from connectors.records import Post, posts_to_batch
+from features import runner
 from features.runner import (FeatureError, affected_orgs, backfill_features, build_features,
                              feature_catalog, features_frame)
 from pipeline.config import apply_config, load_config
@@ -240,3 +241,20 @@ def test_core_only_build(acme):
                       "first_reply_median_s", "first_reply_p90_s"}
     with pytest.raises(FeatureError):
         build_features(acme.con, AS_OF, only=("nonsense",))
+
+
+def test_a_failed_build_stores_nothing(acme, monkeypatch):
+    stored = acme.df("select * from features order by all")
+    groups = runner.feature_groups()
+    # completeness fails in window 30 only, after window 0's rows were written in the same build
+    failing = "select * from ({}) where case when getvariable('window_days') = 30 then error('window 30 broke') else true end"
+    broken = [type(g)(g.name, g.filename, failing.format(g.sql), g.features) if g.name == "completeness" else g
+              for g in groups]
+    monkeypatch.setattr(runner, "feature_groups", lambda: broken)
+    load(acme, [tw("97", "acme", 100, text="one more")])
+    with pytest.raises(Exception, match="window 30 broke"):
+        build_features(acme.con, AS_OF, windows=(0, 30))
+    assert acme.df("select * from features order by all").equals(stored)
+    monkeypatch.setattr(runner, "feature_groups", lambda: groups)
+    build_features(acme.con, AS_OF)   # no transaction was left open on the connection
+    assert org_row(acme).posts == 10
