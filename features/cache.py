@@ -2,9 +2,9 @@
 
 A build of (as_of, window) is skipped when its input fingerprint matches the one recorded in
 `feature_builds` when those features were stored. The fingerprint covers everything a build reads:
-the feature code (features/sql/*.sql, the text macros and the runner), the DuckDB version, as_of and the window, the
-configured organisations and accounts, the pseudonym key (through a keyed sample) and every stored
-post up to as_of. Any other build of the same (as_of, window) voids the record (features/runner.py),
+the feature code (features/sql/*.sql, the text macros and the runner), the DuckDB version, as_of
+and the window, the configured organisations and accounts, the pseudonym key (through a keyed
+sample) and every stored post up to as_of. Any other build of the same (as_of, window) voids the record (features/runner.py),
 and the record lives in the database itself, so a replaced or deleted database starts cold.
 
 The key is one per (as_of, window), not per organisation: a build runs its SQL over all posts
@@ -82,7 +82,7 @@ def _is_current(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: in
     if recorded is None or recorded[0] != expected:
         return False
     (rows,) = con.execute("select count(*) from features where as_of = ? and window_days = ?",
-                                [as_of, window_days]).fetchone()
+                          [as_of, window_days]).fetchone()
     return rows == recorded[1]
 
 
