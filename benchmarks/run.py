@@ -187,7 +187,7 @@ def step_core(posts: int) -> dict:
 
     with _store(posts) as store:
         started = time.perf_counter()
-        build_features(store, None, windows=(0,), only=CORE)
+        build_features(store.con, None, windows=(0,), only=CORE)
         return {"seconds": time.perf_counter() - started}
 
 
@@ -206,10 +206,10 @@ def step_full(posts: int) -> dict:
 
     with _store(posts) as store:
         started = time.perf_counter()
-        build_features(store, None, windows=(0, 30, 90))
+        build_features(store.con, None, windows=(0, 30, 90))
         full = time.perf_counter() - started
         started = time.perf_counter()
-        build_features(store, None, windows=(0,))
+        build_features(store.con, None, windows=(0,))
         return {"seconds": full, "window0_seconds": time.perf_counter() - started}
 
 
@@ -225,13 +225,13 @@ def step_incremental(posts: int) -> dict:
     with _store(posts) as store:
         (loaded,) = store.con.execute("select max(loaded_at) from posts").fetchone()
         import_twcs(store, new_csv)
-        as_of = default_as_of(store)
+        as_of = default_as_of(store.con)
         started = time.perf_counter()
-        orgs = affected_orgs(store, loaded)
-        build_features(store, as_of, windows=(0, 30, 90), orgs=orgs)
+        orgs = affected_orgs(store.con, loaded)
+        build_features(store.con, as_of, windows=(0, 30, 90), orgs=orgs)
         incremental = time.perf_counter() - started
         started = time.perf_counter()
-        build_features(store, as_of, windows=(0, 30, 90))
+        build_features(store.con, as_of, windows=(0, 30, 90))
         full = time.perf_counter() - started
         # back to the original data set for the next run's steps
         store.con.execute("delete from posts where loaded_at > ?", [loaded])

@@ -2,9 +2,9 @@
 
 A build of (as_of, window) is skipped when its input fingerprint matches the one recorded in
 `feature_builds` when those features were stored. The fingerprint covers everything a build reads:
-the feature code (features/sql/*.sql and the runner), the DuckDB version, as_of and the window, the
-configured organisations and accounts, the pseudonym key (through a keyed sample) and every stored
-post up to as_of. Any other build of the same (as_of, window) voids the record (features/runner.py),
+the feature code (features/sql/*.sql, the text macros and the runner), the DuckDB version, as_of
+and the window, the configured organisations and accounts, the pseudonym key (through a keyed
+sample) and every stored post up to as_of. Any other build of the same (as_of, window) voids the record (features/runner.py),
 and the record lives in the database itself, so a replaced or deleted database starts cold.
 
 The key is one per (as_of, window), not per organisation: a build runs its SQL over all posts
@@ -24,13 +24,12 @@ from importlib import resources
 import duckdb
 import pandas as pd
 
-from features import runner
-from pipeline.store import Store, utcnow
+from features import runner, text
 
 # Every column a feature can read; hashing them all means any change to a stored post is seen.
 _POST_COLUMNS = ("platform, post_id, author, author_key, is_org_author, created_at, in_reply_to, "
-                 "conversation_id, text, mentions, is_question, private_channel, has_link, has_media, "
-                 "hashtags, signature, like_count, repost_count, reply_count")
+                 "conversation_id, text, mentions, dropped_text_is_question, has_media, like_count, "
+                 "repost_count, reply_count")
 
 
 @dataclass
@@ -41,10 +40,11 @@ class CachedBuild:
 
 
 def code_digest() -> str:
-    """The feature SQL the runner executes (file names and text) and the runner itself."""
+    """The feature SQL the runner executes (file names and text, the text macros) and the runner itself."""
     h = hashlib.sha256()
     for group in runner.feature_groups():
         h.update(group.filename.encode() + b"\0" + group.sql.encode() + b"\0")
+    h.update(text.macros_sql().encode() + b"\0")
     h.update(resources.files("features").joinpath("runner.py").read_bytes())
     return h.hexdigest()
 
@@ -56,13 +56,12 @@ def _rows_digest(con, columns: str, table: str, where: str = "", params: list | 
     return [str(v) for v in row]
 
 
-def inputs_digest(store: Store, as_of: datetime) -> str:
+def inputs_digest(con: duckdb.DuckDBPyConnection, as_of: datetime) -> str:
     """What every window of a build at as_of reads, hashed (window and code are added per window)."""
-    con = store.con
     parts = {
         "duckdb": duckdb.__version__,
         "as_of": pd.Timestamp(as_of).isoformat(),
-        "pseudonyms": store.pseudonym("feature-cache-sample"),
+        "pseudonyms": con.execute("select pseudonym('feature-cache-sample')").fetchone()[0],
         "posts": _rows_digest(con, _POST_COLUMNS, "posts", "where created_at <= ?", [as_of]),
         "accounts": _rows_digest(con, "platform, handle_key, handle, org_id, role, configured", "accounts"),
         "organisations": _rows_digest(con, "org_id, name, sector, timezone, business_start, business_end",
@@ -75,34 +74,36 @@ def fingerprint(inputs: str, code: str, window_days: int) -> str:
     return hashlib.sha256(f"{inputs}|{code}|{window_days}".encode()).hexdigest()
 
 
-def _is_current(store: Store, as_of: datetime, window_days: int, expected: str) -> bool:
+def _is_current(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: int, expected: str) -> bool:
     """The recorded fingerprint matches and every feature row that build stored is still there."""
-    recorded = store.con.execute(
+    recorded = con.execute(
         "select fingerprint, feature_rows from feature_builds where as_of = ? and window_days = ?",
         [as_of, window_days]).fetchone()
     if recorded is None or recorded[0] != expected:
         return False
-    (rows,) = store.con.execute("select count(*) from features where as_of = ? and window_days = ?",
-                                [as_of, window_days]).fetchone()
+    (rows,) = con.execute("select count(*) from features where as_of = ? and window_days = ?",
+                          [as_of, window_days]).fetchone()
     return rows == recorded[1]
 
 
-def cached_build(store: Store, as_of: datetime | None = None, windows: tuple[int, ...] = (0,)) -> CachedBuild:
-    """build_features for the windows whose inputs changed since their features were stored."""
-    as_of = as_of or runner.default_as_of(store)
-    inputs, code = inputs_digest(store, as_of), code_digest()
+def cached_build(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None,
+                 windows: tuple[int, ...] = (0,)) -> CachedBuild:
+    """build_features for the windows whose inputs changed since their features were stored
+    (same connection contract as features.runner)."""
+    as_of = as_of or runner.default_as_of(con)
+    inputs, code = inputs_digest(con, as_of), code_digest()
     prints = {w: fingerprint(inputs, code, w) for w in windows}
     result = CachedBuild(as_of)
     for window_days in windows:
-        current = _is_current(store, as_of, window_days, prints[window_days])
+        current = _is_current(con, as_of, window_days, prints[window_days])
         (result.cached if current else result.built).append(window_days)
     if result.built:
-        runner.build_features(store, as_of, windows=tuple(result.built))
+        runner.build_features(con, as_of, windows=tuple(result.built))
         # recorded after the features commit: a crash in between only costs a rebuild next time
-        with store.transaction() as con:
+        with runner.transaction(con):
             for window_days in result.built:
                 con.execute(
                     "insert or replace into feature_builds select ?, ?, ?, count(*), ? "
                     "from features where as_of = ? and window_days = ?",
-                    [as_of, window_days, prints[window_days], utcnow(), as_of, window_days])
+                    [as_of, window_days, prints[window_days], runner.utcnow(), as_of, window_days])
     return result

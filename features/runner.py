@@ -3,17 +3,26 @@
 Each group file documents its features in `-- feature: name | unit | definition` header lines; the
 runner checks those lines against the columns the SQL returns, so the dictionary cannot drift from
 the code. A column `<feature>__n` carries the evidence count behind `<feature>`.
+
+Every function here runs on a DuckDB connection it is given. The connection must carry the project
+schema (posts, accounts, organisations, features, feature_builds) and the `pseudonym(handle)` macro,
+as pipeline.store.Store installs them; a build installs the text macros (features/text.py) itself.
+A build owns its transaction on that connection: it begins and commits it, so the caller must not
+have one open, and a build that fails stores nothing.
 """
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from importlib import resources
+from typing import Iterator
 
+import duckdb
 import pandas as pd
 
-from pipeline.store import Store, utcnow
+from features.text import install_text_macros
 
 REPLY_LIMIT_S = 72 * 3600
 KEY_COLUMNS = ["scope", "org_id", "platform", "account"]
@@ -22,6 +31,33 @@ _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 class FeatureError(RuntimeError):
     pass
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All-or-nothing on con: any error, including a failed commit, rolls back everything."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        _rollback_quietly(con)
+        raise
+    try:
+        con.execute("commit")
+    except duckdb.Error as exc:
+        _rollback_quietly(con)
+        raise FeatureError(f"could not store the features: {exc}; nothing from this build was stored") from None
+
+
+def _rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("rollback")
+    except duckdb.Error:
+        pass  # already rolled back (or the connection was invalidated by the failure)
 
 
 DEFAULT_WINDOWS = "0 (all data), 30, 90 (any)"
@@ -76,8 +112,8 @@ def feature_catalog() -> list[FeatureDef]:
     return [f for g in feature_groups() for f in g.features]
 
 
-def default_as_of(store: Store) -> datetime:
-    (latest,) = store.con.execute("select max(created_at) from posts").fetchone()
+def default_as_of(con: duckdb.DuckDBPyConnection) -> datetime:
+    (latest,) = con.execute("select max(created_at) from posts").fetchone()
     if latest is None:
         raise FeatureError("no posts are stored yet; import or sync data first")
     return latest
@@ -153,7 +189,7 @@ def _build_window(con, groups: list[FeatureGroup], as_of: datetime, window_days:
     return selects
 
 
-def build_features(store: Store, as_of: datetime | None = None,
+def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None,
                    windows: tuple[int, ...] = (0,), orgs: list[str] | None = None,
                    only: tuple[str, ...] | None = None) -> datetime:
     """Compute every feature group for as_of and each window (days; 0 = all data); returns as_of.
@@ -162,13 +198,13 @@ def build_features(store: Store, as_of: datetime | None = None,
     With `orgs`, only those organisations (and their accounts) are replaced: the incremental path
     after new posts touched a few organisations (see `affected_orgs`). With `only` (feature file
     names without their number, e.g. ("cadence", "responsiveness")), just those files are built."""
-    as_of = as_of or default_as_of(store)
+    as_of = as_of or default_as_of(con)
     groups = _select_groups(feature_groups(), only)
-    con = store.con
     produced = [f.name for g in groups for f in g.features]
     # restricted builds filter on a temp table (a semi join), not list_contains over a long list per row
     only_orgs = "" if orgs is None else " and org_id in (select org_id from build_orgs)"
-    with store.transaction():
+    with transaction(con):
+        install_text_macros(con)
         if orgs is not None:
             con.execute("create or replace temp table build_orgs as select unnest(?::varchar[]) as org_id",
                         [list(orgs)])
@@ -198,10 +234,10 @@ def build_features(store: Store, as_of: datetime | None = None,
     return as_of
 
 
-def affected_orgs(store: Store, loaded_after: datetime) -> list[str]:
+def affected_orgs(con: duckdb.DuckDBPyConnection, loaded_after: datetime) -> list[str]:
     """Organisations whose features posts loaded after `loaded_after` can change: they wrote one of
     them, or one of them replies to or @-mentions one of their accounts."""
-    rows = store.con.execute(
+    rows = con.execute(
         """
         with new_posts as (select * from posts where loaded_at > ?),
         acc as (select platform, handle_key, org_id, pseudonym(handle_key) as mention_key
@@ -221,7 +257,7 @@ def affected_orgs(store: Store, loaded_after: datetime) -> list[str]:
     return [r[0] for r in rows]
 
 
-def backfill_features(store: Store, start: datetime, end: datetime, every: timedelta = timedelta(days=7),
+def backfill_features(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, every: timedelta = timedelta(days=7),
                       windows: tuple[int, ...] = (0, 30, 90)) -> list[datetime]:
     """Features for every as_of from start to end (included) in steps of `every`, from stored posts.
     Each as_of is stored under its own key; re-running replaces, never duplicates."""
@@ -234,7 +270,7 @@ def backfill_features(store: Store, start: datetime, end: datetime, every: timed
         moments.append(moment)
         moment += every
     for moment in moments:
-        build_features(store, moment, windows=windows)
+        build_features(con, moment, windows=windows)
     return moments
 
 
@@ -256,27 +292,27 @@ def _long_selects(con, group: FeatureGroup, table: str) -> list[str]:
     return selects
 
 
-def latest_as_of(store: Store, window_days: int = 0) -> datetime | None:
-    (as_of,) = store.con.execute(
+def latest_as_of(con: duckdb.DuckDBPyConnection, window_days: int = 0) -> datetime | None:
+    (as_of,) = con.execute(
         "select max(as_of) from features where window_days = ?", [window_days]).fetchone()
     return as_of
 
 
-def features_frame(store: Store, as_of: datetime | None = None, window_days: int = 0,
+def features_frame(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None, window_days: int = 0,
                    scope: str = "account") -> pd.DataFrame:
     """Stored features as one wide row per account (or organisation), columns in catalog order."""
-    as_of = as_of or latest_as_of(store, window_days)
+    as_of = as_of or latest_as_of(con, window_days)
     if as_of is None:
         raise FeatureError("no features are stored yet; run `maturity features` or `maturity run` first")
-    long = store.df(
+    long = con.execute(
         "select org_id, platform, account, feature, value from features "
-        "where as_of = ? and window_days = ? and scope = ?", [as_of, window_days, scope])
+        "where as_of = ? and window_days = ? and scope = ?", [as_of, window_days, scope]).df()
     if long.empty:
         raise FeatureError(f"no {scope} features stored for as_of {as_of} and window {window_days} days")
     # pivot, not pivot_table(dropna=False): the latter invents rows for every org x platform x account
     # combination once an organisation spans two platforms
     wide = long.pivot(index=["org_id", "platform", "account"], columns="feature", values="value").reset_index()
-    handles = store.df("select platform, handle_key as account, handle from accounts")
+    handles = con.execute("select platform, handle_key as account, handle from accounts").df()
     wide = wide.merge(handles, on=["platform", "account"], how="left")
     wide["account"] = wide["handle"].fillna(wide["account"])
     order = [f.name for f in feature_catalog() if f.name in wide.columns]
@@ -295,7 +331,9 @@ def dictionary_markdown() -> str:
              "builds several in one call, any length works), and stored in the `features` table keyed by (as_of, window) with the evidence "
              "count it rests on (`evidence`: the number of observations behind the value). A period is "
              "[as_of - window, as_of]. Times are stored in UTC; 'local time' is the organisation's "
-             "`timezone` from the organisations table.", "",
+             "`timezone` from the organisations table. What a feature reads from a post's text (question "
+             "mark, private-channel wording, links, hashtags, signatures) is derived at build time from the "
+             "stored text by the macros in `features/text.py`.", "",
              f"{len(feature_catalog())} features in {len({g.name for g in feature_groups() if not g.is_staging})} groups.", ""]
     by_group: dict[str, list[FeatureGroup]] = {}
     for group in feature_groups():

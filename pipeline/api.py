@@ -109,12 +109,12 @@ class Analyst:
 
     def as_of(self, window_days: int = 0) -> datetime | None:
         """Latest as_of with stored features for the window (None when nothing is built)."""
-        return latest_as_of(self.store, window_days)
+        return latest_as_of(self.store.con, window_days)
 
     def features(self, group: str | None = None, orgs: Iterable[str] | None = None, *, scope: str = "org",
                  window_days: int = 0, as_of: datetime | None = None) -> pd.DataFrame:
         """Stored features, wide: one row per organisation (scope='org') or account (scope='account')."""
-        frame = features_frame(self.store, as_of, window_days, scope)
+        frame = features_frame(self.store.con, as_of, window_days, scope)
         ids = self.org_ids(group, orgs)
         frame = frame[frame["org"].isin(ids)].reset_index(drop=True)
         if scope == "org":
@@ -164,7 +164,7 @@ class Analyst:
     # -- raw distributions -------------------------------------------------------------------------
     def _staging(self, as_of: datetime | None, window_days: int) -> datetime:
         """Builds the feature library's staging temp tables (stg_posts, stg_mentions, ...) for as_of."""
-        as_of = as_of or latest_as_of(self.store, window_days) or default_as_of(self.store)
+        as_of = as_of or latest_as_of(self.store.con, window_days) or default_as_of(self.store.con)
         con = self.store.con
         con.execute("set variable as_of = ?::timestamp", [as_of])
         con.execute("set variable window_start = ?::timestamp",

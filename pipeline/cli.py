@@ -121,8 +121,8 @@ def features_command(
         with open_writer(db, "features") as store:
             with progress_bar(quiet) as bar:
                 bar.add_task("building features", total=None)
-                as_of = build_features(store, as_of, windows=(window,))
-            frame = features_frame(store, as_of, window, scope)
+                as_of = build_features(store.con, as_of, windows=(window,))
+            frame = features_frame(store.con, as_of, window, scope)
     except KNOWN_ERRORS as exc:
         fail(str(exc))
     if quiet:
@@ -204,7 +204,7 @@ def print_run_summary(summary) -> None:
     without_posts: set[str] = set()
     with Store(summary.db, read_only=True) as store:
         if summary.features is not None:
-            features = features_frame(store, summary.as_of, 0, "account")
+            features = features_frame(store.con, summary.as_of, 0, "account")
         if summary.estimates is not None:
             estimates = stored_estimates(store, summary.estimates.as_of, summary.estimates.window_days)
             without_posts = orgs_without_posts(store)
@@ -293,7 +293,7 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, window: Wind
     try:
         with open_writer(db, "estimate") as store, progress_bar(quiet) as bar:
             task = bar.add_task("building features", total=None)
-            as_of = cached_build(store, as_of, windows=feature_windows(window)).as_of
+            as_of = cached_build(store.con, as_of, windows=feature_windows(window)).as_of
             bar.remove_task(task)
             bar.add_task("estimating (trains the models on first use)", total=None)
             log = None if quiet else (lambda m: bar.console.print(m, highlight=False))

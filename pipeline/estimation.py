@@ -24,7 +24,7 @@ ESTIMATE_COLUMNS = ["org", "model", "stage", "stage_index", "confidence", "statu
 
 def resolve_as_of(store, as_of: datetime | None, window_days: int) -> datetime:
     """as_of, or the latest one with features built for the window."""
-    as_of = as_of or latest_as_of(store, window_days)
+    as_of = as_of or latest_as_of(store.con, window_days)
     if as_of is None:
         raise FeatureError(f"no features are stored for a {window_days}-day window; run "
                            f"`maturity features --window {window_days}` or `maturity run` first")
@@ -33,7 +33,7 @@ def resolve_as_of(store, as_of: datetime | None, window_days: int) -> datetime:
 
 def org_frame(store, as_of: datetime, window_days: int) -> pd.DataFrame:
     """Organisation features at as_of for the estimation window, one row per organisation."""
-    return (features_frame(store, as_of, window_days, scope="org")
+    return (features_frame(store.con, as_of, window_days, scope="org")
             .drop(columns=["platform", "account"]).reset_index(drop=True))
 
 

@@ -147,7 +147,7 @@ def compute_features(db_path: str, as_of: datetime | None, windows: tuple[int, .
     """Features for as_of, rebuilt only for windows whose inputs changed (features/cache.py)."""
     started = time.perf_counter()
     with Store(db_path) as store:
-        build = cached_build(store, as_of, windows=windows)
+        build = cached_build(store.con, as_of, windows=windows)
         accounts, orgs = store.con.execute(
             "select count(distinct (platform, account)) filter (where scope = 'account'), "
             "count(distinct org_id) filter (where scope = 'org') from features where as_of = ?",
@@ -250,7 +250,7 @@ def backfill(db_path: str, start: datetime, end: datetime, every_days: int, wind
     with writer(db_path, "backfill") as store:
         has_orgs = store.count("organisations") > 0
         for as_of in moments:
-            cached_build(store, as_of, windows=feature_windows(window_days))   # unchanged inputs: reused
+            cached_build(store.con, as_of, windows=feature_windows(window_days))   # unchanged inputs: reused
             result = EstimationResult(as_of, window_days)
             if has_orgs:
                 fitted = load_or_train(store, org_dimensions(store, as_of, window_days), window_days)

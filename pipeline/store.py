@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from connectors.records import POST_BATCH_SCHEMA
 from connectors.sink import LoadCounts
+from features.text import install_text_macros
 from pipeline.errors import StoreError
 from pipeline.locking import ensure_not_held_elsewhere, exclusive_run
 
@@ -79,11 +80,13 @@ BLUESKY_NAME = r"[\w-]+(?:\.[\w-]+)*"
 MASTODON_NAME = r"\w+(?:@[\w-]+(?:\.[\w-]+)+)?"
 REDDIT_NAME = r"[\w-]+"
 
-# Derived fields are computed here, once, for every source. Privacy: authors who are not organisation
-# accounts are stored as keyed pseudonyms; every @handle in derived mention lists and in stored text
-# is too (features match org accounts by their pseudonym); customer text itself is dropped after
-# derivation unless the store keeps raw text. Duplicates inside one batch keep the last row.
-_DERIVE_AND_MERGE = """
+# Privacy, applied once for every source: authors who are not organisation accounts are stored as keyed
+# pseudonyms; every @handle in the mention lists and in stored text is too (features match org accounts
+# by their pseudonym); customer text is dropped unless the store keeps raw text. What the features read
+# from text is derived at build time by features/text.py's macros, except from dropped text: there the
+# load keeps the flags the features need, computed with the same macros. Duplicates inside one batch
+# keep the last row.
+_PSEUDONYMISE_AND_MERGE = """
 insert into posts by name
 with
 batch as (
@@ -101,7 +104,7 @@ loaded as (
     left join known_org k on k.platform = b.platform and k.handle_key = lower(b.author)
     where b.dup = 1
 ),
-derived as (
+pseudonymised as (
     select
         l.platform,
         l.post_id,
@@ -120,15 +123,9 @@ derived as (
                            when 'mastodon' then regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(__MASTODON__)', 1)
                            else regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(\\w+)', 1) end,
                        handle -> pseudonym(handle)) as mentions,
-        coalesce(l.text, '') like '%?%' as is_question,
-        regexp_matches(coalesce(l.text, ''),
-            '(?i)\\b(dm|dms|pm|direct message|private message|private messages|message us|inbox)\\b')
-            as private_channel,
-        regexp_matches(coalesce(l.text, ''), 'https?://') as has_link,
+        case when not l.by_org and not getvariable('keep_customer_text') then is_question(l.text) end
+            as dropped_text_is_question,
         coalesce(l.has_media, false) as has_media,
-        regexp_extract_all(lower(coalesce(l.text, '')), '(?:^|\\s)#(\\w+)', 1) as hashtags,
-        nullif(regexp_extract(coalesce(l.text, ''),
-            '\\s(?:\\^\\s?|[-–—~*]\\s?)([A-Z][A-Za-z]{0,11})\\s*(?:https?://\\S+\\s*)*$', 1), '') as signature,
         l.like_count,
         l.repost_count,
         l.reply_count,
@@ -137,7 +134,7 @@ derived as (
         getvariable('load_time') as loaded_at
     from loaded l
 )
-select * from derived
+select * from pseudonymised
 on conflict (platform, post_id) do update set
 __UPDATES__
 -- unchanged rows are left alone: re-imports stay cheap, and list columns update slowly in DuckDB
@@ -151,10 +148,10 @@ def _is_write_failure(exc: Exception) -> bool:
 
 
 _CONTENT_COLUMNS = ["author", "author_key", "is_org_author", "created_at", "in_reply_to", "conversation_id",
-                    "text", "mentions", "is_question", "private_channel", "has_link", "has_media", "hashtags",
-                    "signature", "like_count", "repost_count", "reply_count"]
-_DERIVE_AND_MERGE = _DERIVE_AND_MERGE.replace("__BLUESKY__", BLUESKY_NAME).replace("__MASTODON__", MASTODON_NAME)
-_DERIVE_AND_MERGE = _DERIVE_AND_MERGE.replace(
+                    "text", "mentions", "dropped_text_is_question", "has_media", "like_count", "repost_count",
+                    "reply_count"]
+_PSEUDONYMISE_AND_MERGE = _PSEUDONYMISE_AND_MERGE.replace("__BLUESKY__", BLUESKY_NAME).replace("__MASTODON__", MASTODON_NAME)
+_PSEUDONYMISE_AND_MERGE = _PSEUDONYMISE_AND_MERGE.replace(
     "__UPDATES__", ",\n".join(f"    {c} = excluded.{c}" for c in _CONTENT_COLUMNS + ["source", "ingest_run_id", "loaded_at"])
 ).replace("__CHANGED__", "\n   or ".join(f"posts.{c} is distinct from excluded.{c}" for c in _CONTENT_COLUMNS))
 
@@ -175,6 +172,7 @@ class Store:
                 ensure_not_held_elsewhere(self.path)
         self.con = self._connect()
         self._install_pseudonymiser()
+        install_text_macros(self.con)
         if read_only:
             self._require_current_schema()
 
@@ -350,7 +348,7 @@ class Store:
         self.con.execute("set variable load_time = ?", [utcnow()])
         self.con.register("post_batch", batch)
         try:
-            self.con.execute(_DERIVE_AND_MERGE)
+            self.con.execute(_PSEUDONYMISE_AND_MERGE)
         finally:
             self.con.unregister("post_batch")
         self.register_org_authors(batch)

@@ -54,8 +54,8 @@ def scenario(store):
 
 
 def test_mentions_assignment_rules_and_latency(scenario):
-    build_features(scenario)
-    frame = features_frame(scenario).set_index("account")
+    build_features(scenario.con)
+    frame = features_frame(scenario.con).set_index("account")
     acme, beta = frame.loc["acme"], frame.loc["beta"]
     # acme: mentions 2 (rule 1) + 8 (rule 1) + 10 (rule 3); answered only 2 (10 min)
     assert (acme.mentions, acme.answered) == (3, 1)
@@ -67,9 +67,9 @@ def test_mentions_assignment_rules_and_latency(scenario):
 
 
 def test_cadence(scenario):
-    as_of = build_features(scenario)
+    as_of = build_features(scenario.con)
     assert as_of == T0 + timedelta(minutes=400 + 80 * 60 + 600)
-    acme = features_frame(scenario).set_index("account").loc["acme"]
+    acme = features_frame(scenario.con).set_index("account").loc["acme"]
     assert acme.posts == 5
     days = (as_of - T0).total_seconds() / 86400
     assert acme.posts_per_day == pytest.approx(5 / days)
@@ -84,23 +84,23 @@ def test_window_and_org_scope(scenario, tmp_path):
                    '  { platform = "twitter", handle = "acme", role = "brand" },\n'
                    '  { platform = "twitter", handle = "beta", role = "support" },\n]\n')
     apply_config(scenario, load_config(cfg))
-    as_of = build_features(scenario, windows=(0, 1))
-    org = features_frame(scenario, as_of, 0, scope="org").iloc[0]
+    as_of = build_features(scenario.con, windows=(0, 1))
+    org = features_frame(scenario.con, as_of, 0, scope="org").iloc[0]
     assert (org.org, org.mentions, org.answered) == ("acme_group", 5, 2)
     assert org.first_reply_median_s == pytest.approx(1200)  # median of 600 and 1800
     assert org.first_reply_p90_s == pytest.approx(600 + 0.9 * 1200)
-    last_day = features_frame(scenario, as_of, 1).set_index("account").loc["acme"]
+    last_day = features_frame(scenario.con, as_of, 1).set_index("account").loc["acme"]
     assert last_day.posts == 2 and last_day.mentions == 0 and last_day.posts_per_day == 2
 
 
 def test_history_is_keyed_by_as_of(scenario):
-    first = build_features(scenario, as_of=T0 + timedelta(days=1))
-    latest = build_features(scenario)
-    build_features(scenario)  # rebuilding the same as_of replaces, never duplicates
+    first = build_features(scenario.con, as_of=T0 + timedelta(days=1))
+    latest = build_features(scenario.con)
+    build_features(scenario.con)  # rebuilding the same as_of replaces, never duplicates
     stored = scenario.con.execute("select as_of, count(*) from features group by 1 order by 1").fetchall()
     assert [row[0] for row in stored] == [first, latest]
     assert stored[0][1] == stored[1][1]
-    early = features_frame(scenario, first).set_index("account").loc["acme"]
+    early = features_frame(scenario.con, first).set_index("account").loc["acme"]
     assert early.posts == 3
 
 
@@ -159,8 +159,8 @@ def independent_responsiveness(path) -> pd.DataFrame:
 
 def test_real_prefix_file_matches_independent_implementation(store, twcs_prefix):
     import_twcs(store, twcs_prefix)
-    build_features(store)
-    ours = features_frame(store).assign(account=lambda f: f.account.str.lower()).set_index("account")
+    build_features(store.con)
+    ours = features_frame(store.con).assign(account=lambda f: f.account.str.lower()).set_index("account")
     theirs = independent_responsiveness(twcs_prefix)
     judged = theirs[theirs.mentions >= 20]
     assert len(judged) >= 15, "the prefix file has many accounts with >= 20 mentions"

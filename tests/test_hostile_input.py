@@ -36,8 +36,8 @@ def test_hostile_org_names_and_ids_round_trip(store, tmp_path, name):
     csv.write_text("tweet_id,author_id,inbound,created_at,text\n"
                    "1,42,True,2017-10-01T00:00:00Z,@Acme hi\n2,Acme,False,2017-10-05T00:00:00Z,yo\n")
     import_twcs(store, csv)
-    build_features(store)
-    org = features_frame(store, scope="org")
+    build_features(store.con)
+    org = features_frame(store.con, scope="org")
     assert list(org.org) == [name]
     assert store.con.execute("select name, sector from organisations").fetchone() == (name, name)
     assert store.count("posts") == 2
@@ -52,7 +52,7 @@ def test_hostile_authors_and_text_in_data(store, tmp_path, author):
              "text": "hi", "in_response_to_tweet_id": "1"}]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     import_twcs(store, path)
-    build_features(store)
+    build_features(store.con)
     assert store.con.execute("select author, text from posts where post_id = '1'").fetchone() == (
         author, author + " '; delete from posts; --")
     result = CliRunner().invoke(app, ["features", "--db", str(store.path), "--format", "json"])

@@ -30,7 +30,7 @@ def test_quirks_index_column_float_ids_multiline_text_and_id_lists(store, tmp_pa
     assert list(frame.in_reply_to.fillna("")) == ["3", "1", ""]
     assert list(frame.is_org_author) == [True, False, False]
     assert str(frame.created_at[1]) == "2017-10-31 22:11:45"  # ISO timestamp accepted
-    text = store.con.execute("select text, signature from posts where post_id = '1'").fetchone()
+    text = store.con.execute("select text, signature(text) from posts where post_id = '1'").fetchone()
     assert text == (f"@{store.pseudonym('115712')} Sorry,\nplease DM us. ^JK", "JK")
     status = store.con.execute("select status, rows_loaded from ingest_runs where run_id = ?", [run_id]).fetchone()
     assert status == ("ok", 3)

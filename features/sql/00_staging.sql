@@ -3,7 +3,9 @@
 --   stg_org_accounts  every organisation account: configured in the config or discovered in data,
 --                     with mention_key, the pseudonym its @handle has in posts.mentions
 --   stg_feature_keys  one row per account and per configured organisation: the rows every group fills
---   stg_posts         posts up to as_of, flagged when written by an org account
+--   stg_posts         posts up to as_of, flagged when written by an org account, with is_question
+--                     (features/text.py) of the stored text, or the flag kept at load where the
+--                     customer's text is not stored
 --   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency,
 --                     posted in the window (stg_mentions_all: all of them up to as_of)
 -- The signal groups' own inputs (stg_org_posts, stg_threads) are built by 05_staging_signals.sql.
@@ -27,7 +29,8 @@ select distinct 'org', org_id, '', '' from stg_org_accounts where org_id <> '';
 create or replace temp table stg_posts as
 select
     -- only what the mention rules and the groups' joins read: narrow rows keep this table cheap at scale
-    p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions, p.is_question,
+    p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions,
+    coalesce(p.dropped_text_is_question, is_question(p.text)) as is_question,
     oa.handle_key is not null as by_org
 from posts p
 left join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.author_key

@@ -1,7 +1,7 @@
 -- group: staging_signals
 -- Inputs of the signal groups beyond the core (built after 00_staging.sql, same variables):
 --   stg_org_posts  posts by org accounts up to as_of, with org_id, role, local_at (organisation time zone)
---                  and the content flags derived at load
+--                  and the content flags features/text.py derives from their stored text
 --   stg_threads    every post up to as_of with its thread root, its depth in the thread (root = 1),
 --                  author_key and by_org
 
@@ -15,8 +15,9 @@ with
 own as (
     select p.platform, p.post_id, p.author_key as account, oa.org_id, oa.role, p.created_at,
            oa.timezone, time_bucket(interval 15 minutes, p.created_at) as bucket,
-           p.in_reply_to, p.private_channel, p.has_link, p.has_media, len(p.hashtags) > 0 as has_hashtag,
-           p.signature, p.like_count, p.repost_count, p.reply_count
+           p.in_reply_to, private_channel(p.text) as private_channel, has_link(p.text) as has_link, p.has_media,
+           len(hashtags(p.text)) > 0 as has_hashtag, signature(p.text) as signature,
+           p.like_count, p.repost_count, p.reply_count
     from posts p
     join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.author_key
     where p.created_at <= getvariable('as_of')

@@ -3,8 +3,8 @@
 -- feature: answered_within_1h_share | share | Mentions answered with a first-reply latency of at most 3,600 s, divided by mentions.
 -- feature: business_hours_median_s | seconds | Median first-reply latency over answered mentions posted in business hours: Monday to Friday, organisation local time from business_start (included) to business_end (excluded; an end before the start runs overnight), from the organisations table (UTC 09:00-17:00 for unassigned accounts).
 -- feature: off_hours_median_s | seconds | Median first-reply latency over answered mentions posted outside business hours (evenings, nights, weekends).
--- feature: question_share | share | Mentions whose text contains '?' divided by mentions.
--- feature: question_response_rate | share | Answered question mentions (text contains '?') divided by question mentions.
+-- feature: question_share | share | Mentions whose text contains '?' divided by mentions. Customers' text is not stored by default (README, Privacy): for those mentions the same test (features/text.py) runs at import and only its result is kept, so a changed definition applies to them after a re-import; stored text is tested at build time.
+-- feature: question_response_rate | share | Answered question mentions (text contains '?', tested as for question_share) divided by question mentions.
 -- feature: multi_party_reply_share | share | Answered mentions in a multi-party thread, divided by answered mentions. Multi-party: the thread (the mention's root and every post below it) holds posts by at least two distinct non-organisation authors.
 with
 zoned as (

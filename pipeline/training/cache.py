@@ -35,7 +35,7 @@ def training_frame(seed: int, orgs: int, window_days: int, behaviour=None, prefi
     with writer(":memory:", "training") as store:
         _, _, data = synthetic.import_synthetic(store, seed, orgs, behaviour=behaviour or synthetic.Behaviour(),
                                                 prefix=prefix)
-        build_features(store, synthetic.END, windows=(window_days,))
+        build_features(store.con, synthetic.END, windows=(window_days,))
         dims = D.compute(org_frame(store, synthetic.END, window_days))
     smi = load_models()["smi"]
     truth = []

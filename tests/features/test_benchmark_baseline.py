@@ -20,7 +20,7 @@ def test_pandas_baseline_matches_the_sql_core(store, tmp_path, monkeypatch):
     bench.configure_orgs(store)
     _, counts = import_twcs(store, csv_path)
     assert counts.rejected == 0 and counts.loaded > 5000
-    as_of = build_features(store, only=bench.CORE)
+    as_of = build_features(store.con, only=bench.CORE)
     sql = store.df("select scope, org_id, platform, account, feature, value from features where as_of = ?",
                    [as_of]).pivot(index=["scope", "org_id", "platform", "account"], columns="feature",
                                   values="value")

@@ -45,10 +45,10 @@ def test_sp500_cadence(shared_data, store, tmp_path):
     cfg = tmp_path / "org.toml"
     cfg.write_text('[[org]]\nid = "apple"\naccounts = [{ platform = "twitter", handle = "Apple" }]\n')
     apply_config(store, load_config(cfg))
-    as_of = build_features(store, windows=(0, 30))
+    as_of = build_features(store.con, windows=(0, 30))
     assert as_of == frame["at"].max().to_pydatetime()
 
-    accounts = features_frame(store, as_of, 0).set_index("account")
+    accounts = features_frame(store.con, as_of, 0).set_index("account")
     busiest = frame["name"].value_counts().index[0]
     mine = frame[frame["name"] == busiest].sort_values("at")
     row = accounts.loc[busiest]
@@ -61,7 +61,7 @@ def test_sp500_cadence(shared_data, store, tmp_path):
     assert row.weekday_hour_coverage == pytest.approx(cells / 168)
     assert row.mentions == 0 and np.isnan(row.response_rate)  # ids only: no mentions to judge
     assert accounts["posts"].sum() == len(frame)
-    org = features_frame(store, as_of, 30, scope="org").set_index("org").loc["apple"]
+    org = features_frame(store.con, as_of, 30, scope="org").set_index("org").loc["apple"]
     assert org.posts == ((frame["name"] == "Apple") & (frame["at"] >= as_of - pd.Timedelta(days=30))).sum()
     assert org.platforms == (1 if org.posts else 0)
 
@@ -73,8 +73,8 @@ def test_facebook_pages_engagement(shared_data, store):
     raw["page"] = raw["status_id"].str.split("_").str[0]
     _, counts = import_facebook_pages(store, path)
     assert counts.rejected == 0 and counts.loaded == counts.read
-    as_of = build_features(store)
-    pages = features_frame(store, as_of, 0).set_index("account")
+    as_of = build_features(store.con)
+    pages = features_frame(store.con, as_of, 0).set_index("account")
     # PROVENANCE.txt says 10 pages; the file holds 9 distinct page ids (and 53 repeated status_ids)
     assert len(pages) == raw["page"].nunique() == 9
     for page, posts in raw.groupby("page"):
@@ -88,8 +88,8 @@ def test_facebook_pages_engagement(shared_data, store):
 
 def test_twcs_responsiveness_and_team(twcs_prefix, store):
     import_twcs(store, twcs_prefix)
-    as_of = build_features(store, windows=(0, 30))
-    frame = features_frame(store, as_of, 0).set_index("account")
+    as_of = build_features(store.con, windows=(0, 30))
+    frame = features_frame(store.con, as_of, 0).set_index("account")
     raw = pd.read_csv(twcs_prefix, dtype={"author_id": str, "text": str})
     raw = raw[pd.to_numeric(raw["tweet_id"], errors="coerce").notna()]
     amazon = raw[(raw["author_id"] == "AmazonHelp") & raw["in_response_to_tweet_id"].notna()]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from connectors.records import Post, posts_to_batch
+from features import runner
 from features.runner import (FeatureError, affected_orgs, backfill_features, build_features,
                              feature_catalog, features_frame)
 from pipeline.config import apply_config, load_config
@@ -57,16 +58,16 @@ def acme(store, tmp_path):
         fb("11", 1440, "Photo", False, 5, 0, 0),
         tw("12", "acme", 3 * 1440, text="Update"),
     ])
-    build_features(store, AS_OF, windows=(0,))
+    build_features(store.con, AS_OF, windows=(0,))
     return store
 
 
 def org_row(store, window=0, as_of=AS_OF):
-    return features_frame(store, as_of, window, scope="org").set_index("org").loc["acme_org"]
+    return features_frame(store.con, as_of, window, scope="org").set_index("org").loc["acme_org"]
 
 
 def account_row(store, handle, window=0, as_of=AS_OF):
-    return features_frame(store, as_of, window).set_index("account").loc[handle]
+    return features_frame(store.con, as_of, window).set_index("account").loc[handle]
 
 
 def test_cadence_regularity_and_weekday_hour_coverage(acme):
@@ -102,7 +103,7 @@ def test_business_hours_follow_the_org_timezone(acme, tmp_path):
     cfg.write_text('[[org]]\nid = "acme_org"\ntimezone = "UTC"\nbusiness_hours = "12:00-13:00"\n'
                    'accounts = [{ platform = "twitter", handle = "acme", role = "brand" }]\n')
     apply_config(acme, load_config(cfg))
-    build_features(acme, AS_OF)
+    build_features(acme.con, AS_OF)
     acme_account = account_row(acme, "acme")
     # in UTC 12:00-13:00 both answered acme mentions (12:10, 12:30) are business hours
     assert acme_account.business_hours_median_s == 600 and np.isnan(acme_account.off_hours_median_s)
@@ -189,7 +190,7 @@ def shop(store):
 
 def test_trend_compares_with_the_previous_window(shop):
     as_of = T0 + timedelta(days=20)
-    build_features(shop, as_of, windows=(0, 10))
+    build_features(shop.con, as_of, windows=(0, 10))
     now = account_row(shop, "shop", 10, as_of)
     assert (now.mentions, now.response_rate, now.first_reply_median_s) == (4, 1.0, 30)
     assert now.mentions_trend == 4 - 3
@@ -202,13 +203,13 @@ def test_trend_compares_with_the_previous_window(shop):
 
 def test_windows_in_one_call_and_backfill_keyed_by_as_of(shop):
     as_of = T0 + timedelta(days=20)
-    build_features(shop, as_of, windows=(0, 30, 90))
+    build_features(shop.con, as_of, windows=(0, 30, 90))
     windows = {w for (w,) in shop.con.execute("select distinct window_days from features").fetchall()}
     assert windows == {0, 30, 90}
-    moments = backfill_features(shop, T0 + timedelta(days=5), T0 + timedelta(days=15),
+    moments = backfill_features(shop.con, T0 + timedelta(days=5), T0 + timedelta(days=15),
                                 every=timedelta(days=5), windows=(0,))
     assert moments == [T0 + timedelta(days=d) for d in (5, 10, 15)]
-    backfill_features(shop, T0 + timedelta(days=5), T0 + timedelta(days=15), every=timedelta(days=5),
+    backfill_features(shop.con, T0 + timedelta(days=5), T0 + timedelta(days=15), every=timedelta(days=5),
                       windows=(0,))  # idempotent
     per_as_of = dict(shop.con.execute(
         "select as_of, count(*) from features where window_days = 0 group by 1").fetchall())
@@ -217,15 +218,15 @@ def test_windows_in_one_call_and_backfill_keyed_by_as_of(shop):
     assert account_row(shop, "shop", 0, T0 + timedelta(days=5)).mentions == 3
     assert account_row(shop, "shop", 0, T0 + timedelta(days=15)).mentions == 7
     with pytest.raises(FeatureError):
-        backfill_features(shop, T0 + timedelta(days=5), T0, every=timedelta(days=1))
+        backfill_features(shop.con, T0 + timedelta(days=5), T0, every=timedelta(days=1))
 
 
 def test_incremental_rebuild_replaces_only_the_given_orgs(acme):
     before = acme.con.execute("select count(*) from features where window_days = 0").fetchone()[0]
     (loaded,) = acme.con.execute("select max(loaded_at) from posts").fetchone()
     load(acme, [tw("99", "acme", 100, text="one more"), tw("98", "555", 100, text="@nobody hi")])
-    assert affected_orgs(acme, loaded) == ["acme_org"]
-    build_features(acme, AS_OF, orgs=["acme_org"])
+    assert affected_orgs(acme.con, loaded) == ["acme_org"]
+    build_features(acme.con, AS_OF, orgs=["acme_org"])
     after = acme.con.execute("select count(*) from features where window_days = 0").fetchone()[0]
     assert after == before
     assert org_row(acme).posts == 10
@@ -233,10 +234,27 @@ def test_incremental_rebuild_replaces_only_the_given_orgs(acme):
 
 
 def test_core_only_build(acme):
-    build_features(acme, AS_OF + timedelta(days=1), only=("cadence", "responsiveness"))
+    build_features(acme.con, AS_OF + timedelta(days=1), only=("cadence", "responsiveness"))
     stored = {f for (f,) in acme.con.execute(
         "select distinct feature from features where as_of = ?", [AS_OF + timedelta(days=1)]).fetchall()}
     assert stored == {"posts", "posts_per_day", "active_day_share", "mentions", "answered", "response_rate",
                       "first_reply_median_s", "first_reply_p90_s"}
     with pytest.raises(FeatureError):
-        build_features(acme, AS_OF, only=("nonsense",))
+        build_features(acme.con, AS_OF, only=("nonsense",))
+
+
+def test_a_failed_build_stores_nothing(acme, monkeypatch):
+    stored = acme.df("select * from features order by all")
+    groups = runner.feature_groups()
+    # completeness fails in window 30 only, after window 0's rows were written in the same build
+    failing = "select * from ({}) where case when getvariable('window_days') = 30 then error('window 30 broke') else true end"
+    broken = [type(g)(g.name, g.filename, failing.format(g.sql), g.features) if g.name == "completeness" else g
+              for g in groups]
+    monkeypatch.setattr(runner, "feature_groups", lambda: broken)
+    load(acme, [tw("97", "acme", 100, text="one more")])
+    with pytest.raises(Exception, match="window 30 broke"):
+        build_features(acme.con, AS_OF, windows=(0, 30))
+    assert acme.df("select * from features order by all").equals(stored)
+    monkeypatch.setattr(runner, "feature_groups", lambda: groups)
+    build_features(acme.con, AS_OF)   # no transaction was left open on the connection
+    assert org_row(acme).posts == 10

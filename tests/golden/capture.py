@@ -31,7 +31,7 @@ def capture(db_path: Path, twcs_file: Path) -> tuple[pd.DataFrame, pd.DataFrame]
     with writer(db_path) as store:
         apply_config(store, load_config(REPO / "data" / "orgs.example.toml"))
         import_twcs(store, twcs_file)
-        as_of = build_features(store, None, windows=WINDOWS)
+        as_of = build_features(store.con, None, windows=WINDOWS)
         fitted = load_or_train(store, org_dimensions(store, as_of, ESTIMATE_WINDOW), ESTIMATE_WINDOW)
         estimate_store(store, fitted, as_of, ESTIMATE_WINDOW)
         features = store.df("select window_days, scope, org_id, platform, account, feature, value, evidence "

@@ -17,7 +17,7 @@ def synthetic_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("cli") / "syn.duckdb"
     with writer(db) as store:
         import_synthetic(store, 21, 8)
-        build_features(store, END, windows=(0, 90))
+        build_features(store.con, END, windows=(0, 90))
     return db
 
 
@@ -86,7 +86,7 @@ def test_stage_table_separates_organisations_without_posts_from_thin_ones(synthe
         store.con.execute("insert into organisations (org_id, name) values ('newco', 'New Co')")
         store.con.execute("insert into accounts (platform, handle_key, handle, org_id, role, configured) "
                           "values ('twitter', 'newcocare', 'NewCoCare', 'newco', 'support', true)")
-        build_features(store, END, windows=(0, 90))
+        build_features(store.con, END, windows=(0, 90))
     assert runner.invoke(app, ["estimate", "--db", str(db)]).exit_code == 0
     with Store(db, read_only=True) as store:
         frame, without_posts = stored_estimates(store), orgs_without_posts(store)

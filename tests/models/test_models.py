@@ -85,7 +85,7 @@ def test_generator_loads_through_the_normal_path(store):
     # customers are pseudonymised like any source's
     authors = store.con.execute("select distinct author from posts where not is_org_author limit 5").fetchall()
     assert all(a.startswith("u") for (a,) in authors)
-    build_features(store, END, windows=(90,))
+    build_features(store.con, END, windows=(90,))
     features = org_frame(store, END, 90)
     assert len(features) == 8
     dims = D.compute(features)
@@ -140,7 +140,7 @@ def _improve(features: pd.DataFrame, factor: float) -> pd.DataFrame:
 def test_estimates_are_monotone_in_every_signal(small_fit):
     with writer(":memory:") as store:
         import_synthetic(store, 33, 25, prefix="m")
-        build_features(store, END, windows=(90,))
+        build_features(store.con, END, windows=(90,))
         features = org_frame(store, END, 90)
     base = pd.DataFrame(estimate(small_fit, D.compute(features)))
     for factor in (1.2, 1.6):

@@ -45,9 +45,9 @@ def build_demo_db(path: Path, *, with_estimates: bool = True) -> Path:
     with writer(path) as store:
         apply_config(store, load_config(REPO / "data" / "orgs.example.toml"))
         import_twcs(store, TWCS_PREFIX)
-        latest = build_features(store, windows=(0, WINDOW_DAYS))
+        latest = build_features(store.con, windows=(0, WINDOW_DAYS))
         earlier = latest - timedelta(days=9)
-        build_features(store, earlier, windows=(0, WINDOW_DAYS))
+        build_features(store.con, earlier, windows=(0, WINDOW_DAYS))
         if with_estimates:
             _estimate(store, [earlier, latest])
     return path
@@ -60,6 +60,6 @@ def build_synthetic_demo(path: Path) -> Path:
 
     with writer(path) as store:
         import_synthetic(store, seed=5, orgs=10)
-        build_features(store, END, windows=(0, WINDOW_DAYS))
+        build_features(store.con, END, windows=(0, WINDOW_DAYS))
         _estimate(store, [END])
     return path
