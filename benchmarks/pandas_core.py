@@ -1,4 +1,4 @@
-"""Baseline: the foundation's core features (cadence: posts, posts_per_day, active_day_share;
+"""Baseline: the core features (cadence: posts, posts_per_day, active_day_share;
 responsiveness: mentions, answered, response_rate, first_reply_median_s, first_reply_p90_s) written in
 idiomatic pandas, for all data up to as_of (window 0), per account and per organisation.
 

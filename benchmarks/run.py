@@ -5,7 +5,7 @@ imports it into a DuckDB store with the project's importer, and measures, each s
 (so every step has its own peak RSS):
 
   ingest      connectors.twcs.import_twcs of the CSV             vs  read_csv   bare DuckDB read_csv
-  core        the foundation's cadence + responsiveness columns  vs  pandas     benchmarks/pandas_core.py
+  core        the core cadence + responsiveness columns  vs  pandas     benchmarks/pandas_core.py
               (features/sql 00, 10, 20; all organisations)       vs  floor      one join + aggregate
   full        every feature group, windows 0, 30 and 90
   incremental 1% new posts loaded, only the affected organisations rebuilt (windows 0, 30, 90)

@@ -257,10 +257,8 @@ def affected_orgs(con: duckdb.DuckDBPyConnection, loaded_after: datetime) -> lis
     return [r[0] for r in rows]
 
 
-def backfill_features(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, every: timedelta = timedelta(days=7),
-                      windows: tuple[int, ...] = (0, 30, 90)) -> list[datetime]:
-    """Features for every as_of from start to end (included) in steps of `every`, from stored posts.
-    Each as_of is stored under its own key; re-running replaces, never duplicates."""
+def as_of_dates(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
+    """start, start + every, ... up to end (included): the as_of dates of a backfill."""
     if every <= timedelta(0):
         raise FeatureError("the backfill step must be positive")
     if end < start:
@@ -269,6 +267,14 @@ def backfill_features(con: duckdb.DuckDBPyConnection, start: datetime, end: date
     while moment <= end:
         moments.append(moment)
         moment += every
+    return moments
+
+
+def backfill_features(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, every: timedelta = timedelta(days=7),
+                      windows: tuple[int, ...] = (0, 30, 90)) -> list[datetime]:
+    """Features for every as_of from start to end (included) in steps of `every`, from stored posts.
+    Each as_of is stored under its own key; re-running replaces, never duplicates."""
+    moments = as_of_dates(start, end, every)
     for moment in moments:
         build_features(con, moment, windows=windows)
     return moments

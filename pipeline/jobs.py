@@ -12,6 +12,7 @@ from connectors.facebook_pages import import_facebook_pages
 from connectors.sp500 import import_sp500
 from connectors.twcs import import_twcs
 from features.cache import cached_build
+from features.runner import as_of_dates
 from models.estimate import FittedModels, estimate
 from pipeline import sync
 from pipeline.config import Config, Source, apply_config
@@ -225,19 +226,6 @@ def unassigned_accounts(db_path: str) -> list[str]:
         rows = store.con.execute(
             "select platform || ':' || handle from accounts where org_id is null order by 1").fetchall()
     return [r[0] for r in rows]
-
-
-def as_of_dates(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
-    """start, start + every, ... up to end (included)."""
-    if every <= timedelta(0):
-        raise ValueError("--every must be at least 1 day")
-    if end < start:
-        raise ValueError(f"--to ({end:%Y-%m-%d}) is before --from ({start:%Y-%m-%d})")
-    moments, moment = [], start
-    while moment <= end:
-        moments.append(moment)
-        moment += every
-    return moments
 
 
 def backfill(db_path: str, start: datetime, end: datetime, every_days: int, window_days: int,

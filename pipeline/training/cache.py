@@ -48,7 +48,7 @@ def training_frame(seed: int, orgs: int, window_days: int, behaviour=None, prefi
     return dims.merge(pd.DataFrame(truth), on="org", how="inner")
 
 
-def code_digest() -> str:
+def training_code_digest() -> str:
     """Changes whenever the model files, the model code, the feature SQL or the generator change."""
     h = hashlib.sha256(feature_code_digest().encode())
     models_folder = resources.files("models")
@@ -87,7 +87,7 @@ class ModelCache:
 
     @staticmethod
     def key(seed: int, orgs: int, window_days: int) -> str:
-        return f"{code_digest()}-s{seed}-n{orgs}-w{window_days}"
+        return f"{training_code_digest()}-s{seed}-n{orgs}-w{window_days}"
 
     def train_file(self, key: str) -> Path | None:
         return self.folder / f"train-{key}.parquet" if self.folder else None
@@ -99,14 +99,14 @@ class ModelCache:
         """The fit for the current code and window written last (the one the last estimate used)."""
         if self.folder is None or not self.folder.exists():
             return None
-        fits = sorted(self.folder.glob(f"fit-{code_digest()}-*-w{window_days}-*.joblib"),
+        fits = sorted(self.folder.glob(f"fit-{training_code_digest()}-*-w{window_days}-*.joblib"),
                       key=lambda p: p.stat().st_mtime)
         return joblib.load(fits[-1]) if fits else None
 
     def newest_training_set(self, window_days: int) -> pd.DataFrame | None:
         if self.folder is None or not self.folder.exists():
             return None
-        sets = sorted(self.folder.glob(f"train-{code_digest()}-*-w{window_days}.parquet"),
+        sets = sorted(self.folder.glob(f"train-{training_code_digest()}-*-w{window_days}.parquet"),
                       key=lambda p: p.stat().st_mtime)
         return pd.read_parquet(sets[-1]) if sets else None
 

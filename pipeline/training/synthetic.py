@@ -11,8 +11,8 @@ reactive posting, private-channel routing, multi-turn threads, media, customer-t
 The output is raw `Post` records plus the organisation/account config; `import_synthetic` loads them
 through `store.load_posts` (the one ingestion path); features are never written directly.
 
-Calibration to the real twcs data (computed from
-../shared/data/raw/twcs_prefix5k__monalisapatra26_data_visualization.csv, 5,001 tweets, 2,222 by brands):
+Calibration to the real twcs data (computed from the 5k-prefix file of the shared data set,
+twcs_prefix5k__monalisapatra26: 5,001 tweets, 2,222 by brands):
 """
 from __future__ import annotations
 
