@@ -353,6 +353,9 @@ def explain_command(
     if fmt == "json":
         sys.stdout.write(json.dumps(explanations, indent=2, default=str) + "\n")
     else:
+        first = explanations[0]
+        console.print(f"estimates as of {first['as_of']:%Y-%m-%d %H:%M} UTC on the last {first['window_days']} days\n",
+                      highlight=False)
         console.print("\n\n".join(render_text(e) for e in explanations), highlight=False, markup=False)
 
 
