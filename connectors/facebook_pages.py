@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from connectors.files import InputFileError, check_utf8, file_run, open_text
+from connectors.files import InputFileError, check_encoding, file_run, open_text
 from connectors.records import Post, posts_to_batch
 from connectors.sink import LoadCounts, RunSink
 
@@ -38,7 +38,7 @@ def import_facebook_pages(sink: RunSink, path: str | Path, *, source: str | None
     source = source or f"facebook_pages:{path.name}"
     handle = open_text(path, newline="")     # an unreadable file is refused before a run starts
     with file_run(sink, source, "facebook_pages") as run, handle:
-        check_utf8(path)    # another encoding: refused before anything is stored
+        check_encoding(path)    # another encoding: refused before anything is stored
         posts, rejected = [], []
         reader = csv.reader(handle)
         header = [h.strip() for h in next(reader, [])]

@@ -1,5 +1,5 @@
-"""What every file importer shares: the file-level error, the UTF-8 check made before anything is
-stored, and the bookkeeping of one ingest run (start, batches committed with their rejected rows,
+"""What every file importer shares: the file-level error, the encoding check made before anything
+is stored, and the bookkeeping of one ingest run (start, batches committed with their rejected rows,
 finish or fail). An importer (twcs.py, sp500.py, facebook_pages.py) only parses its format.
 """
 from __future__ import annotations
@@ -23,17 +23,33 @@ class InputFileError(ValueError):
         self.path, self.line = path, line
 
 
-def open_text(path: Path, newline: str | None = None) -> IO[str]:
-    """The file as strict UTF-8 text; an unreadable file is an InputFileError naming it."""
+# Python's name for UTF-8 that skips a leading byte-order mark (Excel's "CSV UTF-8" writes one).
+UTF8 = "utf-8-sig"
+
+
+def encoding_label(encoding: str) -> str:
+    """How an error names the encoding: "UTF-8" for Python's utf-8 variants, else as given."""
+    return "UTF-8" if codecs.lookup(encoding).name.startswith("utf-8") else encoding
+
+
+def open_text(path: Path, newline: str | None = None, encoding: str = UTF8) -> IO[str]:
+    """The file as strict text in `encoding` (UTF-8, a byte-order mark skipped, unless told
+    otherwise); an unreadable file is an InputFileError naming it."""
     try:
-        return open(path, newline=newline, encoding="utf-8", errors="strict")
+        return open(path, newline=newline, encoding=encoding, errors="strict")
     except OSError as exc:
         raise InputFileError(path, f"cannot open: {exc.strerror}") from None
 
 
-def check_utf8(path: Path, chunk_bytes: int = 1 << 24) -> None:
-    """Reject a file in another encoding before anything from it is stored."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def check_encoding(path: Path, encoding: str = UTF8, *, other_encoding_hint: str = "",
+                   chunk_bytes: int = 1 << 24) -> None:
+    """Reject a file that is not valid `encoding` before anything from it is stored. The error
+    names the first bad byte, its line, and how to convert the file (plus `other_encoding_hint`,
+    e.g. the importer's option for reading another encoding)."""
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)()
+    except LookupError:
+        raise InputFileError(path, f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
     lines_before, offset = 0, 0
     try:
         handle = open(path, "rb")
@@ -50,8 +66,10 @@ def check_utf8(path: Path, chunk_bytes: int = 1 << 24) -> None:
                     what = f"byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start}"
                 else:  # the file ends inside a multi-byte character
                     line, what = lines_before + 1, "incomplete character at the end of the file"
-                raise InputFileError(path, f"not valid UTF-8 ({what}); is the file in another encoding?",
-                                     line) from None
+                raise InputFileError(
+                    path, f"not valid {encoding_label(encoding)} ({what}); is the file in another encoding? A latin-1 / "
+                          f"Windows-1252 file converts with `iconv -f cp1252 -t utf-8 IN > OUT`"
+                          f"{other_encoding_hint}", line) from None
             if not chunk:
                 return
             lines_before += chunk.count(b"\n")

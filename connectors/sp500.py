@@ -12,7 +12,7 @@ import csv
 from pathlib import Path
 from typing import Callable
 
-from connectors.files import InputFileError, check_utf8, file_run, open_text
+from connectors.files import InputFileError, check_encoding, file_run, open_text
 from connectors.records import Post, posts_to_batch, snowflake_time
 from connectors.sink import LoadCounts, Rejection, RunSink
 
@@ -40,7 +40,7 @@ def import_sp500(sink: RunSink, path: str | Path, *, source: str | None = None,
     source = source or f"sp500:{path.name}"
     with file_run(sink, source, "sp500") as run:
         for file in files:   # a file in another encoding stops the import before anything is stored
-            check_utf8(file)
+            check_encoding(file)
         for file in files:
             posts, rejected = _read(file, run.counts)
             for start in range(0, max(len(posts), 1), BATCH_ROWS):

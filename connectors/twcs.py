@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.files import InputFileError, check_utf8, file_run, open_text
+from connectors.files import UTF8, InputFileError, check_encoding, encoding_label, file_run, open_text
 from connectors.sink import LoadCounts, Rejection, RunSink
 
 PLATFORM = "twitter"
@@ -26,6 +26,9 @@ REQUIRED_COLUMNS = ["tweet_id", "author_id", "inbound", "created_at"]
 OPTIONAL_COLUMNS = ["text", "response_tweet_id", "in_response_to_tweet_id"]
 ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 BATCH_ROWS = 100_000
+# Tried in this order on the header line; the first that yields every required column is the file's.
+# Spreadsheets set to a European locale save "CSV" with semicolons.
+DELIMITERS = (",", ";", "\t")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -88,23 +91,37 @@ select * from checked
 """
 
 
-def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, tuple]]:
-    with open_text(path, newline="") as handle:
-        reader = csv.reader(handle, strict=True)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise InputFileError(path, "file is empty; expected a header line") from None
-        except UnicodeDecodeError as exc:
-            raise InputFileError(path, f"not valid UTF-8 ({exc.reason})", 1) from None
+def _header(path: Path, first_line: str) -> tuple[str, list[str], bool]:
+    """The delimiter, the column names and whether a leading unnamed index column is to be skipped."""
+    found_by: dict[str, list[str]] = {}
+    for delimiter in DELIMITERS:
+        header = next(csv.reader([first_line], delimiter=delimiter), [])
         # pandas-written copies carry an unnamed index column first; it is not data.
         first = header[0].strip().lower() if header else ""
         skip_index = first in ("", "unnamed: 0")
         names = [name.strip() for name in (header[1:] if skip_index else header)]
-        missing = [name for name in REQUIRED_COLUMNS if name not in names]
-        if missing:
-            raise InputFileError(
-                path, f"missing required column(s): {', '.join(missing)} (found: {', '.join(names)})", 1)
+        if all(name in names for name in REQUIRED_COLUMNS):
+            return delimiter, names, skip_index
+        found_by[delimiter] = names
+    names = found_by[","]
+    missing = [name for name in REQUIRED_COLUMNS if name not in names]
+    raise InputFileError(
+        path, f"missing required column(s): {', '.join(missing)} (found: {', '.join(names)}; "
+              f"looked for comma-, semicolon- and tab-separated columns)", 1)
+
+
+def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None],
+                      encoding: str) -> Iterator[tuple[int, tuple]]:
+    with open_text(path, newline="", encoding=encoding) as handle:
+        try:
+            first_line = handle.readline()
+        except UnicodeDecodeError as exc:
+            raise InputFileError(path, f"not valid {encoding_label(encoding)} ({exc.reason})", 1) from None
+        if not first_line.strip():
+            raise InputFileError(path, "file is empty; expected a header line")
+        delimiter, names, skip_index = _header(path, first_line)
+        reader = csv.reader(handle, delimiter=delimiter, strict=True)
+        header_lines = 1
         offset = 1 if skip_index else 0
         width = len(names) + offset
         positions = {name: names.index(name) + offset for name in ALL_COLUMNS if name in names}
@@ -112,23 +129,23 @@ def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Ite
         # rows are padded with one None past the last field; absent optional columns read it
         pick = operator.itemgetter(*(positions.get(name, width) for name in ALL_COLUMNS))
         padding = [None]
-        start = reader.line_num + 1
+        start = header_lines + reader.line_num + 1
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except UnicodeDecodeError as exc:
-                raise InputFileError(path, f"not valid UTF-8 ({exc.reason}); is the file in another "
-                                           "encoding?", reader.line_num + 1) from None
+                raise InputFileError(path, f"not valid {encoding_label(encoding)} ({exc.reason}); is the file in another "
+                                           "encoding?", header_lines + reader.line_num + 1) from None
             except csv.Error as exc:
                 reason = str(exc)
                 if "end of data" in reason:
                     reason = "file ends inside a quoted field (truncated file?)"
                 on_reject((start, None, f"malformed CSV: {reason}", ""))
-                start = reader.line_num + 1
+                start = header_lines + reader.line_num + 1
                 continue
-            line, start = start, reader.line_num + 1
+            line, start = start, header_lines + reader.line_num + 1
             if not row:  # blank line
                 continue
             if len(row) != width:
@@ -138,21 +155,22 @@ def _records_from_csv(path: Path, on_reject: Callable[[Rejection], None]) -> Ite
                                                     for i in positions.values())
                 if not short_ok:
                     on_reject((line, None, f"expected {width} fields, found {len(row)}",
-                               ",".join(row)))
+                               delimiter.join(row)))
                     continue
                 row += [None] * (width - len(row))
             row += padding
             yield line, pick(row)
 
 
-def _records_from_jsonl(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[tuple[int, tuple]]:
-    with open_text(path) as handle:
+def _records_from_jsonl(path: Path, on_reject: Callable[[Rejection], None],
+                        encoding: str) -> Iterator[tuple[int, tuple]]:
+    with open_text(path, encoding=encoding) as handle:
         line = 0
         while True:
             try:
                 text = handle.readline()
             except UnicodeDecodeError as exc:
-                raise InputFileError(path, f"not valid UTF-8 ({exc.reason})", line + 1) from None
+                raise InputFileError(path, f"not valid {encoding_label(encoding)} ({exc.reason})", line + 1) from None
             if not text:
                 return
             line += 1
@@ -180,10 +198,10 @@ def _json_scalar(value) -> str | None:
     return json.dumps(value)[:200]
 
 
-def _batches(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[RawBatch]:
+def _batches(path: Path, on_reject: Callable[[Rejection], None], encoding: str) -> Iterator[RawBatch]:
     reader = _records_from_jsonl if path.suffix.lower() in {".jsonl", ".ndjson"} else _records_from_csv
     batch = RawBatch()
-    for line, row in reader(path, on_reject):
+    for line, row in reader(path, on_reject, encoding):
         batch.add(line, row)
         if len(batch) >= BATCH_ROWS:
             yield batch
@@ -192,9 +210,13 @@ def _batches(path: Path, on_reject: Callable[[Rejection], None]) -> Iterator[Raw
         yield batch
 
 
-def import_twcs(sink: RunSink, path: str | Path, *, source: str | None = None,
+def import_twcs(sink: RunSink, path: str | Path, *, source: str | None = None, encoding: str = UTF8,
                 progress: Callable[[int], None] | None = None) -> tuple[int, LoadCounts]:
     """Import one twcs CSV/JSONL file. Returns (run_id, counts).
+
+    The file is UTF-8 (a byte-order mark, as Excel writes it, is skipped) unless `encoding` names
+    another (e.g. "latin-1"); the columns are comma-, semicolon- or tab-separated, as the header
+    line shows.
 
     Row problems are recorded in rejected_rows and the rest loads. File-level problems (unreadable,
     another encoding, missing columns) are found before anything is stored and raise
@@ -213,8 +235,8 @@ def import_twcs(sink: RunSink, path: str | Path, *, source: str | None = None,
             unreadable.append(rejection)
             run.counts.read += 1
 
-        check_utf8(path)
-        for batch in _batches(path, on_reject):
+        check_encoding(path, encoding, other_encoding_hint=" or import it with --encoding cp1252 (or latin-1)")
+        for batch in _batches(path, on_reject, encoding):
             run.counts.read += len(batch)
             posts, invalid = _validate(validator, batch)
             run.commit(posts, unreadable + invalid)

@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from connectors.files import InputFileError
+from connectors.files import UTF8, InputFileError
 from connectors.twcs import import_twcs
 from features.cache import cached_build
 from features.runner import FeatureError, build_features, dictionary_markdown, features_frame
@@ -81,6 +81,9 @@ def import_twcs_command(
     path: Annotated[Path, typer.Argument(help="twcs-format CSV or JSONL file.")],
     db: DbOption = None,
     config: ConfigOption = None,
+    encoding: Annotated[str, typer.Option(
+        help="The file's text encoding, e.g. cp1252 or latin-1 for a file Excel saved as plain CSV "
+             "(default UTF-8; a byte-order mark is skipped).")] = UTF8,
     quiet: QuietOption = False,
 ) -> None:
     """Import a Customer Support on Twitter (twcs) CSV or JSONL file; prints read/loaded/rejected."""
@@ -91,7 +94,8 @@ def import_twcs_command(
                 apply_config(store, cfg)
             with progress_bar(quiet) as bar:
                 task = bar.add_task(f"importing {path.name}", total=None)
-                run_id, counts = import_twcs(store, path, progress=lambda n: bar.advance(task, n))
+                run_id, counts = import_twcs(store, path, encoding=encoding,
+                                             progress=lambda n: bar.advance(task, n))
             if not quiet:
                 console.print(f"{path}: read {counts.read}, loaded {counts.loaded}, rejected {counts.rejected}"
                               f" (run {run_id})", highlight=False)

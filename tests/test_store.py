@@ -248,10 +248,26 @@ def test_a_run_holds_the_database_between_its_own_store_openings(tmp_path):
         Store(path).close()
 
 
+def test_a_default_memory_limit_sized_to_the_machine_spills_beside_the_database(tmp_path, monkeypatch):
+    """Without MATURITY_DUCKDB_MEMORY_LIMIT the buffer pool is capped (DuckDB alone takes 80% of RAM)."""
+    import duckdb
+
+    from pipeline.store import DEFAULT_MEMORY_CAP_MB, default_memory_limit
+
+    monkeypatch.delenv("MATURITY_DUCKDB_MEMORY_LIMIT", raising=False)
+    with writer(tmp_path / "default.duckdb") as store:
+        limit, temp = store.con.execute(
+            "select current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    assert int(default_memory_limit().removesuffix("MB")) <= DEFAULT_MEMORY_CAP_MB
+    with duckdb.connect(config={"memory_limit": default_memory_limit()}) as reference:
+        assert limit == reference.execute("select current_setting('memory_limit')").fetchone()[0]
+    assert temp == str(tmp_path / "default.duckdb.tmp")
+
+
 def test_duckdb_memory_limit_and_threads_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("MATURITY_DUCKDB_MEMORY_LIMIT", "512MB")
     monkeypatch.setenv("MATURITY_DUCKDB_THREADS", "1")
     with writer(tmp_path / "limited.duckdb") as store:
         limit, threads = store.con.execute(
             "select current_setting('memory_limit'), current_setting('threads')").fetchone()
-    assert (limit, threads) == ("488.2 MiB", 1)          # 512 MB as DuckDB prints it
+    assert (limit, threads) == ("488.2 MiB", 1)          # 512 MB as DuckDB prints it: the variable wins

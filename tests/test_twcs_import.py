@@ -80,6 +80,39 @@ def test_wrong_encoding_fails_cleanly_and_keeps_stored_data(store, tmp_path):
     assert store.con.execute("select count(*) from rejected_rows").fetchone() == (0,)
 
 
+def test_excel_utf8_with_a_byte_order_mark_loads(store, tmp_path):
+    excel = "\ufefftweet_id,author_id,inbound,created_at,text\r\n" \
+            "1,AcmeCare,False,2017-10-31T22:10:47Z,@115712 Sorry\r\n" \
+            "2,115712,True,2017-10-31T22:08:27Z,@AcmeCare late\r\n"
+    _, counts = import_twcs(store, write(tmp_path, excel))
+    assert (counts.loaded, counts.rejected) == (2, 0)
+    assert list(posts(store).post_id) == ["1", "2"]
+
+
+def test_a_latin1_file_says_how_to_convert_it_and_loads_with_its_encoding(store, tmp_path):
+    latin = HEADER + ROWS.replace("thanks", "caf\u00e9 ol\u00e9")
+    path = write(tmp_path, latin, "latin.csv", encoding="latin-1")
+    with pytest.raises(InputFileError, match=r"latin.csv:5: not valid UTF-8 .*iconv -f cp1252 -t utf-8.*"
+                                             r"--encoding cp1252"):
+        import_twcs(store, path)
+    _, counts = import_twcs(store, path, encoding="latin-1")
+    assert (counts.loaded, counts.rejected) == (3, 0)
+    assert store.con.execute("select dropped_text_is_question from posts where post_id = '2'").fetchone() == (
+        False,)
+
+
+def test_a_semicolon_separated_file_is_read_as_such(store, tmp_path):
+    semicolon = "tweet_id;author_id;inbound;created_at;text;in_response_to_tweet_id\n" \
+                "1;AcmeCare;False;2017-10-31T22:10:47Z;@115712 Sorry, please DM us;2\n" \
+                "2;115712;True;2017-10-31T22:08:27Z;@AcmeCare late;\n" \
+                "3;115712;True\n"
+    _, counts = import_twcs(store, write(tmp_path, semicolon, "excel.csv"))
+    assert (counts.loaded, counts.rejected) == (2, 1)
+    assert list(posts(store).in_reply_to.fillna("")) == ["2", ""]
+    assert store.con.execute("select line, reason, raw_excerpt from rejected_rows").fetchone() == (
+        4, "expected 6 fields, found 3", "3;115712;True")
+
+
 def test_truncated_file_rejects_the_cut_record(store, tmp_path):
     truncated = HEADER + ROWS + '3,9,115713,True,Tue Oct 31 22:10:47 +0000 2017,"@AcmeCare half a twe'
     _, counts = import_twcs(store, write(tmp_path, truncated))
@@ -123,3 +156,18 @@ def test_real_prefix_file_junk_row_is_rejected_with_its_line(store, twcs_prefix)
         store.pseudonym("116510"),)
     org_accounts = store.con.execute("select count(*) from accounts").fetchone()[0]
     assert org_accounts == 76
+
+
+def test_import_twcs_command_takes_the_file_encoding(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    path = write(tmp_path, HEADER + ROWS.replace("thanks", "merci \u00e7a marche"), "fr.csv",
+                 encoding="cp1252")
+    db = str(tmp_path / "cli.duckdb")
+    refused = CliRunner().invoke(app, ["import", "twcs", str(path), "--db", db])
+    assert refused.exit_code == 1 and "--encoding cp1252" in refused.output
+    loaded = CliRunner().invoke(app, ["import", "twcs", str(path), "--db", db, "--encoding", "cp1252"])
+    assert loaded.exit_code == 0, loaded.output
+    assert "read 3, loaded 3, rejected 0" in loaded.output
