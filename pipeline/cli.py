@@ -560,8 +560,9 @@ def sync_command(
     quiet: QuietOption = False,
 ) -> None:
     """Pull new public activity of the configured accounts from the live platforms (incremental).
-    Exit code 0: all synced (or skipped for lack of credentials); 1: some accounts failed, or an error
-    (2 stays reserved for usage errors, as in every command)."""
+    Setup per platform (API access, credentials, handle formats, example [[source]] blocks):
+    docs/connectors.md. Exit codes: 0 every account synced (platforms without credentials are
+    skipped); 1 some accounts failed, or an error stopped the command; 2 a usage error."""
     from pipeline.sync import sync
 
     try:
