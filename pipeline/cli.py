@@ -73,10 +73,11 @@ def open_writer(db: Path | None, what: str, *, config=None, create: bool = True)
 
 
 def note_provisional(store, quiet: bool) -> None:
-    """Without a config, every discovered account becomes a provisional organisation: say so once."""
+    """Without a config, every discovered account becomes a provisional organisation: say so once (on
+    stderr, so csv and json on stdout stay data)."""
     added = assign_provisional_orgs(store)
     if added and not quiet:
-        console.print(f"{added} organisation accounts found and no organisation config yet: each is estimated "
+        err_console.print(f"{added} organisation accounts found and no organisation config yet: each is estimated "
                       f"as its own provisional organisation. {PROVISIONAL_NEXT_STEP}", highlight=False)
 
 
@@ -150,10 +151,10 @@ def features_command(
         fail(str(exc))
     if quiet:
         return
-    if scope == "org":
-        frame = frame.drop(columns=["platform", "account"])
     title = f"features as of {as_of:%Y-%m-%d %H:%M} UTC{f', last {window} days' if window else ', all data'}"
     if fmt == "table":
+        if scope == "org":  # empty at org scope
+            frame = frame.drop(columns=["platform", "account"])
         frame, title = table_columns(frame, columns, all_columns, title)
     show(frame, fmt, title=title)
 
