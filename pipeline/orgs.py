@@ -147,7 +147,7 @@ def suggest_config(store) -> str:
                   "accounts = ["]
         for platform, handle, role, posts in org.accounts:
             lines.append(f"    {{ platform = {_toml(platform)}, handle = {_toml(handle)}, role = {_toml(role)} }},"
-                         f"  # {posts:,} posts stored")
+                         f"  # {posts:,} post{'' if posts == 1 else 's'} stored")
         lines.append("]")
     return "\n".join(lines) + "\n"
 
