@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks
 POSTS  ?= 1000000
 
-.PHONY: run test bench venv clean docs
+.PHONY: run test bench venv clean docs notebooks lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +15,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(NOTEBOOKS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,notebooks]'
+	touch $(NOTEBOOKS_STAMP)
+
+# Execute every notebook headless from notebooks/, where Jupyter starts its kernels (after `make run`:
+# they read the project's data/maturity.duckdb, or $$MATURITY_DB); outputs are not written back.
+notebooks: $(NOTEBOOKS_STAMP)
+	cd notebooks && ../$(BIN)/jupyter execute --timeout=600 *.ipynb
+
+# Open the notebooks in JupyterLab.
+lab: $(NOTEBOOKS_STAMP)
+	$(BIN)/jupyter lab notebooks/
 
 run: $(STAMP)
 	$(BIN)/maturity run --config data/demo.toml

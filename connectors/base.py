@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -80,6 +81,36 @@ class FatalError(ConnectorError):
 
 class RetriesExhausted(ConnectorError):
     """A retriable error persisted; the account stops where its last page committed."""
+
+
+class HostUnresolved(ConnectorError):
+    """The platform's host name did not resolve (offline, DNS down, a mistyped instance): no retry
+    can help, and every other account on that host would fail the same way, so the connector stops
+    trying for the rest of the run."""
+
+
+# What resolvers say when a name does not resolve (glibc, macOS, Windows, urllib3), for libraries
+# that re-raise network errors as text (Mastodon.py) instead of chaining the socket.gaierror.
+_UNRESOLVED_WORDS = re.compile(r"Name or service not known|nodename nor servname|Temporary failure in name "
+                               r"resolution|getaddrinfo failed|No address associated with hostname|"
+                               r"NameResolutionError|Failed to resolve", re.IGNORECASE)
+
+
+def unresolved_host(exc: BaseException) -> str | None:
+    """The error text when `exc` (or anything it wraps) is a failed host-name lookup, else None."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror) or _UNRESOLVED_WORDS.search(str(current)):
+            return str(current)
+        # requests and urllib3 wrap the lookup error in .reason or args rather than __cause__
+        pending += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None),
+                                *getattr(current, "args", ())) if isinstance(e, BaseException)]
+    return None
 
 
 class SyncInterrupted(RuntimeError):
@@ -354,9 +385,15 @@ class Connector:
         self.limits = RateLimitObserver(self.clock)
         self._secrets = credentials.secrets()
         self.rejected: list[MalformedRecord] = []      # set aside by normalise() since the last page
+        self.unresolved: dict[str, str] = {}           # host -> why its name did not resolve this run
         install_log_redaction(self._secrets)
 
     # hooks ----------------------------------------------------------------------------------
+    def host(self, account: Account) -> str:
+        """The host an account's requests go to; one per platform unless a connector says otherwise
+        (Mastodon: the account's instance)."""
+        return self.platform
+
     def resolve(self, account: Account) -> Any:
         """Look the account up (user id...). Raise via the library; errors are classified."""
         return None
@@ -391,6 +428,11 @@ class Connector:
         """The one place errors are sorted into retriable and fatal."""
         if isinstance(exc, ConnectorError):
             return exc
+        unresolved = unresolved_host(exc)
+        if unresolved is not None:
+            return HostUnresolved(self.platform, account.handle,
+                                  self.clean(f"cannot resolve the platform's host name (offline, DNS, or a "
+                                             f"mistyped instance?): {unresolved}"))
         info = self.error_info(exc) or generic_error_info(exc)
         handle = account.handle
         if info is None:
@@ -447,6 +489,9 @@ class Connector:
         """Sync every stream of one account from its saved `cursors` (state name -> value, as
         `Stream.state_names` names them; ignored by backfills)."""
         result = AccountResult(source, self.platform, account.handle)
+        if self.host(account) in self.unresolved:
+            result.status, result.message = "failed", f"not tried: {self.unresolved[self.host(account)]}"
+            return result
         try:
             context = self.call(account, "resolve account", lambda: self.resolve(account))
             for stream in self.streams(account, context):
@@ -466,6 +511,11 @@ class Connector:
         except RetriesExhausted as exc:
             result.status, result.message = "failed", str(exc)
             log.error("%s (resumes from the last committed page next run)", exc)
+        except HostUnresolved as exc:
+            # failed, not fatal: the account resumes from its cursors once the host resolves again
+            result.status, result.message = "failed", str(exc)
+            self.unresolved[self.host(account)] = exc.reason
+            log.error("%s (no other account on this host is tried this run)", exc)
         result.posts = sum(s.posts for s in result.streams)
         result.pages = sum(s.pages for s in result.streams)
         return result

@@ -101,6 +101,12 @@ class MastodonConnector(Connector):
     def _has_instance(account: Account) -> bool:
         return bool(account.instance) or "@" in account.handle
 
+    def host(self, account: Account) -> str:
+        try:
+            return _host(self.base_url(account))
+        except _NoInstance:
+            return self.platform
+
     def base_url(self, account: Account) -> str:
         if account.instance:
             return instance_url(account.instance)

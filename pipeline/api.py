@@ -84,10 +84,12 @@ class Analyst:
             "select distinct sector from organisations where sector is not null order by 1").fetchall()]
 
     def organisations(self, group: str | None = None, orgs: Iterable[str] | None = None) -> pd.DataFrame:
-        """Configured organisations: org, name, sector, timezone, business_start, business_end, accounts."""
+        """Organisations: org, name, sector, timezone, business_start, business_end, accounts, provisional
+        (True: no config yet, each discovered account stands as its own organisation; pipeline/orgs.py)."""
         frame = self.store.df(
             "select o.org_id as org, o.name, o.sector, o.timezone, o.business_start, o.business_end, "
-            "(select count(*) from accounts a where a.org_id = o.org_id) as accounts "
+            "(select count(*) from accounts a where a.org_id = o.org_id) as accounts, "
+            "coalesce(o.provisional, false) as provisional "
             "from organisations o where (?::varchar is null or o.sector = ?) "
             "and (?::varchar[] is null or list_contains(?::varchar[], o.org_id)) order by o.org_id",
             [group, group, _list(orgs), _list(orgs)])
@@ -245,9 +247,11 @@ class Analyst:
             as_of = as_of or latest[0]
             window_days = latest[1] if window_days is None else window_days
         frame = self.store.df(
-            "select run_id, as_of, window_days, org_id as org, model, stage, stage_index, confidence, status, "
-            "rule_stage, classifier_stage, probabilities, explanation, computed_at from estimates "
-            "where list_contains(?::varchar[], org_id) and (? or (as_of = ? and window_days = ?))",
+            "select run_id, as_of, window_days, e.org_id as org, model, stage, stage_index, confidence, status, "
+            "rule_stage, classifier_stage, probabilities, explanation, computed_at, "
+            "coalesce(o.provisional, false) as provisional from estimates e "
+            "left join organisations o on o.org_id = e.org_id "
+            "where list_contains(?::varchar[], e.org_id) and (? or (as_of = ? and window_days = ?))",
             [ids, all_dates, as_of, window_days])
         frame = in_model_order(frame).sort_values(["as_of", "window_days"], kind="stable").reset_index(drop=True)
         for column in ("probabilities", "explanation"):
@@ -259,7 +263,7 @@ class Analyst:
                   models: Iterable[str] | None = None, detail: bool = False) -> pd.DataFrame:
         """The latest (or the given as_of's and window's) estimates: one row per organisation x model with
         as_of, window_days, stage, stage_index, confidence, status (ok | insufficient_evidence),
-        rule_stage, classifier_stage. detail=True adds the parsed `probabilities` and `explanation`
+        rule_stage, classifier_stage, provisional (see `organisations`). detail=True adds the parsed `probabilities` and `explanation`
         dicts. Raises NoEstimatesError when none are stored."""
         frame = self._estimates(self.org_ids(group, orgs), as_of, window_days, all_dates=False)
         if models is not None:

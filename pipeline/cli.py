@@ -19,7 +19,10 @@ from features.runner import FeatureError, build_features, dictionary_markdown, f
 from models.labels import LabelError, read_labels_csv
 from models.spec import MODEL_IDS, ModelSpecError, load_model
 from pipeline.config import DEFAULT_WINDOW_DAYS, ConfigError, apply_config, load_config
-from pipeline.console import UnknownFormat, console, err_console, print_frame, print_summary
+from pipeline.console import (DURATION_FEATURE_COLUMNS, PROVISIONAL_NEXT_STEP, PROVISIONAL_NOTE,
+                              SUMMARY_FEATURE_COLUMNS, UnknownFormat,
+                              console, err_console, model_heading, print_frame, print_summary)
+from pipeline.orgs import assign_provisional_orgs, provisional_org_ids, suggest_config
 from pipeline.store import Store, StoreError, default_db_path, writer
 
 # Commands import what only they need inside their body: scikit-learn (estimation), matplotlib (the
@@ -29,9 +32,12 @@ app = typer.Typer(help="Social-media maturity inference: import public activity,
                        "estimate maturity stages.", no_args_is_help=True, add_completion=False)
 import_app = typer.Typer(help="Import files into the store.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+orgs_app = typer.Typer(help="Organisations: suggest a config from the accounts found in the data, apply one.",
+                       no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
 
-DbOption = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default: $MATURITY_DB or "
-                                                               "data/maturity.duckdb).")]
+DbOption = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file (default: $MATURITY_DB, else "
+                                                               "data/maturity.duckdb of the project).")]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Organisation/pipeline TOML config.")]
 AsOfOption = Annotated[Optional[datetime], typer.Option("--as-of", help="Point in time (UTC); default: "
                                                                         "the latest post stored.")]
@@ -59,14 +65,25 @@ def open_store(db: Path | None, *, config=None) -> Store:
     return Store(db_path_for(db, config), read_only=True)
 
 
-def open_writer(db: Path | None, what: str, *, config=None):
-    """A write run on the store (lock, migrations, recovery: pipeline.store.writer)."""
-    return writer(db_path_for(db, config), what, keep_customer_text=bool(config and config.keep_customer_text))
+def open_writer(db: Path | None, what: str, *, config=None, create: bool = True):
+    """A write run on the store (lock, migrations, recovery: pipeline.store.writer); create=False for
+    commands that work on stored data, so a mistyped --db fails instead of creating an empty database."""
+    return writer(db_path_for(db, config), what, keep_customer_text=bool(config and config.keep_customer_text),
+                  create=create)
+
+
+def note_provisional(store, quiet: bool) -> None:
+    """Without a config, every discovered account becomes a provisional organisation: say so once (on
+    stderr, so csv and json on stdout stay data)."""
+    added = assign_provisional_orgs(store)
+    if added and not quiet:
+        err_console.print(f"{added} organisation accounts found and no organisation config yet: each is estimated "
+                      f"as its own provisional organisation. {PROVISIONAL_NEXT_STEP}", highlight=False)
 
 
 def show(frame: pd.DataFrame, fmt: str, title: str | None = None) -> None:
     try:
-        print_frame(frame, fmt, title)
+        print_frame(frame, fmt, title, durations=DURATION_FEATURE_COLUMNS)
     except UnknownFormat as exc:
         raise typer.BadParameter(str(exc), param_hint="--format") from None
 
@@ -105,6 +122,7 @@ def import_twcs_command(
                             "select line, reason from rejected_rows where run_id = ? order by line limit 5",
                             [run_id]).fetchall():
                         console.print(f"  line {line}: {reason}", highlight=False, markup=False)
+            note_provisional(store, quiet)
     except KNOWN_ERRORS as exc:
         fail(str(exc))
 
@@ -116,13 +134,19 @@ def features_command(
     window: Annotated[int, typer.Option("--window", help="Trailing window in days (0 = all data).")] = 0,
     scope: Annotated[str, typer.Option("--scope", help="account or org.")] = "account",
     fmt: FormatOption = "table",
+    columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns to show in the "
+                                                   "table, e.g. org,posts,response_rate.")] = None,
+    all_columns: Annotated[bool, typer.Option("--all", help="Every feature column in the table (csv and json "
+                                              "always have them all).")] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Compute features for as_of and print one row per account (or organisation); --quiet only builds."""
+    """Compute features for as_of and print one row per account (or organisation): the core columns in a
+    table (--columns or --all for more), every column in csv and json; --quiet only builds."""
     if scope not in ("account", "org"):
         raise typer.BadParameter("use account or org", param_hint="--scope")
     try:
-        with open_writer(db, "features") as store:
+        with open_writer(db, "features", create=False) as store:
+            note_provisional(store, quiet)
             with progress_bar(quiet) as bar:
                 bar.add_task("building features", total=None)
                 as_of = build_features(store.con, as_of, windows=(window,))
@@ -131,8 +155,29 @@ def features_command(
         fail(str(exc))
     if quiet:
         return
-    show(frame, fmt, title=f"features as of {as_of:%Y-%m-%d %H:%M} UTC"
-                                  f"{f', last {window} days' if window else ', all data'}")
+    title = f"features as of {as_of:%Y-%m-%d %H:%M} UTC{f', last {window} days' if window else ', all data'}"
+    if fmt == "table":
+        if scope == "org":  # empty at org scope
+            frame = frame.drop(columns=["platform", "account"])
+        frame, title = table_columns(frame, columns, all_columns, title)
+    show(frame, fmt, title=title)
+
+
+def table_columns(frame: pd.DataFrame, columns: str | None, all_columns: bool, title: str
+                  ) -> tuple[pd.DataFrame, str]:
+    """The columns a features table shows: the core ones, those named by --columns, or --all."""
+    if all_columns:
+        return frame, title
+    if columns:
+        wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in frame.columns]
+        if unknown:
+            raise typer.BadParameter(f"unknown column(s) {', '.join(unknown)}; available: "
+                                     f"{', '.join(frame.columns)}", param_hint="--columns")
+        keys = [c for c in ("org", "platform", "account") if c in frame.columns and c not in wanted]
+        return frame[keys + wanted], title
+    core = [c for c in SUMMARY_FEATURE_COLUMNS if c in frame.columns]
+    return frame[core], f"{title}; core columns ({len(frame.columns) - len(core)} more: --all or --columns a,b)"
 
 
 @app.command("dictionary")
@@ -150,11 +195,11 @@ def dictionary_command(
 
 @app.command("config-check")
 def config_check_command(config: Annotated[Path, typer.Argument(help="TOML config to validate.")]) -> None:
-    """Validate a config file and summarise it."""
+    """Validate a config file and summarise it; lists every problem in the file at once."""
     try:
         cfg = load_config(config)
     except ConfigError as exc:
-        fail(str(exc))
+        fail(f"{len(exc.errors)} problems in {config}:\n{exc}" if len(exc.errors) > 1 else str(exc))
     accounts = sum(len(o.accounts) for o in cfg.organisations)
     console.print(f"{config}: {len(cfg.organisations)} organisations, {accounts} accounts, "
                   f"{len(cfg.sources)} sources: ok", highlight=False)
@@ -178,6 +223,7 @@ def run_command(
     """Run the nightly flow once: ingest sources, build features, estimate, summarise. Exits 1 when
     any source or organisation failed (the rest is stored)."""
     from pipeline.flows import RunFailures, nightly, task_runner
+    from pipeline.locking import exclusive_run
 
     try:
         cfg = load_config(config)
@@ -188,14 +234,22 @@ def run_command(
         raise typer.BadParameter(str(exc), param_hint="--task-runner") from None
     db_path = db_path_for(db, cfg)
     try:
-        summary = flow(config_path=str(config), db_path=str(db_path), as_of=as_of.isoformat() if as_of else None,
-                       window_days=window)
+        # the run lock is taken here, before Prefect starts: a database in use is one clear line, not
+        # a crashed flow run's traceback (the flow's own lock is re-entrant in this process)
+        with exclusive_run(db_path, "maturity run"):
+            summary = flow(config_path=str(config), db_path=str(db_path),
+                           as_of=as_of.isoformat() if as_of else None, window_days=window)
     except RunFailures as failures:
         summary = failures.summary
     except KNOWN_ERRORS as exc:
         fail(str(exc))
     if not quiet:
-        print_run_summary(summary)
+        try:
+            print_run_summary(summary)
+        except Exception as exc:  # noqa: BLE001 - the run's work is stored; its exit code says how it went
+            err_console.print(f"warning: run {summary.run_id[:8]} ended {summary.status} and its results are "
+                              f"stored, but its summary could not be printed ({type(exc).__name__}: {exc}); "
+                              "see `maturity estimates`", highlight=False, markup=False, soft_wrap=True)
     if summary.failures:
         raise typer.Exit(1)
 
@@ -212,7 +266,8 @@ def print_run_summary(summary) -> None:
         if summary.estimates is not None:
             estimates = stored_estimates(store, summary.estimates.as_of, summary.estimates.window_days)
             without_posts = orgs_without_posts(store)
-    print_summary(summary, features, estimates, without_posts)
+        provisional = provisional_org_ids(store)
+    print_summary(summary, features, estimates, without_posts, provisional)
 
 
 @app.command("serve")
@@ -295,7 +350,9 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, window: Wind
     from pipeline.training.cache import load_or_train
 
     try:
-        with open_writer(db, "estimate") as store, progress_bar(quiet) as bar:
+        with open_writer(db, "estimate", create=False) as store, progress_bar(quiet) as bar:
+            note_provisional(store, quiet)
+            provisional = provisional_org_ids(store)
             task = bar.add_task("building features", total=None)
             as_of = cached_build(store.con, as_of, windows=feature_windows(window)).as_of
             bar.remove_task(task)
@@ -309,6 +366,9 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, window: Wind
         ok = sum(r["status"] == "ok" for r in rows)
         console.print(f"{len(rows)} estimates as of {used:%Y-%m-%d %H:%M} UTC on the last {window} days: {ok} ok, "
                       f"{len(rows) - ok} insufficient evidence", highlight=False)
+        if provisional:
+            console.print(f"{len(provisional)} of them provisional (no organisation config yet: each account found "
+                          f"in the data is its own organisation). {PROVISIONAL_NEXT_STEP}", highlight=False)
 
 
 @app.command("estimates")
@@ -323,9 +383,16 @@ def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
         fail(str(exc))
     if frame.empty:
         fail("no estimates are stored yet; run `maturity estimate` or `maturity run` first")
-    show(frame[["org", "model", "stage", "stage_index", "confidence", "status", "as_of", "window_days"]], fmt,
+    provisional = bool(frame["provisional"].any())
+    if fmt == "table":
+        frame = frame.assign(org=[f"{o} (provisional)" if p else o for o, p in zip(frame["org"], frame["provisional"])],
+                             model=frame["model"].map(model_heading))
+    columns = ["org", "model", "stage", "stage_index", "confidence", "status", "as_of", "window_days"]
+    show(frame[columns if fmt == "table" else [*columns, "provisional"]], fmt,
          title=f"maturity estimates as of {frame['as_of'].iloc[0]:%Y-%m-%d %H:%M} UTC, "
                f"estimated on the last {frame['window_days'].iloc[0]} days")
+    if provisional and fmt == "table":
+        console.print(PROVISIONAL_NOTE, highlight=False)
 
 
 @app.command("explain")
@@ -381,7 +448,7 @@ def label_command(
             labels, source = [(org, model, stage)], "cli"
         else:
             raise typer.BadParameter("give ORG MODEL STAGE or --csv FILE")
-        with open_writer(db, "label") as store:
+        with open_writer(db, "label", create=False) as store:
             count = add_labels(store, labels, source)
     except (LabelError, *KNOWN_ERRORS) as exc:
         fail(str(exc))
@@ -452,6 +519,43 @@ def backfill_command(
                           f"{result.window_days} days ({statuses})", highlight=False)
 
 
+@orgs_app.command("suggest")
+def orgs_suggest_command(db: DbOption = None) -> None:
+    """Print an organisation config skeleton for the accounts found in the data (`> orgs.toml`, edit,
+    `maturity config-check`, then `maturity orgs apply`): accounts of one brand grouped by a guess from
+    their handles, sector left to fill in."""
+    try:
+        with open_store(db) as store:
+            text = suggest_config(store)
+    except KNOWN_ERRORS as exc:
+        fail(str(exc))
+    sys.stdout.write(text)
+
+
+@orgs_app.command("apply")
+def orgs_apply_command(
+    config: Annotated[Path, typer.Argument(help="Organisation TOML config (e.g. from `maturity orgs suggest`).")],
+    db: DbOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Attach an organisation config to an existing database, without re-importing: its organisations
+    replace the configured (or provisional) ones; run `maturity estimate` next."""
+    try:
+        cfg = load_config(config)
+        with open_writer(db, "orgs apply", config=cfg, create=False) as store:
+            apply_config(store, cfg)
+            unassigned = store.con.execute("select count(*) from accounts where org_id is null").fetchone()[0]
+    except ConfigError as exc:
+        fail(f"{len(exc.errors)} problems in {config}:\n{exc}" if len(exc.errors) > 1 else str(exc))
+    except KNOWN_ERRORS as exc:
+        fail(str(exc))
+    if not quiet:
+        accounts = sum(len(o.accounts) for o in cfg.organisations)
+        console.print(f"applied {config}: {len(cfg.organisations)} organisations, {accounts} accounts"
+                      f"{f'; {unassigned} accounts found in the data are in no organisation' if unassigned else ''}."
+                      " Run `maturity estimate` to estimate them.", highlight=False)
+
+
 @app.command("sync")
 def sync_command(
     config: Annotated[Path, typer.Option("--config", help="Organisation/pipeline TOML config (accounts).")],
@@ -464,8 +568,9 @@ def sync_command(
     quiet: QuietOption = False,
 ) -> None:
     """Pull new public activity of the configured accounts from the live platforms (incremental).
-    Exit code 0: all synced (or skipped for lack of credentials); 1: some accounts failed, or an error
-    (2 stays reserved for usage errors, as in every command)."""
+    Setup per platform (API access, credentials, handle formats, example [[source]] blocks):
+    docs/connectors.md. Exit codes: 0 every account synced (platforms without credentials are
+    skipped); 1 some accounts failed, or an error stopped the command; 2 a usage error."""
     from pipeline.sync import sync
 
     try:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import re
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
+from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.accounts import Account
@@ -29,10 +31,48 @@ ACCOUNT_KEYS = {"platform", "handle", "role", "instance"}
 
 
 class ConfigError(ValueError):
+    """One problem in a config file, as `file:line: key: what is wrong`."""
+
     def __init__(self, path: Path, line: int | None, key: str, message: str):
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {key}: {message}")
         self.path, self.line, self.key = path, line, key
+        self.errors = [self]
+
+
+class ConfigErrors(ConfigError):
+    """Every problem found in a config file (one per line, in file order), so a file with seven typos
+    takes one `config-check`, not seven. `path`, `line` and `key` are the first problem's."""
+
+    def __init__(self, errors: list[ConfigError]):
+        ordered = sorted(errors, key=lambda e: (str(e.path), e.line or 0))
+        ValueError.__init__(self, "\n".join(str(e) for e in ordered))
+        first = ordered[0]
+        self.path, self.line, self.key = first.path, first.line, first.key
+        self.errors = ordered
+
+
+class _Problems:
+    """Collects the ConfigErrors of independent parts of a file (each key, each [[org]], each account)."""
+
+    def __init__(self):
+        self.errors: list[ConfigError] = []
+
+    def add(self, error: ConfigError) -> None:
+        self.errors.extend(error.errors)
+
+    @contextmanager
+    def collect(self) -> Iterator[None]:
+        try:
+            yield
+        except ConfigError as exc:
+            self.add(exc)
+
+    def raise_if_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)
 
 
 @dataclass(frozen=True)
@@ -112,10 +152,13 @@ def _type_check(value, expected: type | tuple, path: Path, line, key: str):
 
 
 def _unknown_keys(table: dict, allowed: set[str], path: Path, locate, what: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(path, locate(key), key,
-                              f"unknown key in {what} (expected one of: {', '.join(sorted(allowed))})")
+    unknown = [ConfigError(path, locate(key), key,
+                           f"unknown key in {what} (expected one of: {', '.join(sorted(allowed))})")
+               for key in table if key not in allowed]
+    if len(unknown) == 1:
+        raise unknown[0]
+    if unknown:
+        raise ConfigErrors(unknown)
 
 
 def _check_timezone(name: str, path: Path, line) -> str:
@@ -156,61 +199,83 @@ def load_config(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Confi
         raise ConfigError(path, line, "syntax", f"invalid TOML: {exc}") from None
     where = _Locator(text)
     config = Config(path=path)
-    _unknown_keys(raw, TOP_KEYS, path, lambda k: where.find(k) or where.blocks.get(k, [None])[0], "the top level")
+    problems = _Problems()
+    with problems.collect():
+        _unknown_keys(raw, TOP_KEYS, path, lambda k: where.find(k) or where.blocks.get(k, [None])[0],
+                      "the top level")
 
-    for include in _type_check(raw.get("include", []), list, path, where.find("include"), "include"):
-        target = (path.parent / _type_check(include, str, path, where.find("include"), "include")).resolve()
-        if target in _seen or target == path.resolve():
-            raise ConfigError(path, where.find("include"), "include", f"{include!r} includes itself")
-        included = load_config(target, _seen | {path.resolve()})
-        config.organisations.extend(included.organisations)
-        config.sources.extend(included.sources)
+    with problems.collect():
+        for include in _type_check(raw.get("include", []), list, path, where.find("include"), "include"):
+            with problems.collect():
+                target = (path.parent / _type_check(include, str, path, where.find("include"), "include")).resolve()
+                if target in _seen or target == path.resolve():
+                    raise ConfigError(path, where.find("include"), "include", f"{include!r} includes itself")
+                included = load_config(target, _seen | {path.resolve()})
+                config.organisations.extend(included.organisations)
+                config.sources.extend(included.sources)
 
-    settings = _type_check(raw.get("settings", {}), dict, path, where.find("settings"), "settings")
-    _unknown_keys(settings, SETTINGS_KEYS, path, lambda k: where.find(k, "settings"), "[settings]")
-    if "database" in settings:
-        db = _type_check(settings["database"], str, path, where.find("database", "settings"), "database")
-        config.database = (path.parent / db) if not Path(db).is_absolute() else Path(db)
-    if "keep_customer_text" in settings:
-        config.keep_customer_text = _type_check(settings["keep_customer_text"], bool, path,
-                                                where.find("keep_customer_text", "settings"),
-                                                "keep_customer_text")
-    if "window_days" in settings:
-        line = where.find("window_days", "settings")
-        config.window_days = _type_check(settings["window_days"], int, path, line, "window_days")
-        if config.window_days < 1:
-            raise ConfigError(path, line, "window_days", f"must be at least 1 day, found {config.window_days}")
+    with problems.collect():
+        _parse_settings(raw, config, path, where, problems)
 
-    if "timezone" in settings:
-        line = where.find("timezone", "settings")
-        config.timezone = _check_timezone(_type_check(settings["timezone"], str, path, line, "timezone"),
-                                          path, line)
-
-    for index, source in enumerate(_type_check(raw.get("source", []), list, path, where.find("source"), "source")):
-        config.sources.append(_parse_source(source, index, path, where))
+    with problems.collect():
+        for index, source in enumerate(_type_check(raw.get("source", []), list, path, where.find("source"),
+                                                   "source")):
+            with problems.collect():
+                config.sources.append(_parse_source(source, index, path, where, problems))
 
     seen_orgs = {org.id: org for org in config.organisations}
     seen_accounts = {(a.platform, a.key): org.id for org in config.organisations for a in org.accounts}
-    for index, org_table in enumerate(_type_check(raw.get("org", []), list, path, where.find("org"), "org")):
-        org = _parse_org(org_table, index, path, where)
-        if org.id in seen_orgs:
-            raise ConfigError(path, where.find("id", "org", index), "id", f"duplicate organisation id {org.id!r}")
-        for account in org.accounts:
-            owner = seen_accounts.get((account.platform, account.key))
-            if owner is not None:
-                raise ConfigError(path, where.find("handle", "org", index, near=account.handle), "handle",
-                                  f"duplicate account {account.platform}:{account.handle} "
-                                  f"(already listed under {owner!r})")
-            seen_accounts[(account.platform, account.key)] = org.id
-        seen_orgs[org.id] = org
-        config.organisations.append(org)
+    with problems.collect():
+        for index, org_table in enumerate(_type_check(raw.get("org", []), list, path, where.find("org"), "org")):
+            with problems.collect():
+                org = _parse_org(org_table, index, path, where, problems)
+                if org.id in seen_orgs:
+                    raise ConfigError(path, where.find("id", "org", index), "id",
+                                      f"duplicate organisation id {org.id!r}")
+                for account in org.accounts:
+                    owner = seen_accounts.get((account.platform, account.key))
+                    if owner is not None:
+                        problems.add(ConfigError(path, where.find("handle", "org", index, near=account.handle),
+                                                 "handle", f"duplicate account {account.platform}:{account.handle} "
+                                                 f"(already listed under {owner!r})"))
+                    seen_accounts[(account.platform, account.key)] = org.id
+                seen_orgs[org.id] = org
+                config.organisations.append(org)
+    problems.raise_if_any()
     return config
 
 
-def _parse_source(table, index: int, path: Path, where: _Locator) -> Source:
+def _parse_settings(raw: dict, config: Config, path: Path, where: _Locator, problems: "_Problems") -> None:
+    settings = _type_check(raw.get("settings", {}), dict, path, where.find("settings"), "settings")
+    with problems.collect():
+        _unknown_keys(settings, SETTINGS_KEYS, path, lambda k: where.find(k, "settings"), "[settings]")
+    with problems.collect():
+        if "database" in settings:
+            db = _type_check(settings["database"], str, path, where.find("database", "settings"), "database")
+            config.database = (path.parent / db) if not Path(db).is_absolute() else Path(db)
+    with problems.collect():
+        if "keep_customer_text" in settings:
+            config.keep_customer_text = _type_check(settings["keep_customer_text"], bool, path,
+                                                    where.find("keep_customer_text", "settings"),
+                                                    "keep_customer_text")
+    with problems.collect():
+        if "window_days" in settings:
+            line = where.find("window_days", "settings")
+            config.window_days = _type_check(settings["window_days"], int, path, line, "window_days")
+            if config.window_days < 1:
+                raise ConfigError(path, line, "window_days", f"must be at least 1 day, found {config.window_days}")
+    with problems.collect():
+        if "timezone" in settings:
+            line = where.find("timezone", "settings")
+            config.timezone = _check_timezone(_type_check(settings["timezone"], str, path, line, "timezone"),
+                                              path, line)
+
+
+def _parse_source(table, index: int, path: Path, where: _Locator, problems: "_Problems") -> Source:
     locate = lambda key: where.find(key, "source", index)  # noqa: E731
     _type_check(table, dict, path, locate("kind"), "source")
-    _unknown_keys(table, SOURCE_KEYS, path, locate, "[[source]]")
+    with problems.collect():
+        _unknown_keys(table, SOURCE_KEYS, path, locate, "[[source]]")
     if "kind" not in table:
         raise ConfigError(path, locate("kind"), "kind", "every [[source]] needs a kind")
     kind = _type_check(table["kind"], str, path, locate("kind"), "kind")
@@ -229,64 +294,94 @@ def _parse_source(table, index: int, path: Path, where: _Locator) -> Source:
                                            locate("fallback_for"), "fallback_for"), **ints)
 
 
-def _parse_org(table, index: int, path: Path, where: _Locator) -> Organisation:
+def _parse_org(table, index: int, path: Path, where: _Locator, problems: "_Problems") -> Organisation:
+    """One [[org]]; every problem in it is added to `problems`, and the first one raised so the
+    organisation is left out."""
     locate = lambda key: where.find(key, "org", index)  # noqa: E731
     _type_check(table, dict, path, locate("id"), "org")
-    _unknown_keys(table, ORG_KEYS, path, locate, "[[org]]")
+    found = _Problems()
+    with found.collect():
+        _unknown_keys(table, ORG_KEYS, path, locate, "[[org]]")
     for required in ("id", "accounts"):
         if required not in table:
-            raise ConfigError(path, where.blocks.get("org", [None])[index], required,
-                              f"organisation #{index + 1} is missing {required!r}")
-    org_id = _type_check(table["id"], str, path, locate("id"), "id")
-    if not org_id.strip():
-        raise ConfigError(path, locate("id"), "id", "must not be empty")
-    tz_name = _check_timezone(_type_check(table.get("timezone", "UTC"), str, path, locate("timezone"), "timezone"),
-                              path, locate("timezone"))
-    hours = _type_check(table.get("business_hours", "09:00-17:00"), str, path, locate("business_hours"),
-                        "business_hours")
-    start, end = _parse_hours(hours, path, locate("business_hours"), "business_hours")
-    accounts = []
-    for account_table in _type_check(table["accounts"], list, path, locate("accounts"), "accounts"):
-        accounts.append(_parse_account(account_table, index, path, where))
-    return Organisation(
-        id=org_id,
-        name=_type_check(table.get("name", org_id), str, path, locate("name"), "name"),
-        sector=_type_check(table.get("sector", None) or "", str, path, locate("sector"), "sector") or None,
-        timezone=tz_name, business_start=start, business_end=end, accounts=tuple(accounts))
+            found.add(ConfigError(path, where.blocks.get("org", [None])[index], required,
+                                  f"organisation #{index + 1} is missing {required!r}"))
+    org_id = name = sector = None
+    tz_name, start, end, accounts = "UTC", time(9), time(17), []
+    with found.collect():
+        if "id" in table:
+            org_id = _type_check(table["id"], str, path, locate("id"), "id")
+            if not org_id.strip():
+                raise ConfigError(path, locate("id"), "id", "must not be empty")
+    with found.collect():
+        name = _type_check(table.get("name", org_id or ""), str, path, locate("name"), "name")
+    with found.collect():
+        sector = _type_check(table.get("sector", None) or "", str, path, locate("sector"), "sector") or None
+    with found.collect():
+        tz_name = _check_timezone(_type_check(table.get("timezone", "UTC"), str, path, locate("timezone"),
+                                              "timezone"), path, locate("timezone"))
+    with found.collect():
+        hours = _type_check(table.get("business_hours", "09:00-17:00"), str, path, locate("business_hours"),
+                            "business_hours")
+        start, end = _parse_hours(hours, path, locate("business_hours"), "business_hours")
+    with found.collect():
+        for account_table in _type_check(table.get("accounts", []), list, path, locate("accounts"), "accounts"):
+            with found.collect():
+                accounts.append(_parse_account(account_table, index, path, where, found))
+    if found.errors:
+        problems.errors.extend(found.errors[1:])
+        raise found.errors[0]
+    return Organisation(id=org_id, name=name, sector=sector, timezone=tz_name, business_start=start,
+                        business_end=end, accounts=tuple(accounts))
 
 
-def _parse_account(table, org_index: int, path: Path, where: _Locator) -> Account:
+def _parse_account(table, org_index: int, path: Path, where: _Locator, problems: "_Problems") -> Account:
     def locate(key: str) -> int | None:
         return where.find(key, "org", org_index, near=str(table.get("handle", "")) if isinstance(table, dict) else None)
 
     _type_check(table, dict, path, locate("accounts"), "accounts")
-    _unknown_keys(table, ACCOUNT_KEYS, path, locate, "an account")
+    found = _Problems()
+    with found.collect():
+        _unknown_keys(table, ACCOUNT_KEYS, path, locate, "an account")
     for required in ("platform", "handle"):
         if required not in table:
-            raise ConfigError(path, locate("accounts"), required, f"account is missing {required!r}")
-    platform = _type_check(table["platform"], str, path, locate("platform"), "platform").lower()
-    platform = PLATFORM_ALIASES.get(platform, platform)
-    if platform not in PLATFORMS:
-        raise ConfigError(path, locate("platform"), "platform",
-                          f"unknown platform {table['platform']!r} (expected one of: {', '.join(sorted(PLATFORMS))})")
-    handle = _type_check(table["handle"], str, path, locate("handle"), "handle").strip().lstrip("@")
-    if not handle:
-        raise ConfigError(path, locate("handle"), "handle", "must not be empty")
-    role = _type_check(table.get("role", "other"), str, path, locate("role"), "role").lower()
-    role = ROLE_ALIASES.get(role, role)
-    if role not in ROLES:
-        raise ConfigError(path, locate("role"), "role",
-                          f"unknown role {table['role']!r} (expected one of: {', '.join(sorted(ROLES))})")
-    instance = table.get("instance")
-    if instance is not None:
-        _type_check(instance, str, path, locate("instance"), "instance")
+            found.add(ConfigError(path, locate("accounts"), required, f"account is missing {required!r}"))
+    platform = handle = instance = None
+    role = "other"
+    with found.collect():
+        if "platform" in table:
+            platform = _type_check(table["platform"], str, path, locate("platform"), "platform").lower()
+            platform = PLATFORM_ALIASES.get(platform, platform)
+            if platform not in PLATFORMS:
+                raise ConfigError(path, locate("platform"), "platform",
+                                  f"unknown platform {table['platform']!r} (expected one of: "
+                                  f"{', '.join(sorted(PLATFORMS))})")
+    with found.collect():
+        if "handle" in table:
+            handle = _type_check(table["handle"], str, path, locate("handle"), "handle").strip().lstrip("@")
+            if not handle:
+                raise ConfigError(path, locate("handle"), "handle", "must not be empty")
+    with found.collect():
+        role = _type_check(table.get("role", "other"), str, path, locate("role"), "role").lower()
+        role = ROLE_ALIASES.get(role, role)
+        if role not in ROLES:
+            raise ConfigError(path, locate("role"), "role",
+                              f"unknown role {table['role']!r} (expected one of: {', '.join(sorted(ROLES))})")
+    with found.collect():
+        instance = table.get("instance")
+        if instance is not None:
+            _type_check(instance, str, path, locate("instance"), "instance")
+    if found.errors:
+        problems.errors.extend(found.errors[1:])
+        raise found.errors[0]
     return Account(platform=platform, handle=handle, role=role, instance=instance)
 
 
 def write_organisations(con, organisations: list[Organisation]) -> None:
     """Add (or refresh) organisations and claim their accounts. Caller owns the transaction."""
     for org in organisations:
-        con.execute("insert or replace into organisations values (?, ?, ?, ?, ?, ?)",
+        con.execute("insert or replace into organisations (org_id, name, sector, timezone, business_start, "
+                    "business_end, provisional) values (?, ?, ?, ?, ?, ?, false)",
                     [org.id, org.name, org.sector, org.timezone, org.business_start, org.business_end])
         for account in org.accounts:
             con.execute(
@@ -297,8 +392,11 @@ def write_organisations(con, organisations: list[Organisation]) -> None:
 
 
 def apply_config(store, config: Config) -> None:
-    """Write organisations and accounts into the store (replacing what the config owns)."""
+    """Write organisations and accounts into the store (replacing what the config owns). The
+    provisional organisations of a database imported without a config go, with their estimates: they
+    stood in for the organisations this config names."""
     with store.transaction() as con:
+        con.execute("delete from estimates where org_id in (select org_id from organisations where provisional)")
         con.execute("delete from organisations")
         con.execute("update accounts set org_id = null, role = null, configured = false")
         write_organisations(con, config.organisations)

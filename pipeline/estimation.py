@@ -19,7 +19,7 @@ from models.spec import MODEL_IDS
 from pipeline.store import utcnow
 
 ESTIMATE_COLUMNS = ["org", "model", "stage", "stage_index", "confidence", "status", "rule_stage",
-                    "classifier_stage", "as_of", "window_days"]
+                    "classifier_stage", "as_of", "window_days", "provisional"]
 
 
 def resolve_as_of(store, as_of: datetime | None, window_days: int) -> datetime:
@@ -80,16 +80,18 @@ def in_model_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 def stored_estimates(store, as_of: datetime | None = None, window_days: int | None = None) -> pd.DataFrame:
     """The estimates of (as_of, window), by default the ones computed last: one row per organisation x
-    model, in model order."""
+    model, in model order; `provisional` marks organisations that stand in for a config not written yet
+    (pipeline/orgs.py)."""
     if as_of is None or window_days is None:
         latest = latest_estimate_key(store)
         if latest is None:
             return pd.DataFrame(columns=ESTIMATE_COLUMNS)
         as_of = as_of or latest[0]
         window_days = latest[1] if window_days is None else window_days
-    frame = store.df("select org_id as org, model, stage, stage_index, confidence, status, rule_stage, "
-                     "classifier_stage, as_of, window_days from estimates where as_of = ? and window_days = ?",
-                     [as_of, window_days])
+    frame = store.df("select e.org_id as org, model, stage, stage_index, confidence, status, rule_stage, "
+                     "classifier_stage, as_of, window_days, coalesce(o.provisional, false) as provisional "
+                     "from estimates e left join organisations o on o.org_id = e.org_id "
+                     "where as_of = ? and window_days = ?", [as_of, window_days])
     return in_model_order(frame)
 
 

@@ -17,6 +17,7 @@ from models.estimate import FittedModels, estimate
 from pipeline import sync
 from pipeline.config import Config, Source, apply_config
 from pipeline.estimation import estimate_store, org_dimensions, replace_estimates
+from pipeline.orgs import assign_provisional_orgs
 from pipeline.store import Store, writer
 from pipeline.summary import EstimationResult, FeatureResult, SourceResult
 from pipeline.training.cache import load_or_train
@@ -145,9 +146,11 @@ def sync_live(db_path: str, config: Config) -> dict:
 
 
 def compute_features(db_path: str, as_of: datetime | None, windows: tuple[int, ...]) -> FeatureResult:
-    """Features for as_of, rebuilt only for windows whose inputs changed (features/cache.py)."""
+    """Features for as_of, rebuilt only for windows whose inputs changed (features/cache.py); without
+    configured organisations, discovered accounts are provisional ones first (pipeline/orgs.py)."""
     started = time.perf_counter()
     with Store(db_path) as store:
+        assign_provisional_orgs(store)
         build = cached_build(store.con, as_of, windows=windows)
         accounts, orgs = store.con.execute(
             "select count(distinct (platform, account)) filter (where scope = 'account'), "
@@ -235,7 +238,8 @@ def backfill(db_path: str, start: datetime, end: datetime, every_days: int, wind
     nothing."""
     moments = as_of_dates(start, end, timedelta(days=every_days))
     results = []
-    with writer(db_path, "backfill") as store:
+    with writer(db_path, "backfill", create=False) as store:
+        assign_provisional_orgs(store)
         has_orgs = store.count("organisations") > 0
         for as_of in moments:
             cached_build(store.con, as_of, windows=feature_windows(window_days))   # unchanged inputs: reused

@@ -58,6 +58,7 @@ class Report:
     estimates_as_of: datetime | None
     estimation_window: int | None        # days of activity the stages were read from
     sections: list[Section]
+    provisional: list[str] = field(default_factory=list)   # organisations standing in for a config (pipeline/orgs.py)
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -72,7 +73,8 @@ def build_report(analyst: Analyst, group: str | None = None, orgs: Iterable[str]
                  progress: Callable[[str], None] | None = None) -> Report:
     """Collect every table and chart for the selected organisations (a competitor group and/or ids)."""
     ids = analyst.org_ids(group, orgs)
-    names = dict(zip(*analyst.organisations(orgs=ids)[["org", "name"]].T.values))
+    selected = analyst.organisations(orgs=ids)
+    names = dict(zip(selected["org"], selected["name"]))
     try:
         latest = analyst.estimates(orgs=ids)
         estimates_as_of, estimation_window = latest["as_of"].iloc[0], int(latest["window_days"].iloc[0])
@@ -91,7 +93,8 @@ def build_report(analyst: Analyst, group: str | None = None, orgs: Iterable[str]
             sections.append(section)
     title = f"Competitor benchmark: {group}" if group else "Competitor benchmark"
     return Report(title, group, ids, names, datetime.now().replace(microsecond=0), analyst.as_of(0),
-                  estimates_as_of, estimation_window, sections)
+                  estimates_as_of, estimation_window, sections,
+                  list(selected.loc[selected["provisional"], "org"]))
 
 
 @dataclass
@@ -489,7 +492,7 @@ def render_html(report: Report) -> str:
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(report.title)}</title><style>{_CSS}</style></head>
 <body><header><h1>{html.escape(report.title)}</h1>
-<p>{len(report.orgs)} organisations: {orgs}</p>
+<p>{len(report.orgs)} organisations: {orgs}</p>{_provisional_note(report)}
 <p>features as of {when(report.features_as_of)} · estimates as of {when(report.estimates_as_of)}{
     f" on the last {report.estimation_window} days" if report.estimation_window else ""} ·
 generated {report.generated_at:%Y-%m-%d %H:%M}</p></header>
@@ -504,6 +507,16 @@ def _code(text: str) -> str:
     """Escape, then show `command` spans as code."""
     escaped = html.escape(text).split("`")
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(escaped))
+
+
+def _provisional_note(report: Report) -> str:
+    if not report.provisional:
+        return ""
+    return (f"<p class='provisional'><strong>Provisional organisations</strong>: {len(report.provisional)} of "
+            f"{len(report.orgs)} organisations are provisional: no organisation config was applied, so each "
+            "account found in the data stands as its own organisation, without a competitor group. Write a "
+            "config with <code>maturity orgs suggest &gt; orgs.toml</code>, edit it, then <code>maturity orgs "
+            "apply orgs.toml</code> and <code>maturity estimate</code>.</p>")
 
 
 def write_html(report: Report, path: str | Path) -> Path:

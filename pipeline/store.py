@@ -25,6 +25,11 @@ from pipeline.errors import StoreError
 from pipeline.locking import ensure_not_held_elsewhere, exclusive_run
 
 DEFAULT_DB = Path("data/maturity.duckdb")
+# The checkout this code runs from (a clone, or an editable install of one): the default database is
+# its data/maturity.duckdb whatever the working directory, so a notebook (whose kernel starts in
+# notebooks/) reads what `make run` wrote. A plain installed package has no checkout: then the default
+# is relative to the working directory.
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 # DuckDB's own default lets the buffer pool grow to 80% of RAM. The store caps it at a quarter of
@@ -61,7 +66,10 @@ def duckdb_config(db_path: Path | None = None) -> dict[str, str]:
 
 
 def default_db_path() -> Path:
-    return Path(os.environ.get("MATURITY_DB") or DEFAULT_DB)
+    """$MATURITY_DB, else data/maturity.duckdb of the checkout (see _CHECKOUT)."""
+    if os.environ.get("MATURITY_DB"):
+        return Path(os.environ["MATURITY_DB"])
+    return _CHECKOUT / DEFAULT_DB if (_CHECKOUT / "pyproject.toml").is_file() else DEFAULT_DB
 
 
 def pseudonym_key(db_path: Path) -> str:
@@ -187,7 +195,8 @@ class Store:
         self.keep_customer_text = keep_customer_text
         if str(self.path) != ":memory:":
             if read_only and not self.path.exists():
-                raise StoreError(f"database {self.path} does not exist; run an import first")
+                raise StoreError(f"database {self.path} does not exist; import data first (`maturity import "
+                                 "twcs FILE` or `maturity run`), or pass --db with the database you meant")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not read_only:
                 ensure_not_held_elsewhere(self.path)
@@ -424,10 +433,15 @@ class Store:
 
 @contextmanager
 def writer(path: str | Path | None = None, what: str = "maturity", *,
-           keep_customer_text: bool = False) -> Iterator[Store]:
+           keep_customer_text: bool = False, create: bool = True) -> Iterator[Store]:
     """One write run: the run lock for its whole duration, then the store with its schema migrated
-    and interrupted ingest runs closed (only the lock holder can have left them 'running')."""
+    and interrupted ingest runs closed (only the lock holder can have left them 'running').
+    create=False: a database that does not exist is an error, and nothing is created (commands that
+    work on stored data, where a new empty file would only hide a mistyped --db)."""
     path = Path(path) if path is not None else default_db_path()
+    if not create and str(path) != ":memory:" and not path.exists():
+        raise StoreError(f"database {path} does not exist; import data first (`maturity import twcs FILE` "
+                         "or `maturity run`), or pass --db with the database you meant")
     with exclusive_run(path, what), Store(path, keep_customer_text=keep_customer_text) as store:
         store.migrate()
         store.close_interrupted_runs()

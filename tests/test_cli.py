@@ -3,6 +3,7 @@ import json
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.store import writer
 
 runner = CliRunner()
 CSV = (",tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
@@ -37,6 +38,8 @@ def test_errors_exit_1_with_a_message_and_usage_errors_exit_2(tmp_path):
     bad.write_text('[[org]]\nid = "x"\naccounts = []\ncolour = "red"\n')
     result = runner.invoke(app, ["config-check", str(bad)])
     assert result.exit_code == 1 and "bad.toml:4: colour: unknown key" in result.output
+    with writer(tmp_path / "empty.duckdb"):
+        pass
     result = runner.invoke(app, ["features", "--db", str(tmp_path / "empty.duckdb")])
     assert result.exit_code == 1 and "no posts are stored yet" in result.output
     result = runner.invoke(app, ["import", "twcs", str(tmp_path / "missing.csv"), "--db", str(tmp_path / "x.duckdb")])

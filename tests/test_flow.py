@@ -4,6 +4,7 @@ import json
 import pytest
 
 from pipeline.flows import RunFailures, nightly
+from pipeline.store import Store
 
 CSV = (",tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
        "0,1,115712,True,Mon Oct 02 10:00:00 +0000 2017,@AcmeCare help?,2,\n"
@@ -53,7 +54,11 @@ def test_a_failing_source_is_reported_and_the_rest_runs(harness, tmp_path):
     (failure,) = summary.failures
     assert failure.step == "ingest" and "missing required column" in failure.cause
     assert summary.sources[1].loaded == 3
-    assert summary.unassigned_accounts == ["twitter:AcmeCare"]
+    # no [[org]] in the config: the account found is estimated as its own provisional organisation
+    assert summary.unassigned_accounts == [] and summary.estimates.statuses
+    with Store(tmp_path / "flow.duckdb", read_only=True) as store:
+        assert store.df("select org_id, provisional from organisations").to_dict("records") == [
+            {"org_id": "acmecare", "provisional": True}]
 
 
 @pytest.mark.flow
