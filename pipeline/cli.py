@@ -593,6 +593,8 @@ def main() -> None:
     # Prefect's per-task INFO lines drown the summary; users can still raise the level themselves.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # `run` starts Prefect's ephemeral API (~10 s on a quiet machine); its 20 s default fails busy ones
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     app()
 
 

@@ -126,6 +126,8 @@ def pipeline_run(tmp_path_factory, model_cache):
             "MATURITY_DB": str(folder / "pipeline.duckdb"), "MATURITY_MODEL_CACHE": str(model_cache),
             "MATURITY_TRAIN_ORGS": "80", "PREFECT_HOME": str(folder / "prefect-home"),
             "PREFECT_LOGGING_LEVEL": "DEBUG", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # the run's ephemeral Prefect API starts in ~10 s on a quiet machine, far slower on a busy one
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
             # client libraries' records also go to the Prefect API (stored in PREFECT_HOME)
             "PREFECT_LOGGING_EXTRA_LOGGERS": "maturity,tweepy,praw,prawcore,mastodon,atproto,urllib3",
         })
