@@ -303,14 +303,17 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, window: Wind
         fail(str(exc))
     if not quiet:
         ok = sum(r["status"] == "ok" for r in rows)
+        interval = sum(r["status"] == "interval" for r in rows)
         console.print(f"{len(rows)} estimates as of {used:%Y-%m-%d %H:%M} UTC on the last {window} days: {ok} ok, "
-                      f"{len(rows) - ok} insufficient evidence", highlight=False)
+                      f"{interval} interval, {len(rows) - ok - interval} insufficient evidence", highlight=False)
 
 
 @app.command("estimates")
 def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
-    """Print the latest estimates: one row per organisation x model, with their as_of and window."""
-    from pipeline.estimation import stored_estimates
+    """Print the latest estimates: one row per organisation x model, with their as_of and window. A stage
+    the evidence cannot pin down is an interval: stage / stage_index are its lowest stage,
+    stage_low_index / stage_high_index its ends (the table says it in words)."""
+    from pipeline.estimation import describe_estimate, stored_estimates
 
     try:
         with open_store(db) as store:
@@ -319,7 +322,12 @@ def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
         fail(str(exc))
     if frame.empty:
         fail("no estimates are stored yet; run `maturity estimate` or `maturity run` first")
-    show(frame[["org", "model", "stage", "stage_index", "confidence", "status", "as_of", "window_days"]], fmt,
+    columns = ["org", "model", "stage", "stage_index", "confidence", "status", "stage_low_index",
+               "stage_high_index", "as_of", "window_days"]
+    if fmt == "table":
+        frame = frame.assign(stage=[describe_estimate(*r) for r in frame[
+            ["model", "status", "stage_low_index", "stage_high_index", "stages_possible"]].itertuples(index=False)])
+    show(frame[columns], fmt,
          title=f"maturity estimates as of {frame['as_of'].iloc[0]:%Y-%m-%d %H:%M} UTC, "
                f"estimated on the last {frame['window_days'].iloc[0]} days")
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from models.spec import MODEL_IDS
+from pipeline.estimation import describe_estimate
 from pipeline.summary import RunSummary
 
 # Piped output (CI logs, `make run`) gets a wide console so feature tables are not squeezed.
@@ -91,10 +92,13 @@ def print_stage_table(frame: pd.DataFrame, orgs_without_posts: set[str], out: Co
     if frame.empty:
         return
     as_of, window_days = frame["as_of"].iloc[0], int(frame["window_days"].iloc[0])
-    frame = frame.assign(cell=[f"{s} ({c:.2f})" if st == "ok" else "insufficient evidence"
-                               for s, c, st in zip(frame["stage"], frame["confidence"].fillna(0), frame["status"])])
+    cells = []
+    for r in frame.itertuples(index=False):
+        text = describe_estimate(r.model, r.status, r.stage_low_index, r.stage_high_index, r.stages_possible)
+        cells.append(text if r.status == "insufficient_evidence" else f"{text} ({r.confidence:.2f})")
+    frame = frame.assign(cell=cells)
     wide = frame.pivot(index="org", columns="model", values="cell").reindex(columns=MODEL_IDS)
-    judged = set(frame[frame["status"] == "ok"]["org"])
+    judged = set(frame[frame["status"] != "insufficient_evidence"]["org"])
     thin = [org for org in wide.index if org not in judged]
     table = Table(title=f"maturity stage (confidence) as of {as_of:%Y-%m-%d %H:%M} UTC, "
                         f"estimated on the last {window_days} days")
