@@ -116,12 +116,6 @@ class ModelSpec:
         return ([c for s in self.stages for c in s.criteria] + [c for a in self.axes for c in a.high + a.low]
                 + [e.criterion for e in self.exclusions])
 
-    def quadrant_index(self, levels: dict[str, bool]) -> int:
-        for stage in self.stages:
-            if all(levels[axis] == (level == "high") for axis, level in stage.levels):
-                return stage.index
-        raise ValueError(levels)
-
     def describe(self, low: int | None, high: int | None, possible: list[str] | None = None) -> str:
         """The estimate in words: a stage, an interval ("at least Early Majority; higher stages not
         assessable from public activity") or, for a quadrant model, the quadrants still possible."""

@@ -86,10 +86,14 @@ class SyntheticData:
 
 
 def realised_signals(params: dict, accounts: tuple[Account, ...]) -> dict[str, float]:
-    """The signal values (and evidence volumes) of the behaviour an organisation was generated with,
-    before any sampling: what models/dimensions.py would measure on all of its posts."""
+    """The signal values (and evidence volumes) of the behaviour an organisation was generated with: its
+    own posts and first replies as generated (office-hour waits included), the rest from its behaviour
+    parameters. What the features see of it is then limited by the window and the judging rules."""
     posts_per_day = params["posts_per_day"]
-    answered = params["mentions"] * params["response_rate"]
+    # answered and latency as the organisation's replies realised them: a reply waits for the hours the
+    # team covers, and one after reply_limit_s does not answer (as the responsiveness features judge it)
+    latencies = np.array([s for s in params["first_replies_s"] if s <= REPLY_LIMIT_S])
+    answered = float(len(latencies))
     reply_weights = {}
     for account in accounts:
         weight = 6.0 if account.role in ("support", "brand") else 1.0
@@ -97,13 +101,13 @@ def realised_signals(params: dict, accounts: tuple[Account, ...]) -> dict[str, f
     total_weight = sum(reply_weights.values())
     follow_ratio = params["multi_turn"] / (1 - params["multi_turn"])
     return {
-        "official_posts": posts_per_day * HISTORY_DAYS,
+        "official_posts": float(params["own_posts"]),
         "posts_per_day_robust": posts_per_day,
         "active_week_share": float(1 - np.exp(-7 * posts_per_day)),
-        "proactive_posts": posts_per_day * HISTORY_DAYS * params["proactive"],
-        "response_rate": params["response_rate"],
-        "first_reply_median_s": params["latency_median_s"],
-        "first_reply_p90_s": params["latency_median_s"] * float(np.exp(1.2816 * params["latency_sigma"])),
+        "proactive_posts": float(params["own_proactive_posts"]),
+        "response_rate": answered / max(params["mentions"], 1),
+        "first_reply_median_s": float(np.quantile(latencies, 0.5)) if len(latencies) else REPLY_LIMIT_S,
+        "first_reply_p90_s": float(np.quantile(latencies, 0.9)) if len(latencies) else REPLY_LIMIT_S,
         "c2c_share": params["c2c"], "multi_turn_share": params["multi_turn"],
         "private_channel_share": params["private"], "signed_reply_share": params["signed"],
         "care_account_active": float(any(a.role == "support" for a in accounts)),
@@ -113,7 +117,7 @@ def realised_signals(params: dict, accounts: tuple[Account, ...]) -> dict[str, f
         "platforms": params["platforms"],
         "platforms_engaged": float(sum(answered * w / total_weight >= 10 for w in reply_weights.values())),
         "proactive_share": params["proactive"], "media_share": params["media"],
-        "posts": posts_per_day * HISTORY_DAYS, "mentions": params["mentions"], "answered": answered,
+        "posts": float(params["own_posts"]), "mentions": params["mentions"], "answered": answered,
         "replies": answered * (1 + follow_ratio),
     }
 
@@ -193,6 +197,7 @@ def _org_posts(rng: np.random.Generator, org_id: str, latent: dict, behaviour: B
     agents = AGENT_NAMES[:max(n_agents, 1)]
     reply_accounts = [a for a in accounts if a.role in ("support", "brand")] or accounts
     posts: list[Post] = []
+    first_replies_s: list[float] = []   # the first-reply times the organisation actually had (office hours included)
     seq = [0]
 
     def pid() -> str:
@@ -244,6 +249,7 @@ def _org_posts(rng: np.random.Generator, org_id: str, latent: dict, behaviour: B
             continue
         latency = float(rng.lognormal(np.log(latency_median), max(sigma, 0.05)))
         reply_at = in_hours(moment + timedelta(seconds=latency))
+        first_replies_s.append((reply_at - moment).total_seconds())
         text, has_media = org_text(f"@{customer} Sorry to hear that, we are on it.", True)
         reply = Post(account.platform, pid(), account.handle, True, reply_at, in_reply_to=mention.post_id,
                      text=text, has_media=has_media)
@@ -258,10 +264,13 @@ def _org_posts(rng: np.random.Generator, org_id: str, latent: dict, behaviour: B
                               in_hours(back.created_at + timedelta(seconds=latency)), in_reply_to=back.post_id,
                               text=text, has_media=has_media))
     posts = [p for p in posts if p.created_at <= END]
+    own = [p for p in posts if p.is_org_author]
     params = {"posts_per_day": posts_per_day, "response_rate": response_rate, "latency_median_s": latency_median,
               "latency_sigma": sigma, "signed": signed, "c2c": c2c, "multi_turn": multi_turn, "private": private,
               "department_accounts": n_dept, "roles": n_roles, "agents": n_agents, "hours": hours,
-              "platforms": len(platforms), "proactive": proactive, "media": media, "mentions": n_mentions}
+              "platforms": len(platforms), "proactive": proactive, "media": media, "mentions": n_mentions,
+              "first_replies_s": first_replies_s, "own_posts": len(own),
+              "own_proactive_posts": sum(p.in_reply_to is None for p in own)}
     return org, posts, params
 
 
