@@ -143,11 +143,13 @@ def latent_truth(signals: list[dict[str, float]]) -> tuple[list[dict[str, str]],
 
 def _draw_latent(rng: np.random.Generator) -> dict[str, float]:
     # One overall maturity drives the core dimensions (organisations mature as a whole, with spread);
-    # investment and innovation vary more independently so every SMI quadrant is populated.
+    # investment and innovation vary more independently so every SMI quadrant is populated, and so does
+    # integration, so that organisations answering well from a single account (SMMM Customer Oriented,
+    # below Integrated) exist.
     m = rng.uniform(0.0, 1.0)
     latent = {d: float(np.clip(m + rng.normal(0, 0.12), 0, 1)) for d in DIMENSIONS}
-    latent["investment"] = float(np.clip(m + rng.normal(0, 0.25), 0, 1))
-    latent["innovation"] = float(np.clip(m + rng.normal(0, 0.25), 0, 1))
+    for independent in ("investment", "innovation", "integration"):
+        latent[independent] = float(np.clip(m + rng.normal(0, 0.25), 0, 1))
     return latent
 
 
