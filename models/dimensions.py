@@ -1,17 +1,21 @@
-"""Maturity dimensions: computed once from organisation features, shared by all five models.
+"""Maturity signals and dimensions: computed once from organisation features, shared by all five models.
 
 A *signal* is one organisation feature (or a ratio of two) of the feature library, given as a frame with
 one row per organisation (the pipeline reads it from the store for an as_of and estimation window).
-Each signal has a documented scale that maps its value onto a 0..1 score (0 = the least mature behaviour
-the scale distinguishes, 1 = the most mature). A *dimension* is the mean of the scores of its available
-signals. The five models (models/*.toml) differ only in how they map dimensions to stages.
+Each signal declares what it *needs* (connectors/observation.py: own posts, a timeline, mentions, reply
+text, ...) and has a documented scale that maps its value onto a 0..1 score (0 = the least mature
+behaviour the scale distinguishes, 1 = the most mature), anchored on published figures (docs/models.md).
 
-Missing features degrade gracefully: a signal whose feature is absent or has no evidence (such as no
-answered mentions) is skipped; the dimension rests on the remaining signals, and
-`completeness` (share of signals available) falls. A dimension with no available signal is NaN.
+Observation. The frame may carry, per organisation, how its sources observe each need (columns
+`observes_<need>`: exact | lower_bound | none; the pipeline derives them from the sources that
+contributed the organisation's posts). A signal is observed as the weakest of its needs: `none` makes
+it *not observed*, NaN, never 0 (twcs has no media field, so its media share is not observed rather
+than 0%); `lower_bound` marks a count from a sample (models/rules.py lets it pass `>=` but never fail
+it). Frames without those columns are fully observed (synthetic data, hand-made frames).
 
-Every scale is monotone, so an organisation at least as good on every signal never scores lower on any
-dimension (the property the stage estimates rely on for monotonicity).
+A *dimension* is the mean of the scores of its observed signals (for the report's bars and the
+classifier); the stage criteria read raw signal values (models/rules.py). Every scale is monotone,
+so an organisation at least as good on every signal never scores lower on any dimension.
 """
 from __future__ import annotations
 
@@ -25,22 +29,24 @@ DIMENSIONS = ["presence", "responsiveness", "dialogue", "coordination", "integra
               "innovation"]
 
 DIMENSION_DOC = {
-    "presence": "Visible, regular activity: how much and on how many days the organisation posts.",
-    "responsiveness": "Answering mentions: share answered and how fast.",
+    "presence": "Visible, regular activity: how much the organisation posts, in how many weeks, on its own initiative.",
+    "responsiveness": "Answering mentions: share answered and how fast (median and 90th percentile).",
     "dialogue": "Conversation rather than broadcast: back-and-forth threads, customers talking to each other.",
     "coordination": "Governance and procedure: a structured response process (replies signed by a "
-                    "webcare team, a set route to private channels).",
+                    "webcare team, a set route to private channels, an active care account).",
     "integration": "Cross-department use: department accounts and distinct roles active.",
-    "investment": "Resources dedicated to social care: distinct agents and hours of the day covered.",
-    "innovation": "Adoption of channels and formats: platforms used, proactive posting, rich media.",
+    "investment": "Resources dedicated to social care: agents answering and hours of the day covered.",
+    "innovation": "Adoption of channels and formats: platforms used and answered on, proactive posting, rich media.",
 }
 
-
+EXACT, LOWER_BOUND, NOT_OBSERVED = "exact", "lower_bound", "none"
+_STRENGTH = {NOT_OBSERVED: 0, LOWER_BOUND: 1, EXACT: 2}
 @dataclass(frozen=True)
 class Scale:
-    """Maps a signal value to 0..1. kind: lin (linear), log (log10), rate (a day share converted to the
-    equivalent daily Poisson rate -ln(1 - share), then log10). `lo` scores 0 and `hi` scores 1; lo > hi
-    means lower values are better (latency)."""
+    """Maps a signal value to 0..1. kind: lin (linear), log (log10). `lo` scores 0 and `hi` scores 1;
+    lo > hi means lower values are better (latency). `needs`: the evidence the signal rests on
+    (connectors/observation.py NEEDS); `feature`: the organisation feature it reads when that is not
+    the signal's own name."""
     signal: str
     dimension: str
     kind: str
@@ -48,22 +54,18 @@ class Scale:
     hi: float
     unit: str
     label: str
+    needs: tuple[str, ...]
+    feature: str | None = None
 
     def _f(self, value: float) -> float:
         if self.kind == "lin":
             return value
         if self.kind == "log":
             return math.log10(max(value, 1e-9))
-        if self.kind == "rate":
-            return math.log10(max(-math.log(max(1.0 - value, 1e-9)), 1e-9))
         raise ValueError(self.kind)
 
     def _finv(self, value: float) -> float:
-        if self.kind == "lin":
-            return value
-        if self.kind == "log":
-            return 10 ** value
-        return 1.0 - math.exp(-(10 ** value))
+        return value if self.kind == "lin" else 10 ** value
 
     def score(self, value: float) -> float:
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -81,41 +83,76 @@ class Scale:
         return self.hi > self.lo
 
 
-# Anchors: the low end is the least active behaviour we distinguish, the high end what the most mature
-# twcs brands show (real prefix-5k file: per-brand median first reply 106 s .. 163,581 s, overall
-# median 724 s; 75% of inbound tweets answered; 55% of brand replies signed by an agent; 23% ask to move
-# to DM). See connectors/synthetic.py for the full set of measured constants.
+# Anchors (sources in docs/models.md, "Anchored scales"): an answer rate of 1 in 8 scores 0 (Sprout
+# Social Index 2015-16: 7 in 8 messages needing a reply went unanswered within 72 h), 0.90 scores 1;
+# the Twitter-wide average of ~40% and Socialbakers' "Socially Devoted" bar of 65% lie between. A first
+# reply of 72 h (the judging limit, Sprout's window) scores 0 and 1 h (Conversocial 2016, North American
+# airlines' average) scores 1; Sprout's ~10 h brand average scores 0.46 and the ~4 h customers expect
+# 0.68. Scales without a published figure are marked so in docs/models.md.
 SCALES: list[Scale] = [
-    Scale("posts_per_day", "presence", "log", 0.2, 20.0, "posts/day", "posts per day"),
-    Scale("active_day_share", "presence", "rate", 0.18, 0.99, "share", "share of days with a post"),
-    Scale("response_rate", "responsiveness", "lin", 0.10, 0.95, "share", "response rate"),
-    Scale("first_reply_median_s", "responsiveness", "log", 86400.0, 120.0, "seconds",
-          "median first-reply time"),
+    Scale("official_posts", "presence", "log", 1.0, 270.0, "posts", "official posts in the window",
+          ("own_posts",), feature="posts"),
+    Scale("posts_per_day_robust", "presence", "log", 1 / 14, 5.0, "posts/day",
+          "posts per day over the robust observed span", ("timeline",)),
+    Scale("active_week_share", "presence", "lin", 0.25, 1.0, "share", "share of weeks with a post",
+          ("timeline",)),
+    Scale("proactive_posts", "presence", "log", 1.0, 270.0, "posts", "proactive posts (not replies)",
+          ("timeline",)),
+    Scale("response_rate", "responsiveness", "lin", 0.125, 0.90, "share", "response rate", ("mentions",)),
+    Scale("first_reply_median_s", "responsiveness", "log", 259200.0, 3600.0, "seconds",
+          "median first-reply time", ("mentions",)),
+    Scale("first_reply_p90_s", "responsiveness", "log", 259200.0, 3600.0, "seconds",
+          "90th percentile first-reply time", ("mentions",)),
     Scale("c2c_share", "dialogue", "lin", 0.0, 0.30, "replies/mention",
-          "customer-to-customer replies per mention"),
+          "customer-to-customer replies per mention", ("threads",)),
     Scale("multi_turn_share", "dialogue", "lin", 0.0, 0.40, "share",
-          "share of replies continuing a back-and-forth"),
-    Scale("private_channel_share", "coordination", "lin", 0.0, 0.40, "share",
-          "share of replies routing to a private channel"),
-    Scale("signed_reply_share", "coordination", "lin", 0.10, 1.0, "share",
-          "share of replies signed by an agent (a structured webcare team)"),
-    Scale("department_accounts", "integration", "lin", 0.0, 4.0, "accounts", "active department accounts"),
-    Scale("roles_covered", "integration", "lin", 1.0, 5.0, "roles", "distinct account roles active"),
-    Scale("agent_signatures", "investment", "lin", 1.0, 10.0, "agents", "distinct agent signatures"),
-    Scale("reply_hours_covered", "investment", "lin", 4.0, 24.0, "hours", "hours of the day with replies"),
-    Scale("platforms", "innovation", "lin", 1.0, 4.0, "platforms", "platforms used"),
-    Scale("proactive_share", "innovation", "lin", 0.0, 0.50, "share", "share of posts that are proactive"),
-    Scale("media_share", "innovation", "lin", 0.0, 0.40, "share", "share of posts with media"),
+          "share of replies continuing a back-and-forth", ("threads",)),
+    Scale("private_channel_share", "coordination", "lin", 0.0, 0.50, "share",
+          "share of replies routing to a private channel", ("reply_text",)),
+    Scale("signed_reply_share", "coordination", "lin", 0.0, 1.0, "share",
+          "share of replies signed by an agent (a structured webcare team)", ("reply_text",)),
+    Scale("care_account_active", "coordination", "lin", 0.0, 1.0, "flag", "an active support-role account",
+          ("care_account",)),
+    Scale("department_accounts", "integration", "lin", 0.0, 4.0, "accounts", "active department accounts",
+          ("structure",)),
+    Scale("roles_covered", "integration", "lin", 1.0, 5.0, "roles", "distinct account roles active",
+          ("structure",)),
+    Scale("estimated_team_size", "investment", "log", 1.0, 20.0, "agents",
+          "agents answering (signatures signing at least 2 replies)", ("reply_text", "reply_volume")),
+    Scale("reply_hours_covered", "investment", "lin", 4.0, 24.0, "hours", "hours of the day with replies",
+          ("reply_volume",)),
+    Scale("platforms", "innovation", "lin", 1.0, 4.0, "platforms", "platforms used", ("structure",)),
+    Scale("platforms_engaged", "innovation", "lin", 1.0, 4.0, "platforms",
+          "platforms with at least 10 answered mentions", ("mentions", "structure")),
+    Scale("proactive_share", "innovation", "lin", 0.0, 0.50, "share", "share of posts that are proactive",
+          ("timeline",)),
+    Scale("media_share", "innovation", "lin", 0.0, 0.40, "share", "share of posts with media", ("media",)),
 ]
 SCALE_BY_SIGNAL = {s.signal: s for s in SCALES}
 SIGNALS = [s.signal for s in SCALES]
+NEEDS = sorted({need for s in SCALES for need in s.needs})
 
-# Minimum evidence before any stage is reported (see models/estimate.py).
-MIN_OBSERVATIONS = 40          # org posts + inbound mentions in the window
-MIN_COMPLETENESS = 0.6
+# Evidence volumes the criteria's `min_evidence` refers to (organisation features of the same names).
+EVIDENCE = ["posts", "mentions", "answered", "replies"]
+
+
+def observation_kinds(features: pd.DataFrame) -> pd.DataFrame:
+    """Per organisation and signal: exact | lower_bound | none (the weakest of the signal's needs as
+    the `observes_<need>` columns state; exact where the frame has no such column)."""
+    out = pd.DataFrame(index=features.index)
+    strength = {need: (features[f"observes_{need}"].map(_STRENGTH).fillna(0).astype(int)
+                       if f"observes_{need}" in features.columns else pd.Series(2, index=features.index))
+                for need in NEEDS}
+    names = {v: k for k, v in _STRENGTH.items()}
+    for scale in SCALES:
+        weakest = pd.concat([strength[n] for n in scale.needs], axis=1).min(axis=1)
+        out[scale.signal] = weakest.map(names)
+    return out
+
 
 def signal_values(features: pd.DataFrame) -> pd.DataFrame:
-    """Signal values per organisation (NaN where the feature is absent or has no evidence)."""
+    """Signal values per organisation: NaN where the feature is absent, has no evidence, or the sources
+    cannot show what the signal needs (not observed)."""
     out = pd.DataFrame(index=features.index)
     col = lambda name: features[name].astype(float) if name in features.columns else pd.Series(np.nan, index=features.index)  # noqa: E731
     mentions = col("mentions")
@@ -124,12 +161,14 @@ def signal_values(features: pd.DataFrame) -> pd.DataFrame:
         if scale.signal == "c2c_share":
             out["c2c_share"] = col("customer_to_customer_replies") / mentions.where(mentions > 0)
         else:
-            out[scale.signal] = col(scale.signal)
+            out[scale.signal] = col(scale.feature or scale.signal)
     # Mentions with none answered: latency is unobserved because nothing was answered, which is the
     # slowest possible behaviour, not missing evidence.
     unanswered = (mentions > 0) & (answered.fillna(0) == 0)
-    out.loc[unanswered, "first_reply_median_s"] = SCALE_BY_SIGNAL["first_reply_median_s"].lo
-    return out
+    for latency in ("first_reply_median_s", "first_reply_p90_s"):
+        out.loc[unanswered, latency] = SCALE_BY_SIGNAL[latency].lo
+    kinds = observation_kinds(features)
+    return out.where(kinds != NOT_OBSERVED)
 
 
 def signal_scores(signals: pd.DataFrame) -> pd.DataFrame:
@@ -145,25 +184,31 @@ def dimension_scores(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute(features: pd.DataFrame) -> pd.DataFrame:
-    """One row per organisation: org, every signal value (`sig_<name>`), its score (`score_<name>`), every
-    dimension (`<dimension>`), completeness (share of signals available) and the evidence volumes."""
+    """One row per organisation: org, every signal value (`sig_<name>`), how it is observed
+    (`obs_<name>`: exact | lower_bound | none), its score (`score_<name>`), every dimension
+    (`<dimension>`), completeness (share of the signals the sources can show that have a value) and the
+    evidence volumes (EVIDENCE)."""
     features = features.reset_index(drop=True)
     signals = signal_values(features)
+    kinds = observation_kinds(features)
     scores = signal_scores(signals)
     dims = dimension_scores(scores)
     out = pd.DataFrame({"org": features["org"] if "org" in features.columns else features.index.astype(str)})
-    out = pd.concat([out, signals.add_prefix("sig_"), scores.add_prefix("score_"), dims], axis=1)
-    out["completeness"] = scores.notna().mean(axis=1)
-    for volume in ("posts", "mentions"):
+    out = pd.concat([out, signals.add_prefix("sig_"), kinds.add_prefix("obs_"), scores.add_prefix("score_"),
+                     dims], axis=1)
+    observable = (kinds != NOT_OBSERVED).sum(axis=1)
+    out["completeness"] = (scores.notna().sum(axis=1) / observable.where(observable > 0)).fillna(0.0)
+    for volume in EVIDENCE:
         out[volume] = features[volume].fillna(0).astype(float) if volume in features.columns else 0.0
     return out
 
 
 def classifier_inputs(dims: pd.DataFrame) -> np.ndarray:
     """The matrix the classifiers read: dimension scores then signal scores, all oriented so higher is
-    more mature (so monotone constraints apply to every column)."""
-    columns = DIMENSIONS + [f"score_{s}" for s in SIGNALS]
-    return dims.reindex(columns=columns).to_numpy(dtype=float)
+    more mature (so monotone constraints apply to every column); a signal not observed is NaN. No rule
+    stage and no criterion margins: an evaluation against a truth other than the rules' must not see
+    the rules' reading through the inputs."""
+    return dims.reindex(columns=INPUT_NAMES).to_numpy(dtype=float)
 
 
 INPUT_NAMES = DIMENSIONS + [f"score_{s}" for s in SIGNALS]

@@ -1,21 +1,20 @@
-"""Stage estimates: the rule stage and the calibrated classifier, combined; training and persistence.
+"""Stage estimates: the rule interval and the calibrated classifier, combined; training and persistence.
 
 How the two are combined (per organisation and model):
-1. Evidence gate. Fewer than MIN_OBSERVATIONS org posts + inbound mentions in the window, or fewer than
-   MIN_COMPLETENESS of the signals available: status `insufficient_evidence`, no stage, no confidence
-   (the rule and classifier readings are kept in the explanation only).
-2. Rule stage r: the transparent criteria of models/<id>.toml (models/rules.py).
-3. Classifier: calibrated probabilities for every stage (models/classifier.py); the classifier stage c is
-   the median of that distribution.
-4. Rules act as a constraint: the reported stage is c clipped to [r - 1, r + 1], i.e. the classifier
-   decides within one stage of what the seed-cited criteria say. The reported probabilities are the
-   classifier's with the mass outside that window moved to its nearest edge (the distribution is
-   clipped as its median is); confidence = the reported stage's probability. Both c and r are
-   monotone in every signal, and so is the clip, so an organisation at least as good on every signal
-   never gets a lower stage.
+1. Rule reading (models/rules.py): the lowest and highest stage the evidence supports, from criteria
+   over the signals the organisation's sources can show (a signal they cannot show is not observed,
+   never 0). Status `ok` (low = high, a point), `interval`, or `insufficient_evidence` when no
+   criterion reached a verdict or every stage is still possible (then no stage and no confidence).
+2. Classifier: calibrated probabilities for every stage (models/classifier.py) from the signal and
+   dimension scores only (no rule stage, no criterion margins; unobserved signals are missing inputs).
+3. The classifier may only move mass inside [low, high]: its probability outside the interval moves to
+   the nearest end (the distribution is clipped as its median is), and its median inside the interval
+   is `classifier_stage`, the most likely stage the evidence allows. The reported stage (`stage`,
+   `stage_index`) is the point, or the lowest stage of an interval; `confidence` is the classifier's
+   own probability of the reported point (an interval: of the interval), i.e. how far it agrees with
+   the evidence. Low, high and the clipped median are monotone in every signal.
    smi: each axis (Investment, Innovation) has its own binary classifier; the quadrant probabilities are
-   the product of the axis probabilities and the classifier quadrant takes each axis at P(high) >= 0.5.
-   A two-level axis is always within one level of the rule, so for smi the window never binds.
+   the product of the axis probabilities, restricted to the quadrants still possible.
 
 Training data (pipeline/training): synthetic organisations with known stages, featurised by the feature
 library, plus analyst labels (the labelled organisation's dimension rows; weight ANALYST_WEIGHT). This
@@ -33,8 +32,8 @@ import pandas as pd
 
 from models import dimensions as D
 from models.classifier import OrdinalStageClassifier
-from models.rules import RuleFrame, rule_frame, rule_stages
-from models.spec import MODEL_IDS, ModelSpec, load_models
+from models.rules import ABSTAIN, INSUFFICIENT, UNKNOWN, UNOBSERVED, RuleFrame, rule_frame
+from models.spec import ModelSpec, load_models
 
 ANALYST_WEIGHT = 3.0
 # From this many organisations, models are predicted on several cores (measured break-even on 2 cores)
@@ -54,23 +53,16 @@ def _axis_labels(spec: ModelSpec, stage_index: int) -> dict[str, int]:
     return {axis.name: int(levels[axis.name] == "high") for axis in spec.axes}
 
 
-def model_inputs(spec: ModelSpec, dims: pd.DataFrame, axis: str | None = None) -> np.ndarray:
-    """Classifier inputs for one model: the shared inputs (models.dimensions.classifier_inputs), then the
-    model's own criteria as margins (dimension - threshold) and, for ordinal models, the rule stage.
-    Every column is non-decreasing in every signal, so the monotone classifier stays monotone."""
-    base = D.classifier_inputs(dims)
-    if spec.kind == "quadrant":
-        chosen = [a for a in spec.axes if a.name == axis]
-        margins = [dims[a.dimension].to_numpy(float) - a.threshold for a in chosen]
-        return np.column_stack([base, *margins])
-    margins = [dims[c.dimension].to_numpy(float) - c.threshold for c in spec.criteria]
-    return np.column_stack([base, *margins, rule_stages(spec, dims).astype(float)])
+def model_inputs(dims: pd.DataFrame) -> np.ndarray:
+    """Classifier inputs (models.dimensions.classifier_inputs): the same for every model."""
+    return D.classifier_inputs(dims)
 
 
 def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
                classifier: OrdinalStageClassifier | None = None) -> FittedModels:
-    """Fit every model. `analyst`: dimension rows of labelled organisations with columns `model` and
-    `stage_index` (one row per label)."""
+    """Fit every model. `train`: dimension rows with `truth_<model>` (ordinal) and
+    `truth_smi_<axis>` (0/1) columns; `analyst`: dimension rows of labelled organisations with columns
+    `model` and `stage_index` (one row per label)."""
     from threadpoolctl import threadpool_limits
 
     # Many small fits: OpenMP threads cost more than they give (about 12x slower on 2 shared cores).
@@ -86,6 +78,7 @@ def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
     specs = load_models()
     fitted = FittedModels(info={"train_orgs": int(len(train)),
                                 "analyst_labels": 0 if analyst is None else int(len(analyst))})
+    X_train = model_inputs(train)
     for model_id, spec in specs.items():
         targets: dict[str, np.ndarray] = {}
         if spec.kind == "quadrant":
@@ -94,8 +87,7 @@ def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
         else:
             targets[model_id] = train[f"truth_{model_id}"].to_numpy()
         for name, y in targets.items():
-            axis = name if spec.kind == "quadrant" else None
-            Xs, ys, ws = [model_inputs(spec, train, axis)], [y], [np.ones(len(y))]
+            Xs, ys, ws = [X_train], [y], [np.ones(len(y))]
             if analyst is not None and len(analyst):
                 mine = analyst[analyst["model"] == model_id]
                 if len(mine):
@@ -103,7 +95,7 @@ def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
                         labels = np.array([_axis_labels(spec, int(i))[name] for i in mine["stage_index"]])
                     else:
                         labels = mine["stage_index"].to_numpy(dtype=int)
-                    Xs.append(model_inputs(spec, mine, axis))
+                    Xs.append(model_inputs(mine))
                     ys.append(labels)
                     ws.append(np.full(len(labels), ANALYST_WEIGHT))
             model = clone(template).fit(np.vstack(Xs), np.concatenate(ys), sample_weight=np.concatenate(ws))
@@ -124,16 +116,24 @@ def _full_proba(model: OrdinalStageClassifier, X: np.ndarray, n_stages: int) -> 
     return proba, classes[median]
 
 
-def insufficient_reasons(row: dict) -> list[str]:
-    reasons = []
-    observations = float(row.get("posts", 0) or 0) + float(row.get("mentions", 0) or 0)
-    if observations < D.MIN_OBSERVATIONS:
-        reasons.append(f"only {observations:.0f} posts + mentions in the window "
-                       f"(at least {D.MIN_OBSERVATIONS} needed)")
-    if float(row.get("completeness", 0) or 0) < D.MIN_COMPLETENESS:
-        reasons.append(f"only {row.get('completeness', 0):.0%} of the signals are available "
-                       f"(at least {D.MIN_COMPLETENESS:.0%} needed)")
-    return reasons
+def quadrant_proba(spec: ModelSpec, axis_p: dict[str, np.ndarray]) -> np.ndarray:
+    """Quadrant probabilities from the axes' P(high) (independent axes)."""
+    n = len(next(iter(axis_p.values())))
+    proba = np.zeros((n, len(spec.stages)))
+    for stage in spec.stages:
+        p = np.ones(n)
+        for axis, level in stage.levels:
+            p = p * (axis_p[axis] if level == "high" else 1 - axis_p[axis])
+        proba[:, stage.index] = p
+    return proba
+
+
+def classifier_proba(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> np.ndarray:
+    """The classifier's own distribution over the model's stages for every row of `dims`."""
+    X = model_inputs(dims)
+    if spec.kind == "quadrant":
+        return quadrant_proba(spec, {name: _full_proba(m, X, 2)[0][:, 1] for name, m in fitted.axes.items()})
+    return _full_proba(fitted.ordinal[spec.id], X, len(spec.stages))[0]
 
 
 @dataclass
@@ -141,10 +141,10 @@ class _ModelReading:
     """One model's readings for every organisation (row), computed with array operations; probabilities
     already rounded to 4 places as estimates report them."""
     rules: RuleFrame
-    classifier_proba: list[list[float]]    # the classifier's distribution per row
-    classifier_stage: list[int]
-    stage_index: list[int]                 # the classifier stage clipped to the rule window
-    proba: list[list[float]]               # the distribution clipped as its median is
+    classifier_proba: list[list[float]]    # the classifier's own distribution per row
+    classifier_stage: list[int]            # its most likely stage inside the evidence's interval
+    proba: list[list[float]]               # the distribution restricted to the interval
+    confidence: list[float]                # the classifier's own probability of the reported point / interval
     axes: dict[str, list[float]]           # smi: P(high) per axis
 
 
@@ -160,35 +160,37 @@ def _round4(values: np.ndarray) -> list:
 
 
 def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _ModelReading:
-    n = len(spec.stages)
     rules = rule_frame(spec, dims)
-    if spec.kind == "quadrant":
-        axis_p = {name: _full_proba(m, model_inputs(spec, dims, name), 2)[0][:, 1]
-                  for name, m in fitted.axes.items()}
-        proba = np.zeros((len(dims), n))
-        for stage in spec.stages:
-            p = np.ones(len(dims))
-            for axis, level in stage.levels:
-                p = p * (axis_p[axis] if level == "high" else 1 - axis_p[axis])
-            proba[:, stage.index] = p
-        clf_stage = spec.quadrant_indices({a: axis_p[a] >= 0.5 for a in axis_p}).tolist()
-        reported = _round4(proba)
-        # two-level axes are always within one level of the rule: the classifier quadrant is reported as is
-        return _ModelReading(rules, reported, clf_stage, clf_stage, reported,
-                             {a: _round4(v) for a, v in axis_p.items()})
-    proba, clf_stage = _full_proba(fitted.ordinal[spec.id], model_inputs(spec, dims), n)
-    lo = np.maximum(rules.stage_index - 1, 0)
-    hi = np.minimum(rules.stage_index + 1, n - 1)
-    # The classifier's mass outside the window moves to the nearest allowed stage: the distribution is
-    # clipped exactly as its median is, so the reported stage stays the median of the reported
-    # probabilities and its confidence is meaningful. Added stage by stage, in stage order, per row.
-    clipped = np.zeros_like(proba)
+    proba = classifier_proba(spec, fitted, dims)
     rows = np.arange(len(dims))
+    judged = rules.status != INSUFFICIENT
+    if spec.kind == "quadrant":
+        X = model_inputs(dims)
+        axis_p = {name: _full_proba(m, X, 2)[0][:, 1] for name, m in fitted.axes.items()}
+        allowed = np.where(judged[:, None], rules.possible, True)
+        inside = np.where(allowed, proba, 0.0)
+        mass = inside.sum(axis=1)
+        restricted = np.where(mass[:, None] > 0, inside / np.where(mass > 0, mass, 1)[:, None],
+                              allowed / allowed.sum(axis=1, keepdims=True))
+        clf_stage = restricted.argmax(axis=1)
+        point = np.where(rules.status == "ok", rules.low, -1)
+        confidence = np.where(point >= 0, proba[rows, np.maximum(point, 0)], mass)
+        return _ModelReading(rules, _round4(proba), clf_stage.tolist(), _round4(restricted),
+                             _round4(confidence), {a: _round4(v) for a, v in axis_p.items()})
+    n = len(spec.stages)
+    lo = np.where(judged, rules.low, 0)
+    hi = np.where(judged, rules.high, n - 1)
+    # The classifier's mass outside [low, high] moves to the nearest end: the distribution is clipped
+    # exactly as its median is, so the most likely stage inside stays the median of the reported one.
+    clipped = np.zeros_like(proba)
     for k in range(n):
         clipped[rows, np.clip(k, lo, hi)] += proba[:, k]
     clipped /= clipped.sum(axis=1, keepdims=True)
-    return _ModelReading(rules, _round4(proba), clf_stage.tolist(), np.clip(clf_stage, lo, hi).tolist(),
-                         _round4(clipped), {})
+    clf_stage = (np.cumsum(clipped, axis=1) < 0.5).sum(axis=1)
+    cumulative = np.column_stack([np.zeros(len(dims)), np.cumsum(proba, axis=1)])
+    confidence = cumulative[rows, hi + 1] - cumulative[rows, lo]
+    return _ModelReading(rules, _round4(proba), np.clip(clf_stage, lo, hi).tolist(), _round4(clipped),
+                         _round4(confidence), {})
 
 
 def _one_openmp_thread() -> None:
@@ -200,8 +202,8 @@ def _one_openmp_thread() -> None:
 def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     """One estimate per organisation (row of `dims`, from models.dimensions.compute) and model.
 
-    Rules, classifiers and clipping run over all organisations at once per model; only the result
-    records (with the explanation stored beside each estimate) are assembled per organisation."""
+    Rules and classifiers run over all organisations at once per model; only the result records (with
+    the explanation stored beside each estimate) are assembled per organisation."""
     specs = load_models()
     dims = dims.reset_index(drop=True)
     # Models are predicted side by side, one per core (the tree code releases the GIL); within a model
@@ -211,8 +213,8 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     workers = min(len(specs), os.cpu_count() or 1) if len(dims) >= PARALLEL_MIN_ROWS else 1
     with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
         readings = dict(zip(specs, pool.map(lambda spec: _read_model(spec, fitted, dims), specs.values())))
-    # The records are a million small acyclic dicts and lists: without this, the cyclic garbage
-    # collector rescans the growing result over and over (it cost more than building the records).
+    # The records are many small acyclic dicts and lists: without this, the cyclic garbage collector
+    # rescans the growing result over and over (it cost more than building the records).
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -222,42 +224,85 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
             gc.enable()
 
 
+def interval_reasons(spec: ModelSpec, rules: dict) -> list[str]:
+    """Why the evidence cannot narrow an estimate further: per stage above the low end that is still
+    possible, what public activity cannot show of it or which of its criteria lack evidence."""
+    if spec.kind == "quadrant":
+        return [f"{axis.name} axis unknown: {axis.observability_note}" for axis in spec.axes
+                if rules["axes"][axis.name] == "unknown"]
+    low, high = spec.index_of(rules["low"]), spec.index_of(rules["high"])
+    open_criteria = {(e["stage_index"], e["criterion"]): kind for kind in ("unobserved", "abstained")
+                     for e in rules[kind]}
+    reasons = []
+    for stage in spec.stages[low + 1:high + 1]:
+        if not stage.criteria:
+            reasons.append(f"{stage.name}: not assessable from public activity ({stage.observability_note})")
+            continue
+        for criterion in stage.criteria:
+            kind = open_criteria.get((stage.index, criterion.name))
+            if kind == "unobserved":
+                reasons.append(f"{criterion.name}: not observed in these sources")
+            elif kind == "abstained" and criterion.required:
+                reasons.append(f"{criterion.name}: too little evidence (or only a lower bound from a sample)")
+    return reasons
+
+
 def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], dims: pd.DataFrame) -> list[dict]:
     column = lambda name, default: dims[name].tolist() if name in dims.columns else [default] * len(dims)  # noqa: E731
-    dimension_values = zip(*(column(d, None) for d in D.DIMENSIONS))
-    evidence = dims[[c for c in ("posts", "mentions", "completeness") if c in dims.columns]].to_dict("records")
+    dimension_values = list(zip(*(column(d, None) for d in D.DIMENSIONS)))
+    signal_values = list(zip(*(column(f"sig_{s}", None) for s in D.SIGNALS)))
+    kinds = list(zip(*(column(f"obs_{s}", D.EXACT) for s in D.SIGNALS)))
+    evidence = list(zip(*(column(e, 0.0) for e in D.EVIDENCE)))
+    completeness_values = column("completeness", None)
     stage_names = {model_id: [s.name for s in spec.stages] for model_id, spec in specs.items()}
     out: list[dict] = []
-    for i, (org, values, posts, mentions, completeness) in enumerate(zip(
-            dims["org"].tolist(), dimension_values, column("posts", 0), column("mentions", 0),
-            column("completeness", None))):
-        reasons = insufficient_reasons(evidence[i])
-        reported = {d: _num(v) for d, v in zip(D.DIMENSIONS, values)}
-        completeness, observations = _num(completeness), _num(float(posts) + float(mentions))
+    for i, org in enumerate(dims["org"].tolist()):
+        reported = {d: _num(v) for d, v in zip(D.DIMENSIONS, dimension_values[i])}
+        signals = {s: _num(v) for s, v in zip(D.SIGNALS, signal_values[i])}
+        not_exact = {s: k for s, k in zip(D.SIGNALS, kinds[i]) if k != D.EXACT}
+        volumes = {e: _num(v) for e, v in zip(D.EVIDENCE, evidence[i])}
+        completeness = _num(completeness_values[i])
         for model_id, reading in readings.items():
-            names = stage_names[model_id]
-            rules = reading.rules.result(i, reported)
+            spec, names = specs[model_id], stage_names[model_id]
+            rules = reading.rules.result(i, signals)
+            status = str(reading.rules.status[i])
+            low, high = int(reading.rules.low[i]), int(reading.rules.high[i])
             c, p = reading.classifier_stage[i], reading.proba[i]
-            explanation = {"rules": {"stage": rules.stage, "held": rules.held, "failed": rules.failed,
-                                     "abstained": rules.abstained},
+            explanation = {"rules": rules,
                            "classifier": {"stage": names[c],
                                           "probabilities": dict(zip(names, reading.classifier_proba[i]))},
-                           "dimensions": dict(reported), "completeness": completeness,
-                           "observations": observations}
+                           "signals": signals, "observation": not_exact, "evidence": volumes,
+                           "dimensions": dict(reported), "completeness": completeness}
             if reading.axes:
                 explanation["axes"] = {a: v[i] for a, v in reading.axes.items()}
-            if reasons:
-                explanation["insufficient"] = list(reasons)
+            if status == INSUFFICIENT:
+                explanation["insufficient"] = _insufficient_reasons(spec, reading.rules, i)
                 out.append({"org": org, "model": model_id, "probabilities": dict(zip(names, p)),
-                            "explanation": explanation, "stage": None, "stage_index": None, "confidence": None,
-                            "status": "insufficient_evidence", "rule_stage": None, "classifier_stage": None})
-            else:
-                stage_index = reading.stage_index[i]
-                out.append({"org": org, "model": model_id, "probabilities": dict(zip(names, p)),
-                            "explanation": explanation, "stage": names[stage_index], "stage_index": stage_index,
-                            "confidence": p[stage_index], "status": "ok", "rule_stage": rules.stage,
-                            "classifier_stage": names[c]})
+                            "explanation": explanation, "stage": None, "stage_index": None,
+                            "stage_low_index": None, "stage_high_index": None, "stages_possible": None,
+                            "confidence": None,
+                            "status": status, "rule_stage": None, "classifier_stage": None})
+                continue
+            explanation["interval"] = {"low": names[low], "high": names[high], "possible": rules["possible"],
+                                       "text": spec.describe(low, high, rules["possible"]),
+                                       "reasons": interval_reasons(spec, rules) if status != "ok" else []}
+            out.append({"org": org, "model": model_id, "probabilities": dict(zip(names, p)),
+                        "explanation": explanation, "stage": names[low], "stage_index": low,
+                        "stage_low_index": low, "stage_high_index": high,
+                        "stages_possible": "|".join(rules["possible"]), "confidence": reading.confidence[i],
+                        "status": status, "rule_stage": names[low], "classifier_stage": names[c]})
     return out
+
+
+def _insufficient_reasons(spec: ModelSpec, rules: RuleFrame, i: int) -> list[str]:
+    verdicts = rules.verdicts[i]
+    if not len(verdicts) or set(verdicts.tolist()) <= {UNOBSERVED}:
+        return ["none of the signals this model reads can be observed in these sources"]
+    if spec.kind == "quadrant" and all(v[i] == UNKNOWN for v in rules.axis_levels.values()):
+        return ["neither axis can be judged from these sources and this evidence"]
+    if set(verdicts.tolist()) <= {UNOBSERVED, ABSTAIN}:
+        return ["too little evidence: no criterion reached a verdict (see each criterion's min_evidence)"]
+    return ["every stage is still possible: the evidence rules none out"]
 
 
 def _num(value):

@@ -1,11 +1,14 @@
-"""Explanations and next-stage advice grounded in the seeds, made concrete with the measured gap.
+"""Explanations and next-stage advice grounded in the seeds, following the REPORTED stage.
 
-For an organisation and model: the stage and probabilities; every signal of the dimensions the model
-reads, with its value against the value the current and the next stage need (the dimension threshold
-translated back through the signal's scale, models/dimensions.py); the rules that held and failed; the
-classifier's main contributions (how the next-stage probability moves when one dimension is set to the
-training median, i.e. which dimensions push the estimate up or down); and the seed's advice for moving
-on, quoted, followed by the measured gaps ("response rate 0.46; the next stage expects >= 0.80").
+For an organisation and model: the reported stage (a point, or the low end of an interval, with the
+interval in words and why it cannot be narrowed); the criteria of the reported stage with their
+verdicts (they hold: the rules only report a stage whose required criteria hold); every signal the
+model reads, with its value (or "not observed" when the sources cannot show it) against what the
+reported and the next stage need; the seed's advice for moving on from the reported stage, quoted,
+followed by the measured gaps to the NEXT stage's criteria. A criterion of the next stage resting on a
+signal the sources cannot show is listed as not assessable, never as advice. Optionally the
+classifier's main contributions (occlusion: how its probability of reaching the next stage moves when
+one dimension is set to the training median).
 """
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from models import dimensions as D
-from models.estimate import _full_proba, model_inputs
-from models.spec import load_model
+from models.estimate import classifier_proba
+from models.spec import Criterion, ModelSpec, load_model
+
+NOT_OBSERVED_TEXT = "not observed"
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -27,94 +32,109 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
 
 
-def _criteria_for(spec, stage_index: int) -> list[tuple[str, float, str]]:
-    """(dimension, threshold, seed quote) the given stage needs (cumulative for ordinal models)."""
+def _need(c: Criterion) -> str:
+    scale = D.SCALE_BY_SIGNAL[c.signal]
+    return f"{c.op} {_fmt(c.threshold, scale.unit)}"
+
+
+def stage_criteria(spec: ModelSpec, stage_index: int | None) -> list[Criterion]:
+    """The criteria that make up a stage: its own (ordinal), or the high criteria of the axes it needs
+    high (quadrant)."""
+    if stage_index is None:
+        return []
     if spec.kind == "quadrant":
         levels = dict(spec.stages[stage_index].levels)
-        return [(a.dimension, a.threshold, a.cite.quote) for a in spec.axes if levels[a.name] == "high"]
-    return [(c.dimension, c.threshold, c.cite.quote) for s in spec.stages[1:stage_index + 1] for c in s.criteria]
+        return [c for a in spec.axes if levels[a.name] == "high" for c in a.high]
+    return list(spec.stages[stage_index].criteria)
 
 
-def next_stage_index(spec, current: int) -> int | None:
+def next_stage_index(spec: ModelSpec, current: int | None) -> int | None:
+    if current is None:
+        return None
     if spec.kind == "quadrant":
         following = spec.stages[current].next_stage
         return None if following is None else spec.index_of(following)
     return current + 1 if current + 1 < len(spec.stages) else None
 
 
+def _verdicts(rules: dict) -> dict[str, str]:
+    return {e["criterion"]: kind for kind in ("held", "failed", "abstained", "unobserved") for e in rules.get(kind, [])}
+
+
 def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame | None = None) -> dict:
-    """Structured explanation for one organisation (dimension row) and one model estimate."""
+    """Structured explanation for one organisation (dimension row) and one stored estimate."""
     spec = load_model(estimate["model"])
+    rules = estimate["explanation"]["rules"]
+    verdict = _verdicts(rules)
+    interval = estimate["explanation"].get("interval", {})
     current = estimate["stage_index"]
-    if current is None:  # insufficient evidence: advise against the rule reading, clearly labelled
-        current = spec.index_of(estimate["explanation"]["rules"]["stage"])
     nxt = next_stage_index(spec, current)
-    dims_used = sorted({c.dimension for c in spec.criteria} | {a.dimension for a in spec.axes})
+    current_criteria, next_criteria = stage_criteria(spec, current), stage_criteria(spec, nxt)
+    observed = lambda signal: row.get(f"obs_{signal}", D.EXACT) != D.NOT_OBSERVED  # noqa: E731
+    used = sorted({s for c in spec.criteria for s in c.signals})
     signals = []
-    for dim in dims_used:
-        cur_thr = max([t for d, t, _ in _criteria_for(spec, current) if d == dim], default=None)
-        nxt_thr = max([t for d, t, _ in _criteria_for(spec, nxt) if d == dim], default=None) if nxt is not None else None
-        for s in (x for x in D.SCALES if x.dimension == dim):
-            value = row.get(f"sig_{s.signal}")
-            signals.append({
-                "dimension": dim, "dimension_score": _round(row.get(dim)), "signal": s.signal, "label": s.label,
-                "value": _round(value), "score": _round(row.get(f"score_{s.signal}")),
-                "current_stage_needs": None if cur_thr is None else f"{'>=' if s.higher_is_better else '<='} "
-                                                                    f"{_fmt(s.value_for(cur_thr), s.unit)}",
-                "next_stage_needs": None if nxt_thr is None else f"{'>=' if s.higher_is_better else '<='} "
-                                                                 f"{_fmt(s.value_for(nxt_thr), s.unit)}",
-                "next_threshold_value": None if nxt_thr is None else s.value_for(nxt_thr),
-                "higher_is_better": s.higher_is_better, "unit": s.unit,
-            })
-    gaps = []
-    if nxt is not None:
-        for dim, thr, quote in _criteria_for(spec, nxt):
-            score = row.get(dim)
-            if score is not None and score == score and score >= thr:
+    for signal in used:
+        scale = D.SCALE_BY_SIGNAL[signal]
+        cur = [_need(m) for c in current_criteria for m in c.comparisons if m.signal == signal]
+        nx = [_need(m) for c in next_criteria for m in c.comparisons if m.signal == signal]
+        signals.append({"dimension": scale.dimension, "dimension_score": _round(row.get(scale.dimension)),
+                        "signal": signal, "label": scale.label, "unit": scale.unit,
+                        "observed": row.get(f"obs_{signal}", D.EXACT),
+                        "value": _round(row.get(f"sig_{signal}")) if observed(signal) else None,
+                        "score": _round(row.get(f"score_{signal}")),
+                        "current_stage_needs": "; ".join(cur) or None, "next_stage_needs": "; ".join(nx) or None})
+    gaps, gap_criteria, not_assessable = [], [], []
+    for criterion in next_criteria:
+        reached = verdict.get(criterion.name)
+        # an exclusion-only criterion matters to the next stage only when it fails (it excludes the stage)
+        if reached == "held" or (not criterion.required and reached != "failed"):
+            continue
+        for c in criterion.comparisons:
+            if not observed(c.signal):
+                not_assessable.append(f"{criterion.name}: {D.SCALE_BY_SIGNAL[c.signal].label} is "
+                                      f"{NOT_OBSERVED_TEXT} in these sources")
                 continue
-            for sig in (x for x in signals if x["dimension"] == dim):
-                value, target = sig["value"], sig["next_threshold_value"]
-                short = value is None or (value < target if sig["higher_is_better"] else value > target)
-                if short:
-                    gaps.append(f"{sig['label']} {_fmt(value, sig['unit'])}; the next stage "
-                                f"({spec.stages[nxt].name}) expects {'>=' if sig['higher_is_better'] else '<='} "
-                                f"{_fmt(target, sig['unit'])} (seed: \"{quote}\")")
-    advice = [{"section": a.section, "quote": a.quote} for a in spec.stages[current].advice]
+            scale, value = D.SCALE_BY_SIGNAL[c.signal], row.get(f"sig_{c.signal}")
+            gap_criteria.append({"criterion": criterion.name, "signal": c.signal, "op": c.op,
+                                 "threshold": c.threshold, "value": _round(value), "stage": spec.stages[nxt].name})
+            gaps.append(f"{scale.label} {_fmt(value, scale.unit)}; the next stage ({spec.stages[nxt].name}) "
+                        f"expects {_need(c)} (seed: \"{criterion.cite.quote}\")")
+    current_holds = [{"criterion": c.name, "verdict": verdict.get(c.name, "abstained"), "required": c.required}
+                     for c in current_criteria]
     contributions = _contributions(spec, row, fitted, train_dims, nxt) if fitted is not None else []
     return {"org": estimate["org"], "model": spec.id, "model_name": spec.name, "status": estimate["status"],
-            "stage": estimate["stage"], "stage_index": estimate["stage_index"], "confidence": estimate["confidence"],
-            "rule_stage": estimate["explanation"]["rules"]["stage"],
+            "stage": estimate["stage"], "stage_index": current, "confidence": estimate["confidence"],
+            "stage_low_index": estimate.get("stage_low_index"), "stage_high_index": estimate.get("stage_high_index"),
+            "interval": interval.get("text"), "interval_reasons": interval.get("reasons", []),
+            "possible_stages": interval.get("possible", []),
+            "rule_stage": estimate.get("rule_stage"),
             "classifier_stage": estimate["explanation"]["classifier"]["stage"],
             "probabilities": estimate["probabilities"],
             "next_stage": None if nxt is None else spec.stages[nxt].name,
-            "signals": [{k: v for k, v in s.items() if k not in ("next_threshold_value", "higher_is_better")}
-                        for s in signals],
-            "rules_held": [h["criterion"] for h in estimate["explanation"]["rules"]["held"]],
-            "rules_failed": [f["criterion"] for f in estimate["explanation"]["rules"]["failed"]],
-            "rules_abstained": [f["criterion"] for f in estimate["explanation"]["rules"]["abstained"]],
+            "current_stage_criteria": current_holds,
+            "signals": signals,
+            "rules_held": [e["criterion"] for e in rules.get("held", [])],
+            "rules_failed": [e["criterion"] for e in rules.get("failed", [])],
+            "rules_abstained": [e["criterion"] for e in rules.get("abstained", [])],
+            "rules_unobserved": [e["criterion"] for e in rules.get("unobserved", [])],
             "classifier_contributions": contributions,
-            "advice": advice, "gaps": gaps,
+            "advice": [] if current is None else [{"section": a.section, "quote": a.quote}
+                                                  for a in spec.stages[current].advice],
+            "gaps": gaps, "gap_criteria": gap_criteria, "not_assessable": not_assessable,
             "insufficient": estimate["explanation"].get("insufficient", []),
             "seed_file": spec.seed}
 
 
-def _contributions(spec, row: dict, fitted, train_dims, nxt) -> list[dict]:
-    """Occlusion: change in P(stage >= next) when one dimension (and its signals) is set to the training
-    median. Positive = this dimension raises the estimate."""
+def _contributions(spec: ModelSpec, row: dict, fitted, train_dims, nxt) -> list[dict]:
+    """Occlusion: change in the classifier's P(stage >= next) (quadrant: P(next)) when one dimension (and
+    its signals' scores) is set to the training median. Positive = this dimension raises the estimate."""
     if train_dims is None or nxt is None:
         return []
     base = pd.DataFrame([row])
 
     def p_next(frame: pd.DataFrame) -> float:
-        if spec.kind == "quadrant":
-            levels = dict(spec.stages[nxt].levels)
-            p = 1.0
-            for axis, model in fitted.axes.items():
-                ph = _full_proba(model, model_inputs(spec, frame, axis), 2)[0][0, 1]
-                p *= ph if levels[axis] == "high" else 1 - ph
-            return p
-        proba, _ = _full_proba(fitted.ordinal[spec.id], model_inputs(spec, frame), len(spec.stages))
-        return float(proba[0, nxt:].sum())
+        proba = classifier_proba(spec, fitted, frame)
+        return float(proba[0, nxt] if spec.kind == "quadrant" else proba[0, nxt:].sum())
 
     reference = p_next(base)
     out = []
@@ -136,25 +156,37 @@ def _round(value):
 
 def render_text(exp: dict) -> str:
     lines = [f"{exp['org']} — {exp['model_name']} ({exp['model']}, seed {exp['seed_file']})"]
-    if exp["status"] != "ok":
-        lines.append(f"  status: {exp['status']}: {'; '.join(exp['insufficient'])}")
-        lines.append(f"  (rules alone would read {exp['rule_stage']}; not reported as an estimate)")
+    if exp["status"] == "insufficient_evidence":
+        lines.append(f"  status: insufficient evidence: {'; '.join(exp['insufficient'])}")
+    elif exp["status"] == "interval":
+        lines.append(f"  stage: {exp['interval']} (classifier agreement {exp['confidence']:.2f}; "
+                     f"most likely inside: {exp['classifier_stage']})")
+        for reason in exp["interval_reasons"]:
+            lines.append(f"    - {reason}")
     else:
-        lines.append(f"  stage: {exp['stage']} (index {exp['stage_index']}, confidence {exp['confidence']:.2f}); "
-                     f"rules: {exp['rule_stage']}; classifier: {exp['classifier_stage']}")
+        lines.append(f"  stage: {exp['stage']} (index {exp['stage_index']}, confidence {exp['confidence']:.2f})")
+    if exp["current_stage_criteria"]:
+        lines.append(f"  criteria of {exp['stage']}: " + "; ".join(
+            f"{c['criterion']} — {c['verdict']}" for c in exp["current_stage_criteria"]))
     lines.append("  probabilities: " + ", ".join(f"{k} {v:.2f}" for k, v in exp["probabilities"].items()))
     lines.append("  signals (value | current stage needs | next stage needs):")
     for s in exp["signals"]:
-        lines.append(f"    [{s['dimension']} {s['dimension_score'] if s['dimension_score'] is not None else 'n/a'}] "
-                     f"{s['label']}: {_fmt(s['value'], s['unit'])} | {s['current_stage_needs'] or '-'} | "
+        value = NOT_OBSERVED_TEXT if s["observed"] == D.NOT_OBSERVED else _fmt(s["value"], s["unit"])
+        if s["observed"] == D.LOWER_BOUND:
+            value = f"at least {value}"
+        lines.append(f"    [{s['dimension']}] {s['label']}: {value} | {s['current_stage_needs'] or '-'} | "
                      f"{s['next_stage_needs'] or '-'}")
     lines.append("  rules held: " + ("; ".join(exp["rules_held"]) or "none"))
     lines.append("  rules failed: " + ("; ".join(exp["rules_failed"]) or "none"))
     if exp["rules_abstained"]:
-        lines.append("  rules without evidence: " + "; ".join(exp["rules_abstained"]))
+        lines.append("  rules without enough evidence: " + "; ".join(exp["rules_abstained"]))
+    if exp["rules_unobserved"]:
+        lines.append("  rules not observable in these sources: " + "; ".join(exp["rules_unobserved"]))
     if exp["classifier_contributions"]:
         lines.append("  classifier's main contributions to reaching the next stage: " + ", ".join(
             f"{c['dimension']} {c['contribution']:+.2f}" for c in exp["classifier_contributions"]))
+    if exp["stage_index"] is None:
+        return "\n".join(lines)
     if exp["next_stage"]:
         lines.append(f"  advice for moving to {exp['next_stage']} (quoted from the seed):")
     else:
@@ -163,4 +195,6 @@ def render_text(exp: dict) -> str:
         lines.append(f"    \"{a['quote']}\" [{a['section']}]")
     for gap in exp["gaps"]:
         lines.append(f"    - {gap}")
+    for item in exp["not_assessable"]:
+        lines.append(f"    - not assessable: {item}")
     return "\n".join(lines)

@@ -1,147 +1,214 @@
-"""The transparent rule stage (Snorkel-style: every criterion is data from models/<id>.toml).
+"""The transparent rule reading (Snorkel-style: every criterion is data from models/<id>.toml): for each
+organisation the lowest and highest stage the evidence supports, never a stage it cannot show.
 
-Ordinal models: the rule stage is the highest stage k such that every criterion of stages 1..k holds
-(stages are cumulative, so the rule stage is monotone in every dimension). A criterion whose dimension
-has no evidence abstains: it neither holds nor fails, and the stage it guards is not reached.
-Quadrant model (smi): each axis is high when its dimension reaches the axis threshold; the quadrant
-follows from the two axes.
+Per criterion a verdict: HOLD, FAIL, ABSTAIN (observed, but too little evidence, or a lower bound from a
+sample failing `>=`, which proves nothing) or UNOBSERVED (the sources cannot show the signal). The full
+semantics (required, fail_excludes, implies_below, any_of, min_evidence; supported, excluded and
+passable stages; low and high) are documented at the top of models/smmm.toml.
+
+Ordinal models: better signals only turn FAIL into ABSTAIN into HOLD, so low and high are both
+non-decreasing in every signal. Quadrant model (smi): each axis is HIGH, LOW or UNKNOWN; the
+possible quadrants are those consistent with the axes, minus the exclusions; low / high are the lowest
+and highest index of that set.
+
+Status: `ok` when low = high (smi: one quadrant), `interval` otherwise, `insufficient_evidence` when no
+criterion reached a verdict or every stage is still possible.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from models.spec import OPS, ModelSpec
+from models.dimensions import EXACT, LOWER_BOUND
+from models.spec import OPS, Criterion, ModelSpec
+
+HOLD, FAIL, ABSTAIN, UNOBSERVED = 0, 1, 2, 3
+VERDICT_NAMES = ("held", "failed", "abstained", "unobserved")
+OK, INTERVAL, INSUFFICIENT = "ok", "interval", "insufficient_evidence"
+HIGH, LOW, UNKNOWN = 1, 0, -1
 
 
-@dataclass
-class RuleResult:
-    stage_index: int
-    stage: str
-    held: list[dict] = field(default_factory=list)
-    failed: list[dict] = field(default_factory=list)
-    abstained: list[dict] = field(default_factory=list)
+def _column(frame: pd.DataFrame, name: str, default) -> np.ndarray:
+    return frame[name].to_numpy() if name in frame.columns else np.full(len(frame), default)
 
 
-def _entry(name, dimension, op, threshold, value, cite) -> dict:
-    return {"criterion": name, "dimension": dimension, "op": op, "threshold": threshold,
-            "value": None if value is None or value != value else round(float(value), 4),
-            "seed": {"file": cite.file, "stage": cite.stage, "quote": cite.quote}}
-
-
-def apply_rules(spec: ModelSpec, dims: dict) -> RuleResult:
-    """Rule stage for one organisation's dimension values (a mapping dimension -> score)."""
-    if spec.kind == "quadrant":
-        levels, result = {}, RuleResult(0, "")
-        for axis in spec.axes:
-            value = dims.get(axis.dimension)
-            entry = _entry(f"{axis.name} axis high: {axis.dimension} >= {axis.threshold}", axis.dimension,
-                           ">=", axis.threshold, value, axis.cite)
-            if value is None or value != value:
-                levels[axis.name] = False
-                result.abstained.append(entry)
-            else:
-                levels[axis.name] = bool(value >= axis.threshold)
-                (result.held if levels[axis.name] else result.failed).append(entry)
-        result.stage_index = spec.quadrant_index(levels)
-        result.stage = spec.stages[result.stage_index].name
-        return result
-    result = RuleResult(0, spec.stages[0].name)
-    blocked = False
-    for stage in spec.stages[1:]:
-        stage_ok = True
-        for criterion in stage.criteria:
-            value = dims.get(criterion.dimension)
-            entry = _entry(criterion.name, criterion.dimension, criterion.op, criterion.threshold, value,
-                           criterion.cite)
-            verdict = criterion.holds(value)
-            if verdict is None:
-                result.abstained.append(entry)
-                stage_ok = False
-            elif verdict:
-                result.held.append(entry)
-            else:
-                result.failed.append(entry)
-                stage_ok = False
-        if stage_ok and not blocked:
-            result.stage_index = stage.index
-        else:
-            blocked = True
-    result.stage = spec.stages[result.stage_index].name
-    return result
-
-
-HELD, FAILED, ABSTAINED = 0, 1, 2
-
-
-class _Check(NamedTuple):
-    """One comparison apply_rules reports (an ordinal criterion or a quadrant axis), flat for fast unpacking."""
-    name: str
-    dimension: str
-    op: str
-    threshold: float
-    seed_file: str
-    seed_stage: str
-    seed_quote: str
-
-
-def _checks(spec: ModelSpec) -> list[_Check]:
-    """The comparisons in the order apply_rules reports them."""
-    if spec.kind == "quadrant":
-        return [_Check(f"{a.name} axis high: {a.dimension} >= {a.threshold}", a.dimension, ">=", a.threshold,
-                       a.cite.file, a.cite.stage, a.cite.quote) for a in spec.axes]
-    return [_Check(c.name, c.dimension, c.op, c.threshold, c.cite.file, c.cite.stage, c.cite.quote)
-            for stage in spec.stages[1:] for c in stage.criteria]
+def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray:
+    """Verdicts of one criterion for every row of a frame from models.dimensions.compute (signal values
+    `sig_<name>`, observation kinds `obs_<name>`, evidence volumes)."""
+    if criterion.members:
+        member = np.stack([comparison_verdicts(m, frame) for m in criterion.members])
+        return np.where((member == HOLD).any(0), HOLD,
+                        np.where((member == FAIL).all(0), FAIL,
+                                 np.where(((member == FAIL) | (member == UNOBSERVED)).all(0), UNOBSERVED,
+                                          ABSTAIN)))
+    values = _column(frame, f"sig_{criterion.signal}", np.nan).astype(float)
+    kind = _column(frame, f"obs_{criterion.signal}", EXACT)
+    exact, observed = kind == EXACT, (kind == EXACT) | (kind == LOWER_BOUND)
+    passes = OPS[criterion.op](np.nan_to_num(values, nan=-np.inf if criterion.op in (">=", ">") else np.inf),
+                               criterion.threshold)
+    enough = ~np.isnan(values)
+    for name, need in criterion.min_evidence:
+        enough &= _column(frame, name, 0.0).astype(float) >= need
+    upward = criterion.op in (">=", ">")
+    # a lower bound shows that at least this much happened: it can pass '>=' and fail '<=', nothing else
+    hold_valid = exact | upward
+    fail_valid = (exact | (not upward)) & criterion.fail_excludes
+    verdict = np.where(passes, np.where(hold_valid, HOLD, ABSTAIN), np.where(fail_valid, FAIL, ABSTAIN))
+    return np.where(~observed, UNOBSERVED, np.where(enough, verdict, ABSTAIN)).astype(np.int8)
 
 
 @dataclass
 class RuleFrame:
-    """apply_rules for every row of a frame at once: the rule stage indices and each check's verdict
-    (HELD, FAILED or ABSTAINED per row and check); `result(i, ...)` gives row i's RuleResult."""
+    """The rule reading of every row of a frame at once: each criterion's verdict, the supported /
+    excluded stages, low, high and status; `result(i)` gives row i's reading with its reasons."""
     spec: ModelSpec
-    checks: list[_Check]
-    verdicts: np.ndarray       # (rows, checks)
-    stage_index: np.ndarray    # (rows,)
+    criteria: list[Criterion]
+    verdicts: np.ndarray       # (rows, criteria)
+    low: np.ndarray            # (rows,)
+    high: np.ndarray           # (rows,)
+    status: np.ndarray         # (rows,) of OK | INTERVAL | INSUFFICIENT
+    possible: np.ndarray       # (rows, stages): stages consistent with the evidence
+    axis_levels: dict[str, np.ndarray]   # quadrant models: HIGH | LOW | UNKNOWN per axis
 
-    def result(self, i: int, reported_values: dict) -> RuleResult:
-        """Row i as apply_rules reports it; `reported_values`: that row's dimension values already rounded
-        as entries report them (None without evidence), so a caller reporting several models rounds once."""
-        stage_index = int(self.stage_index[i])
-        result = RuleResult(stage_index, self.spec.stages[stage_index].name)
-        lists = (result.held, result.failed, result.abstained)
-        for (name, dimension, op, threshold, seed_file, seed_stage, seed_quote), verdict in zip(
-                self.checks, self.verdicts[i].tolist()):
-            lists[verdict].append({"criterion": name, "dimension": dimension, "op": op, "threshold": threshold,
-                                   "value": reported_values[dimension],
-                                   "seed": {"file": seed_file, "stage": seed_stage, "quote": seed_quote}})
-        return result
+    def result(self, i: int, values: dict) -> dict:
+        """Row i's reading: low / high stage names, the possible stages, and every criterion with its
+        verdict, the signal values (`values`: signal -> value as reported, None when not observed) and
+        the seed sentence."""
+        names = self.spec.stage_names
+        out = {"low": names[int(self.low[i])], "high": names[int(self.high[i])],
+               "possible": [n for n, p in zip(names, self.possible[i].tolist()) if p]}
+        out.update({name: [] for name in VERDICT_NAMES})
+        for criterion, verdict in zip(self.criteria, self.verdicts[i].tolist()):
+            out[VERDICT_NAMES[verdict]].append(criterion_entry(criterion, values))
+        if self.axis_levels:
+            out["axes"] = {a: {HIGH: "high", LOW: "low", UNKNOWN: "unknown"}[int(v[i])]
+                           for a, v in self.axis_levels.items()}
+        return out
 
 
-def rule_frame(spec: ModelSpec, dims: pd.DataFrame) -> RuleFrame:
-    """apply_rules over every row of `dims` with array operations (same stages, same verdicts)."""
-    checks = _checks(spec)
-    n = len(dims)
-    verdicts = np.empty((n, len(checks)), dtype=np.int8)
-    for j, check in enumerate(checks):
-        values = dims[check.dimension].to_numpy(float) if check.dimension in dims.columns else np.full(n, np.nan)
-        verdicts[:, j] = np.where(np.isnan(values), ABSTAINED,
-                                  np.where(OPS[check.op](values, check.threshold), HELD, FAILED))
-    held = verdicts == HELD
+def criterion_entry(criterion: Criterion, values: dict) -> dict:
+    return {"criterion": criterion.name, "stage_index": criterion.stage_index,
+            "signals": {c.signal: values.get(c.signal) for c in criterion.comparisons},
+            "comparisons": [{"signal": c.signal, "op": c.op, "threshold": c.threshold,
+                             "min_evidence": dict(c.min_evidence)} for c in criterion.comparisons],
+            "seed": {"file": criterion.cite.file, "stage": criterion.cite.stage, "quote": criterion.cite.quote}}
+
+
+def rule_frame(spec: ModelSpec, frame: pd.DataFrame) -> RuleFrame:
+    """The rule reading of every row of `frame` (models.dimensions.compute output) with array operations."""
+    frame = frame.reset_index(drop=True)
+    criteria = spec.criteria
+    n = len(frame)
+    verdicts = (np.column_stack([comparison_verdicts(c, frame) for c in criteria]) if criteria
+                else np.zeros((n, 0), dtype=np.int8))
     if spec.kind == "quadrant":
-        stage_index = spec.quadrant_indices({a.name: held[:, j] for j, a in enumerate(spec.axes)})
-    else:
-        # cumulative stages: the rule stage is the number of leading stages all of whose criteria hold
-        stage_ok, j = [], 0
-        for stage in spec.stages[1:]:
-            stage_ok.append(held[:, j:j + len(stage.criteria)].all(axis=1))
-            j += len(stage.criteria)
-        stage_index = np.cumprod(np.column_stack(stage_ok), axis=1).sum(axis=1)
-    return RuleFrame(spec, checks, verdicts, stage_index.astype(int))
+        return _quadrant(spec, criteria, verdicts, n)
+    return _ordinal(spec, criteria, verdicts, n)
 
 
-def rule_stages(spec: ModelSpec, dims: pd.DataFrame) -> np.ndarray:
-    """Rule stage indices for a frame of dimension values."""
-    return rule_frame(spec, dims).stage_index
+def _ordinal(spec: ModelSpec, criteria: list[Criterion], verdicts: np.ndarray, n: int) -> RuleFrame:
+    k_stages = len(spec.stages)
+    supported = np.zeros((n, k_stages), bool)
+    excluded = np.zeros((n, k_stages), bool)
+    passable = np.zeros((n, k_stages), bool)   # not supported only because the sources cannot show it
+    implies = np.zeros((n, k_stages), bool)    # an implies_below criterion holds: lower stages presupposed
+    supported[:, 0] = True
+    for k, stage in enumerate(spec.stages[1:], start=1):
+        mine = [j for j, c in enumerate(criteria) if c.stage_index == k]
+        if not mine:                            # observable = "no": never supported, never excluded
+            passable[:, k] = True
+            continue
+        v = verdicts[:, mine]
+        required = np.array([criteria[j].required for j in mine])
+        fails = (v == FAIL).any(1)
+        req_hold = (v[:, required] == HOLD).all(1)
+        req_hold_or_unobserved = np.isin(v[:, required], (HOLD, UNOBSERVED)).all(1)
+        supported[:, k] = req_hold & ~fails
+        excluded[:, k] = fails
+        passable[:, k] = req_hold_or_unobserved & ~req_hold & ~fails
+        for j in mine:
+            if criteria[j].implies_below:
+                implies[:, k] |= verdicts[:, j] == HOLD
+    # A stage supported by an implies_below criterion can be jumped to over lower stages that merely lack
+    # evidence, never over an excluded one: jump_to[:, j] = the highest such stage above j (else -1).
+    reachable = supported & implies & ~np.cumsum(excluded, axis=1).astype(bool)
+    jump_to = np.full((n, k_stages), -1)
+    for j in range(k_stages - 2, -1, -1):
+        jump_to[:, j] = np.where(jump_to[:, j + 1] >= 0, jump_to[:, j + 1],
+                                 np.where(reachable[:, j + 1], j + 1, -1))
+    low = np.zeros(n, int)
+    stopped = np.zeros(n, bool)
+    for j in range(1, k_stages):
+        walking = ~stopped & (j > low)
+        low = np.where(walking & supported[:, j], j, low)
+        blocked = walking & ~supported[:, j] & ~(passable[:, j] & ~excluded[:, j])
+        target = jump_to[:, j]
+        low = np.where(blocked & (target > j), target, low)
+        stopped |= blocked & (target <= j)
+    high = low.copy()
+    open_ = np.ones(n, bool)
+    for k in range(1, k_stages):
+        above = k > low
+        open_ &= ~(above & excluded[:, k])
+        high = np.where(above & open_, k, high)
+    said = ((verdicts == HOLD) | (verdicts == FAIL)).any(1) & ~((low == 0) & (high == k_stages - 1))
+    status = np.where(~said, INSUFFICIENT, np.where(low == high, OK, INTERVAL))
+    stages = np.arange(k_stages)
+    possible = (stages >= low[:, None]) & (stages <= high[:, None])
+    return RuleFrame(spec, criteria, verdicts, low, high, status, possible, {})
+
+
+def _quadrant(spec: ModelSpec, criteria: list[Criterion], verdicts: np.ndarray, n: int) -> RuleFrame:
+    position = {id(c): j for j, c in enumerate(criteria)}
+    holds = lambda c: verdicts[:, position[id(c)]] == HOLD  # noqa: E731
+    levels = {}
+    for axis in spec.axes:
+        high = np.zeros(n, bool)
+        low = np.zeros(n, bool)
+        for c in axis.high:
+            high |= holds(c)
+        for c in axis.low:
+            low |= holds(c)
+        levels[axis.name] = np.where(high, HIGH, np.where(low, LOW, UNKNOWN))
+    possible = np.ones((n, len(spec.stages)), bool)
+    for stage in spec.stages:
+        for axis, level in stage.levels:
+            want = HIGH if level == "high" else LOW
+            possible[:, stage.index] &= (levels[axis] == UNKNOWN) | (levels[axis] == want)
+    for exclusion in spec.exclusions:
+        possible[:, exclusion.stage_index] &= ~holds(exclusion.criterion)
+    index = np.arange(len(spec.stages))
+    low = np.where(possible, index, len(index)).min(1)
+    high = np.where(possible, index, -1).max(1)
+    size = possible.sum(1)
+    status = np.where(size >= len(index), INSUFFICIENT, np.where(size == 1, OK, INTERVAL))
+    return RuleFrame(spec, criteria, verdicts, low, high, status, possible, levels)
+
+
+def full_observation_truth(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray:
+    """A single stage per row for data whose every signal is observed (synthetic training data): the
+    low end for ordinal models; for a quadrant model each axis HIGH when a high criterion holds, else
+    LOW."""
+    rules = rule_frame(spec, frame)
+    if spec.kind != "quadrant":
+        return rules.low
+    return quadrant_indices(spec, {a: v == HIGH for a, v in rules.axis_levels.items()})
+
+
+def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray:
+    """The quadrant of each row given, per axis, whether it is high."""
+    n = len(next(iter(high.values())))
+    indices = np.full(n, -1)
+    for stage in spec.stages:
+        match = np.ones(n, dtype=bool)
+        for axis, level in stage.levels:
+            match &= high[axis] == (level == "high")
+        indices[match & (indices < 0)] = stage.index
+    return indices
+
+
+__all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
+           "RuleFrame", "rule_frame", "comparison_verdicts", "criterion_entry", "full_observation_truth",
+           "quadrant_indices"]

@@ -1,4 +1,6 @@
-"""Model definitions as data: loads models/<id>.toml (stages, criteria, seed citations, advice)."""
+"""Model definitions as data: loads models/<id>.toml (stages, what public activity can show of each,
+criteria over signals with the seed sentence each one operationalises, advice). The criterion semantics
+are documented at the top of models/smmm.toml and implemented by models/rules.py."""
 from __future__ import annotations
 
 import hashlib
@@ -7,12 +9,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
-from models.dimensions import DIMENSIONS
+from models.dimensions import EVIDENCE, SIGNALS
 
 MODEL_IDS = ["smmm", "s3m", "forrester", "altimeter", "smi"]
 OPS = {">=": lambda v, t: v >= t, ">": lambda v, t: v > t, "<=": lambda v, t: v <= t, "<": lambda v, t: v < t}
+OBSERVABLE = ("yes", "partly", "no")
 
 
 @dataclass(frozen=True)
@@ -24,18 +25,28 @@ class Citation:
 
 @dataclass(frozen=True)
 class Criterion:
-    """One observable criterion: a dimension compared with a threshold, and the seed sentence it encodes."""
+    """A signal compared with a threshold (or, with `members`, the OR of several such comparisons), the
+    evidence it needs and the seed sentence it operationalises."""
     name: str
     stage_index: int
-    dimension: str
-    op: str
-    threshold: float
+    signal: str | None                        # None for an any_of criterion
+    op: str | None
+    threshold: float | None
     cite: Citation
+    min_evidence: tuple[tuple[str, float], ...] = ()
+    members: tuple["Criterion", ...] = ()
+    required: bool = True
+    fail_excludes: bool = True
+    implies_below: bool = False
 
-    def holds(self, value: float) -> bool | None:
-        if value is None or value != value:  # NaN: no evidence, the criterion abstains
-            return None
-        return bool(OPS[self.op](value, self.threshold))
+    @property
+    def comparisons(self) -> tuple["Criterion", ...]:
+        """The single comparisons this criterion is made of (itself, or its any_of members)."""
+        return self.members or (self,)
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        return tuple(c.signal for c in self.comparisons)
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class Stage:
     description: str
     criteria: tuple[Criterion, ...]
     advice: tuple[Advice, ...]
+    observable: str = "partly"
+    observability_note: str = ""
     levels: tuple[tuple[str, str], ...] = ()   # quadrant models: (axis, high|low)
     quote: str | None = None
     next_stage: str | None = None              # quadrant models: the stage the seed advises next
@@ -58,10 +71,21 @@ class Stage:
 
 @dataclass(frozen=True)
 class Axis:
+    """A quadrant model's axis: HIGH when a `high` criterion holds, LOW when a `low` one does (and no
+    high one), else unknown."""
     name: str
-    dimension: str
-    threshold: float
+    high: tuple[Criterion, ...]
+    low: tuple[Criterion, ...]
     cite: Citation
+    observable: str = "partly"
+    observability_note: str = ""
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A quadrant the evidence rules out: removed from the possible set when its criterion holds."""
+    stage_index: int
+    criterion: Criterion
 
 
 @dataclass(frozen=True)
@@ -73,6 +97,7 @@ class ModelSpec:
     kind: str                      # ordinal | quadrant
     stages: tuple[Stage, ...]
     axes: tuple[Axis, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
     digest: str = ""
 
     @property
@@ -87,30 +112,62 @@ class ModelSpec:
 
     @property
     def criteria(self) -> list[Criterion]:
-        return [c for s in self.stages for c in s.criteria]
+        """Every criterion: the stages' (ordinal), the axes' and the exclusions' (quadrant)."""
+        return ([c for s in self.stages for c in s.criteria] + [c for a in self.axes for c in a.high + a.low]
+                + [e.criterion for e in self.exclusions])
 
-    def quadrant_index(self, levels: dict[str, bool]) -> int:
-        for stage in self.stages:
-            if all(levels[axis] == (level == "high") for axis, level in stage.levels):
-                return stage.index
-        raise ValueError(levels)
-
-    def quadrant_indices(self, levels: dict[str, np.ndarray]) -> np.ndarray:
-        """quadrant_index for many organisations at once: `levels` maps each axis to a boolean array."""
-        n = len(next(iter(levels.values())))
-        indices = np.full(n, -1)
-        for stage in reversed(self.stages):  # the first matching stage wins, as in quadrant_index
-            match = np.ones(n, dtype=bool)
-            for axis, level in stage.levels:
-                match &= levels[axis] == (level == "high")
-            indices[match] = stage.index
-        if (indices < 0).any():
-            raise ValueError({axis: bool(v[indices.argmin()]) for axis, v in levels.items()})
-        return indices
+    def describe(self, low: int | None, high: int | None, possible: list[str] | None = None) -> str:
+        """The estimate in words: a stage, an interval ("at least Early Majority; higher stages not
+        assessable from public activity") or, for a quadrant model, the quadrants still possible."""
+        if low is None or high is None:
+            return "insufficient evidence"
+        names = self.stage_names
+        if self.kind == "quadrant":
+            possible = possible or names[low:high + 1]
+            return possible[0] if len(possible) == 1 else "one of " + ", ".join(possible)
+        if low == high:
+            return names[low]
+        if high == len(names) - 1:
+            return f"at least {names[low]}; higher stages not assessable from public activity"
+        return f"{names[low]} to {names[high]}"
 
 
 class ModelSpecError(ValueError):
     pass
+
+
+def _criterion(raw: dict, where: str, stage_index: int, stage_name: str, seed: str,
+               stage: str | None = None, quote: str | None = None) -> Criterion:
+    stage, quote = raw.get("stage", raw.get("section", stage)), raw.get("quote", quote)
+    if stage is None or quote is None:
+        raise ModelSpecError(f"{where}: every criterion needs its seed `stage` and `quote`")
+    cite = Citation(seed, stage, quote)
+    flags = dict(required=bool(raw.get("required", True)), fail_excludes=bool(raw.get("fail_excludes", True)),
+                 implies_below=bool(raw.get("implies_below", False)))
+    if "any_of" in raw:
+        members = tuple(_criterion(m, f"{where}.any_of[{n}]", stage_index, stage_name, seed, stage, quote)
+                        for n, m in enumerate(raw["any_of"]))
+        return Criterion(f"{stage_name}: " + " or ".join(m.name.split(": ", 1)[1] for m in members),
+                         stage_index, None, None, None, cite, (), members, **flags)
+    signal, op = raw.get("signal"), raw.get("op")
+    if signal not in SIGNALS:
+        raise ModelSpecError(f"{where}.signal: unknown {signal!r} (expected one of: {', '.join(SIGNALS)})")
+    if op not in OPS:
+        raise ModelSpecError(f"{where}.op: unknown {op!r}")
+    evidence = tuple(sorted((k, float(v)) for k, v in raw.get("min_evidence", {}).items()))
+    for name, _ in evidence:
+        if name not in EVIDENCE:
+            raise ModelSpecError(f"{where}.min_evidence: unknown {name!r} (expected one of: {', '.join(EVIDENCE)})")
+    threshold = float(raw["threshold"])
+    label = f"{signal} {op} {threshold:g}" + "".join(f" ({k} >= {v:g})" for k, v in evidence)
+    return Criterion(f"{stage_name}: {label}", stage_index, signal, op, threshold, cite, evidence, **flags)
+
+
+def _observable(raw: dict, where: str) -> str:
+    value = raw.get("observable", "partly")
+    if value not in OBSERVABLE:
+        raise ModelSpecError(f"{where}.observable: expected one of {', '.join(OBSERVABLE)}, found {value!r}")
+    return value
 
 
 def _parse(model_id: str, text: str) -> ModelSpec:
@@ -119,24 +176,37 @@ def _parse(model_id: str, text: str) -> ModelSpec:
     if raw.get("id") != model_id:
         raise ModelSpecError(f"{where}: id: expected {model_id!r}, found {raw.get('id')!r}")
     seed = raw["seed"]
+    kind = raw.get("kind", "ordinal")
     stages = []
     for index, st in enumerate(raw["stages"]):
-        criteria = []
-        for n, c in enumerate(st.get("criteria", [])):
-            if c["dimension"] not in DIMENSIONS:
-                raise ModelSpecError(f"{where}: stages[{index}].criteria[{n}].dimension: unknown {c['dimension']!r}")
-            if c["op"] not in OPS:
-                raise ModelSpecError(f"{where}: stages[{index}].criteria[{n}].op: unknown {c['op']!r}")
-            criteria.append(Criterion(f"{st['name']}: {c['dimension']} {c['op']} {c['threshold']}", index,
-                                      c["dimension"], c["op"], float(c["threshold"]),
-                                      Citation(seed, c["stage"], c["quote"])))
-        stages.append(Stage(index, st["name"], st.get("description", ""), tuple(criteria),
+        at = f"{where}: stages[{index}]"
+        criteria = tuple(_criterion(c, f"{at}.criteria[{n}]", index, st["name"], seed)
+                         for n, c in enumerate(st.get("criteria", [])))
+        observable = _observable(st, at)
+        if kind == "ordinal" and index > 0 and (observable == "no") != (not criteria):
+            raise ModelSpecError(f"{at}: a stage has criteria exactly when it is observable (yes or partly)")
+        stages.append(Stage(index, st["name"], st.get("description", ""), criteria,
                             tuple(Advice(a["section"], a["quote"]) for a in st.get("advice", [])),
+                            observable, st.get("observability_note", "").replace("\n", " "),
                             tuple(sorted(st.get("levels", {}).items())), st.get("quote"), st.get("next")))
-    axes = tuple(Axis(a["name"], a["dimension"], float(a["threshold"]), Citation(seed, a["stage"], a["quote"]))
-                 for a in raw.get("axes", []))
-    return ModelSpec(model_id, raw["name"], seed, raw.get("description", ""), raw.get("kind", "ordinal"),
-                     tuple(stages), axes, hashlib.sha256(text.encode()).hexdigest()[:16])
+    names = [s.name for s in stages]
+    axes = tuple(Axis(a["name"],
+                      tuple(_criterion(c, f"{where}: axes[{i}].high[{n}]", -1, f"{a['name']} high", seed,
+                                       a["stage"], a["quote"]) for n, c in enumerate(a.get("high", []))),
+                      tuple(_criterion(c, f"{where}: axes[{i}].low[{n}]", -1, f"{a['name']} low", seed,
+                                       a["stage"], a["quote"]) for n, c in enumerate(a.get("low", []))),
+                      Citation(seed, a["stage"], a["quote"]), _observable(a, f"{where}: axes[{i}]"),
+                      a.get("observability_note", "").replace("\n", " "))
+                 for i, a in enumerate(raw.get("axes", [])))
+    exclusions = []
+    for i, ex in enumerate(raw.get("exclusions", [])):
+        if ex.get("stage") not in names:
+            raise ModelSpecError(f"{where}: exclusions[{i}].stage: unknown {ex.get('stage')!r}")
+        index = names.index(ex["stage"])
+        exclusions.append(Exclusion(index, _criterion(ex, f"{where}: exclusions[{i}]", index,
+                                                      f"not {ex['stage']}", seed)))
+    return ModelSpec(model_id, raw["name"], seed, raw.get("description", ""), kind, tuple(stages), axes,
+                     tuple(exclusions), hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
 @lru_cache(maxsize=None)

@@ -37,7 +37,8 @@ from models.estimate import FittedModels, estimate
 from models.explain import explain_row
 from models.spec import MODEL_IDS, load_model
 from pipeline.config import DEFAULT_WINDOW_DAYS
-from pipeline.estimation import in_model_order, latest_estimate_key, org_dimensions, org_frame, resolve_as_of
+from pipeline.estimation import (describe_estimate, in_model_order, latest_estimate_key, org_dimensions, org_frame,
+                                 resolve_as_of)
 from pipeline.store import Store, default_db_path
 from pipeline.training.cache import ModelCache, load_or_train
 
@@ -248,8 +249,8 @@ class Analyst:
             window_days = latest[1] if window_days is None else window_days
         frame = self.store.df(
             "select run_id, as_of, window_days, e.org_id as org, model, stage, stage_index, confidence, status, "
-            "rule_stage, classifier_stage, probabilities, explanation, computed_at, "
-            "coalesce(o.provisional, false) as provisional from estimates e "
+            "stage_low_index, stage_high_index, stages_possible, rule_stage, classifier_stage, probabilities, "
+            "explanation, computed_at, coalesce(o.provisional, false) as provisional from estimates e "
             "left join organisations o on o.org_id = e.org_id "
             "where list_contains(?::varchar[], e.org_id) and (? or (as_of = ? and window_days = ?))",
             [ids, all_dates, as_of, window_days])
@@ -262,22 +263,28 @@ class Analyst:
                   as_of: datetime | None = None, window_days: int | None = None,
                   models: Iterable[str] | None = None, detail: bool = False) -> pd.DataFrame:
         """The latest (or the given as_of's and window's) estimates: one row per organisation x model with
-        as_of, window_days, stage, stage_index, confidence, status (ok | insufficient_evidence),
-        rule_stage, classifier_stage, provisional (see `organisations`). detail=True adds the parsed `probabilities` and `explanation`
-        dicts. Raises NoEstimatesError when none are stored."""
+        as_of, window_days, stage, stage_index (the point, or the lowest stage of an interval), confidence,
+        status (ok = a point | interval | insufficient_evidence), stage_low_index, stage_high_index,
+        stages_possible ('|'-separated), `estimate` (the estimate in words, e.g. "at least Early Majority;
+        higher stages not assessable from public activity"), rule_stage, classifier_stage, provisional (see
+        `organisations`). detail=True adds the parsed `probabilities` and `explanation` dicts. Raises
+        NoEstimatesError when none are stored."""
         frame = self._estimates(self.org_ids(group, orgs), as_of, window_days, all_dates=False)
         if models is not None:
             frame = frame[frame["model"].isin(list(models))].reset_index(drop=True)
         if frame.empty:
             raise NoEstimatesError()
+        frame["estimate"] = [describe_estimate(*r) for r in frame[
+            ["model", "status", "stage_low_index", "stage_high_index", "stages_possible"]].itertuples(index=False)]
         return frame if detail else frame.drop(columns=["probabilities", "explanation"])
 
     def stage_matrix(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
                      as_of: datetime | None = None) -> pd.DataFrame:
-        """Organisation x model: 'stage' and 'confidence' columns per model (`<model>`,
-        `<model>_confidence`); insufficient evidence shows as stage 'insufficient evidence'."""
+        """Organisation x model: the estimate in words and its confidence per model (`<model>`,
+        `<model>_confidence`): a stage, an interval ("at least Early Majority; higher stages not
+        assessable from public activity"), the SMI quadrants still possible, or 'insufficient evidence'."""
         frame = self.estimates(group, orgs, as_of=as_of)
-        frame["cell"] = frame["stage"].where(frame["status"] == "ok", "insufficient evidence")
+        frame["cell"] = frame["estimate"]
         stages = frame.pivot(index="org", columns="model", values="cell")
         conf = frame.pivot(index="org", columns="model", values="confidence")
         models = [m for m in MODEL_IDS if m in stages.columns]
@@ -301,20 +308,25 @@ class Analyst:
 
     def smi_quadrant(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
                      as_of: datetime | None = None) -> pd.DataFrame:
-        """SMI axes per organisation: org, investment and innovation (0..1 dimension scores the axes read),
-        their thresholds, p_investment_high / p_innovation_high (the axis classifiers), stage, status."""
-        spec = load_model("smi")
+        """SMI axes per organisation: org, investment and innovation (0..1 dimension scores), each axis's
+        level as the evidence reads it (`investment_level`, `innovation_level`: high | low | unknown),
+        p_investment_high / p_innovation_high (the axis classifiers), the quadrants still possible
+        (`possible`, a list; one quadrant = a point), stage (the lowest-index one), estimate (in words),
+        status."""
         frame = self.estimates(group, orgs, as_of=as_of, models=["smi"], detail=True)
-        thresholds = {a.name: a.threshold for a in spec.axes}
         rows = []
         for r in frame.itertuples(index=False):
             dims = r.explanation.get("dimensions", {})
             axes = r.explanation.get("axes", {})
+            levels = r.explanation.get("rules", {}).get("axes", {})
+            possible = r.stages_possible.split("|") if isinstance(r.stages_possible, str) else (
+                r.explanation.get("rules", {}).get("possible", []))
             rows.append({"org": r.org, "investment": dims.get("investment"), "innovation": dims.get("innovation"),
-                         "investment_threshold": thresholds.get("investment"),
-                         "innovation_threshold": thresholds.get("innovation"),
+                         "investment_level": levels.get("investment", "unknown"),
+                         "innovation_level": levels.get("innovation", "unknown"),
                          "p_investment_high": axes.get("investment"), "p_innovation_high": axes.get("innovation"),
-                         "stage": r.stage, "status": r.status, "as_of": r.as_of})
+                         "possible": possible, "stage": r.stage, "estimate": r.estimate, "status": r.status,
+                         "as_of": r.as_of})
         return pd.DataFrame(rows).astype({"investment": float, "innovation": float})
 
     # -- explanations ------------------------------------------------------------------------------
@@ -368,7 +380,8 @@ class Analyst:
             if row is None:
                 continue
             exp = explain_row(row, e)
-            rows.append({"org": e["org"], "model": e["model"], "stage": e["stage"], "status": e["status"],
+            rows.append({"org": e["org"], "model": e["model"], "stage": e["stage"], "estimate": e["estimate"],
+                         "status": e["status"],
                          "rule_stage": exp["rule_stage"], "next_stage": exp["next_stage"],
                          "advice": "\n".join(f"\"{a['quote']}\" [{a['section']}]" for a in exp["advice"]),
                          "gaps": "\n".join(exp["gaps"]),
@@ -410,8 +423,9 @@ class Analyst:
                 raise ValueError(f"unknown signal {name!r}; use one of: {', '.join(D.SIGNALS)}")
             if name == "c2c_share":
                 changed["customer_to_customer_replies"] = float(value) * changed["mentions"].astype(float)
-            else:
-                changed[name] = float(value)
+            else:  # a signal read from a feature of another name (official_posts = posts) changes that feature
+                scale = D.SCALE_BY_SIGNAL.get(name)
+                changed[scale.feature if scale is not None and scale.feature else name] = float(value)
         if "first_reply_median_s" in changes and float(changed["answered"].fillna(0).iloc[0]) == 0:
             # a latency only counts when something was answered (models/dimensions.signal_values)
             changed["answered"] = 1.0

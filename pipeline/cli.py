@@ -364,8 +364,9 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, window: Wind
         fail(str(exc))
     if not quiet:
         ok = sum(r["status"] == "ok" for r in rows)
+        interval = sum(r["status"] == "interval" for r in rows)
         console.print(f"{len(rows)} estimates as of {used:%Y-%m-%d %H:%M} UTC on the last {window} days: {ok} ok, "
-                      f"{len(rows) - ok} insufficient evidence", highlight=False)
+                      f"{interval} interval, {len(rows) - ok - interval} insufficient evidence", highlight=False)
         if provisional:
             console.print(f"{len(provisional)} of them provisional (no organisation config yet: each account found "
                           f"in the data is its own organisation). {PROVISIONAL_NEXT_STEP}", highlight=False)
@@ -373,8 +374,10 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, window: Wind
 
 @app.command("estimates")
 def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
-    """Print the latest estimates: one row per organisation x model, with their as_of and window."""
-    from pipeline.estimation import stored_estimates
+    """Print the latest estimates: one row per organisation x model, with their as_of and window. A stage
+    the evidence cannot pin down is an interval: stage / stage_index are its lowest stage,
+    stage_low_index / stage_high_index its ends (the table says it in words)."""
+    from pipeline.estimation import describe_estimate, stored_estimates
 
     try:
         with open_store(db) as store:
@@ -384,11 +387,17 @@ def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
     if frame.empty:
         fail("no estimates are stored yet; run `maturity estimate` or `maturity run` first")
     provisional = bool(frame["provisional"].any())
+    columns = ["org", "model", "stage", "stage_index", "confidence", "status", "stage_low_index",
+               "stage_high_index", "as_of", "window_days"]
     if fmt == "table":
-        frame = frame.assign(org=[f"{o} (provisional)" if p else o for o, p in zip(frame["org"], frame["provisional"])],
-                             model=frame["model"].map(model_heading))
-    columns = ["org", "model", "stage", "stage_index", "confidence", "status", "as_of", "window_days"]
-    show(frame[columns if fmt == "table" else [*columns, "provisional"]], fmt,
+        frame = frame.assign(
+            stage=[describe_estimate(*r) for r in frame[
+                ["model", "status", "stage_low_index", "stage_high_index", "stages_possible"]].itertuples(index=False)],
+            org=[f"{o} (provisional)" if p else o for o, p in zip(frame["org"], frame["provisional"])],
+            model=frame["model"].map(model_heading))
+    # a table says the interval in words; csv/json keep the indices and the provisional flag
+    table_columns = ["org", "model", "stage", "confidence", "status", "as_of", "window_days"]
+    show(frame[table_columns if fmt == "table" else [*columns, "provisional"]], fmt,
          title=f"maturity estimates as of {frame['as_of'].iloc[0]:%Y-%m-%d %H:%M} UTC, "
                f"estimated on the last {frame['window_days'].iloc[0]} days")
     if provisional and fmt == "table":

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from features.runner import feature_catalog
 from models.spec import MODEL_IDS, load_model
+from pipeline.estimation import describe_estimate
 from pipeline.summary import RunSummary
 
 # Piped output (CI logs, `make run`) gets a wide console so feature tables are not squeezed.
@@ -81,7 +82,7 @@ def _visible(text: str) -> str:
 
 
 def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return "-"
     if isinstance(value, float):
         return f"{value:.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:.3f}"
@@ -124,10 +125,13 @@ def print_stage_table(frame: pd.DataFrame, orgs_without_posts: set[str], out: Co
     if frame.empty:
         return
     as_of, window_days = frame["as_of"].iloc[0], int(frame["window_days"].iloc[0])
-    frame = frame.assign(cell=[f"{s} ({c:.2f})" if st == "ok" else "insufficient evidence"
-                               for s, c, st in zip(frame["stage"], frame["confidence"].fillna(0), frame["status"])])
+    cells = []
+    for r in frame.itertuples(index=False):
+        text = describe_estimate(r.model, r.status, r.stage_low_index, r.stage_high_index, r.stages_possible)
+        cells.append(text if r.status == "insufficient_evidence" else f"{text} ({r.confidence:.2f})")
+    frame = frame.assign(cell=cells)
     wide = frame.pivot(index="org", columns="model", values="cell").reindex(columns=MODEL_IDS)
-    judged = set(frame[frame["status"] == "ok"]["org"])
+    judged = set(frame[frame["status"] != "insufficient_evidence"]["org"])
     thin = [org for org in wide.index if org not in judged]
     table = Table(title=f"maturity stage (confidence) as of {as_of:%Y-%m-%d %H:%M} UTC, "
                         f"estimated on the last {window_days} days")

@@ -11,15 +11,17 @@ from datetime import datetime
 
 import pandas as pd
 
+from connectors.observation import EXACT, LOWER_BOUND, observe
 from features.runner import FeatureError, features_frame, latest_as_of
 from models import dimensions as D
 from models.estimate import estimate
 from models.labels import validate as validate_label
-from models.spec import MODEL_IDS
+from models.spec import MODEL_IDS, load_model
 from pipeline.store import utcnow
 
-ESTIMATE_COLUMNS = ["org", "model", "stage", "stage_index", "confidence", "status", "rule_stage",
-                    "classifier_stage", "as_of", "window_days", "provisional"]
+ESTIMATE_COLUMNS = ["org", "model", "stage", "stage_index", "confidence", "status", "stage_low_index",
+                    "stage_high_index", "stages_possible", "rule_stage", "classifier_stage", "as_of", "window_days",
+                    "provisional"]
 
 
 def resolve_as_of(store, as_of: datetime | None, window_days: int) -> datetime:
@@ -32,9 +34,33 @@ def resolve_as_of(store, as_of: datetime | None, window_days: int) -> datetime:
 
 
 def org_frame(store, as_of: datetime, window_days: int) -> pd.DataFrame:
-    """Organisation features at as_of for the estimation window, one row per organisation."""
-    return (features_frame(store.con, as_of, window_days, scope="org")
-            .drop(columns=["platform", "account"]).reset_index(drop=True))
+    """Organisation features at as_of for the estimation window, one row per organisation, with how its
+    sources observe each need (`observes_<need>`, see org_observation)."""
+    features = (features_frame(store.con, as_of, window_days, scope="org")
+                .drop(columns=["platform", "account"]).reset_index(drop=True))
+    return features.merge(org_observation(store, as_of), on="org", how="left").fillna(
+        {f"observes_{need}": "none" for need in D.NEEDS})
+
+
+def org_observation(store, as_of: datetime) -> pd.DataFrame:
+    """Per organisation, how the sources that contributed its accounts' posts up to as_of observe each
+    need (connectors/observation.py; the source kind is the post's ingest run kind). Without a
+    configured support-role account, "no active care account" is what the configuration says, so a
+    sample's lower bound of care_account becomes exact."""
+    kinds = store.df(
+        "select distinct a.org_id as org, coalesce(r.kind, split_part(p.source, ':', 1)) as kind "
+        "from posts p join accounts a on a.platform = p.platform and a.handle_key = p.author_key "
+        "left join ingest_runs r on r.run_id = p.ingest_run_id "
+        "where a.org_id is not null and p.created_at <= ?", [as_of])
+    care = {org for (org,) in store.con.execute(
+        "select distinct org_id from accounts where org_id is not null and lower(role) = 'support'").fetchall()}
+    rows = []
+    for org, group in kinds.groupby("org"):
+        observed = observe(group["kind"])
+        if org not in care and observed["care_account"] == LOWER_BOUND:
+            observed["care_account"] = EXACT
+        rows.append({"org": org, **{f"observes_{need}": observed.get(need, "none") for need in D.NEEDS}})
+    return pd.DataFrame(rows, columns=["org", *[f"observes_{need}" for need in D.NEEDS]])
 
 
 def org_dimensions(store, as_of: datetime, window_days: int) -> pd.DataFrame:
@@ -49,10 +75,13 @@ def replace_estimates(store, as_of: datetime, window_days: int, run_id: str, row
         con.execute("delete from estimates where as_of = ? and window_days = ?", [as_of, window_days])
         if rows:
             con.executemany(
-                "insert into estimates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert into estimates (run_id, as_of, window_days, org_id, model, stage, stage_index, "
+                "stage_low_index, stage_high_index, stages_possible, confidence, status, rule_stage, classifier_stage, "
+                "probabilities, explanation, computed_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, as_of, window_days, r["org"], r["model"], r["stage"], r["stage_index"],
-                  r["confidence"], r["status"], r["rule_stage"], r["classifier_stage"],
-                  json.dumps(r["probabilities"]), json.dumps(r["explanation"]), now) for r in rows])
+                  r["stage_low_index"], r["stage_high_index"], r["stages_possible"], r["confidence"], r["status"], r["rule_stage"],
+                  r["classifier_stage"], json.dumps(r["probabilities"]), json.dumps(r["explanation"]), now)
+                 for r in rows])
 
 
 def estimate_store(store, fitted, as_of: datetime | None, window_days: int, *,
@@ -69,6 +98,15 @@ def latest_estimate_key(store) -> tuple[datetime, int] | None:
     """(as_of, window) of the estimates computed last."""
     return store.con.execute("select as_of, window_days from estimates order by computed_at desc, as_of desc "
                              "limit 1").fetchone()
+
+
+def describe_estimate(model: str, status: str, low, high, stages_possible: str | None) -> str:
+    """An estimate in words, as tables and the report show it: a stage, "at least X; higher stages not
+    assessable from public activity", "X to Y", "one of ..." (SMI) or "insufficient evidence"."""
+    if status == "insufficient_evidence" or low is None or low != low:
+        return "insufficient evidence"
+    possible = stages_possible.split("|") if isinstance(stages_possible, str) and stages_possible else None
+    return load_model(model).describe(int(low), int(high), possible)
 
 
 def in_model_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,8 +126,9 @@ def stored_estimates(store, as_of: datetime | None = None, window_days: int | No
             return pd.DataFrame(columns=ESTIMATE_COLUMNS)
         as_of = as_of or latest[0]
         window_days = latest[1] if window_days is None else window_days
-    frame = store.df("select e.org_id as org, model, stage, stage_index, confidence, status, rule_stage, "
-                     "classifier_stage, as_of, window_days, coalesce(o.provisional, false) as provisional "
+    frame = store.df("select e.org_id as org, model, stage, stage_index, confidence, status, stage_low_index, "
+                     "stage_high_index, stages_possible, rule_stage, classifier_stage, as_of, window_days, "
+                     "coalesce(o.provisional, false) as provisional "
                      "from estimates e left join organisations o on o.org_id = e.org_id "
                      "where as_of = ? and window_days = ?", [as_of, window_days])
     return in_model_order(frame)

@@ -121,8 +121,10 @@ def _stage_matrix(ctx: _Ctx) -> Section:
     from models.spec import MODEL_IDS, load_models
 
     s = Section("stage-matrix", "Maturity stage by model",
-                "Stage under each of the five maturity models, with the estimate's confidence (the probability "
-                "of the reported stage). Darker = later stage within that model.")
+                "Stage under each of the five maturity models, with the estimate's confidence (the classifier's "
+                "probability of the reported stage or interval). Where public activity cannot separate stages the "
+                "cell says so plainly (\"at least Early Majority; higher stages not assessable from public "
+                "activity\"). Darker = later stage within that model (an interval: its lowest stage).")
 
     def fill():
         est = ctx.mi.estimates(orgs=ctx.ids)
@@ -137,15 +139,18 @@ def _stage_matrix(ctx: _Ctx) -> Section:
                 r = est[(est["org"] == org) & (est["model"] == m)]
                 if r.empty:
                     cells.append("<td class='na'>-</td>")
-                elif r["status"].iloc[0] != "ok":
-                    cells.append("<td class='na' title='too little data to judge'>insufficient evidence</td>")
+                elif r["status"].iloc[0] == "insufficient_evidence":
+                    cells.append("<td class='na' title='nothing can be said from this evidence'>insufficient "
+                                 "evidence</td>")
                 else:
-                    idx, n = int(r["stage_index"].iloc[0]), len(specs[m].stages)
-                    share = idx / max(n - 1, 1)
+                    low, high = int(r["stage_low_index"].iloc[0]), int(r["stage_high_index"].iloc[0])
+                    n = len(specs[m].stages)
+                    share = low / max(n - 1, 1)
                     bg = matplotlib.colors.to_hex(cmap(0.12 + 0.7 * share))
                     fg = "#fff" if share > 0.55 else "#111"
-                    cells.append(f"<td style='background:{bg};color:{fg}'>{html.escape(r['stage'].iloc[0])}"
-                                 f" <small>({r['confidence'].iloc[0]:.2f})</small><br><small>stage {idx + 1} of {n}"
+                    where = f"stage {low + 1} of {n}" if low == high else f"stages {low + 1}–{high + 1} of {n}"
+                    cells.append(f"<td style='background:{bg};color:{fg}'>{html.escape(r['estimate'].iloc[0])}"
+                                 f" <small>({r['confidence'].iloc[0]:.2f})</small><br><small>{where}"
                                  f"</small></td>")
             rows.append(f"<tr><th>{html.escape(ctx.name(org))}</th>{''.join(cells)}</tr>")
         s.body = (f"<table class='matrix' data-table='stage-matrix'><thead><tr><th>organisation</th>{head}</tr>"
@@ -155,14 +160,16 @@ def _stage_matrix(ctx: _Ctx) -> Section:
 
 def _smi_quadrant(ctx: _Ctx) -> Section:
     s = Section("smi-quadrant", "SMI quadrant: investment vs innovation",
-                "Conversocial Social Maturity Index axes: the investment and innovation dimension scores "
-                "(0..1) the SMI axes read, against their thresholds. Hollow markers: too little data to judge.")
+                "Conversocial Social Maturity Index: the investment and innovation dimension scores (0..1), split "
+                "at 0.5 for orientation; the quadrant itself is read from the axes' criteria (table: each axis "
+                "high, low or unknown and the quadrants still possible). Hollow markers: more than one quadrant "
+                "still possible, or too little data to judge.")
 
     def fill():
         q = ctx.mi.smi_quadrant(orgs=ctx.ids)
         s.tables["smi_quadrant"] = q
         fig, ax = plt.subplots(figsize=(7.5, 6))
-        tx, ty = q["investment_threshold"].iloc[0], q["innovation_threshold"].iloc[0]
+        tx = ty = 0.5
         ax.axvline(tx, color="#888", lw=1, ls="--")
         ax.axhline(ty, color="#888", lw=1, ls="--")
         # quadrant names at the top of each quadrant (organisations cluster near the axes)
@@ -397,14 +404,14 @@ def _advice(ctx: _Ctx) -> Section:
             sub = a[a["org"] == org]
             items = []
             for r in sub.itertuples(index=False):
-                if r.status != "ok":
+                if r.status == "insufficient_evidence":
                     items.append(f"<li><b>{html.escape(r.model)}</b>: insufficient evidence "
                                  f"({html.escape(_text(r.insufficient))})</li>")
                     continue
                 target = f"→ {html.escape(_text(r.next_stage))}" if _text(r.next_stage) else "(top stage)"
                 quotes = "".join(f"<blockquote>{html.escape(q)}</blockquote>" for q in _text(r.advice).split("\n") if q)
                 gaps = "".join(f"<li>{html.escape(g)}</li>" for g in _text(r.gaps).split("\n") if g)
-                items.append(f"<li><b>{html.escape(r.model)}</b>: {html.escape(_text(r.stage))} {target}{quotes}"
+                items.append(f"<li><b>{html.escape(r.model)}</b>: {html.escape(_text(r.estimate))} {target}{quotes}"
                              f"{f'<ul class=gaps>{gaps}</ul>' if gaps else ''}</li>")
             blocks.append(f"<details class='org-advice' open><summary>{html.escape(ctx.name(org))}</summary>"
                           f"<ul>{''.join(items)}</ul></details>")

@@ -142,10 +142,13 @@ def test_human_durations():
 def test_stage_table_names_the_models_and_lists_every_thin_organisation():
     orgs = [f"organisation_{i:02d}" for i in range(14)]
     frame = pd.DataFrame([{"org": o, "model": m, "stage": None, "confidence": None,
-                           "status": "insufficient_evidence", "as_of": pd.Timestamp("2017-12-01"),
+                           "status": "insufficient_evidence", "stage_low_index": None, "stage_high_index": None,
+                           "stages_possible": None, "as_of": pd.Timestamp("2017-12-01"),
                            "window_days": 90} for o in orgs for m in ("smmm", "s3m", "forrester", "altimeter", "smi")]
                          + [{"org": "acme", "model": "smmm", "stage": "Introductory", "confidence": 0.9,
-                             "status": "ok", "as_of": pd.Timestamp("2017-12-01"), "window_days": 90}])
+                             "status": "ok", "stage_low_index": 0, "stage_high_index": 0,
+                             "stages_possible": "Introductory", "as_of": pd.Timestamp("2017-12-01"),
+                             "window_days": 90}])
     out = Console(record=True, width=400)
     print_stage_table(frame, set(), out=out, provisional={"acme"})
     text = out.export_text()

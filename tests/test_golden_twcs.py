@@ -22,7 +22,7 @@ def test_twcs_prefix_features_and_estimates_equal_the_golden_frames(twcs_prefix,
                                        check_names=False, rtol=1e-9, atol=1e-9)
 
     golden = pd.read_csv(ESTIMATES_FILE)
-    for column in ("stage_index", "confidence"):
+    for column in ("stage_index", "confidence", "stage_low_index", "stage_high_index"):
         estimates[column] = estimates[column].astype(float)
     pd.testing.assert_frame_equal(estimates.reset_index(drop=True), golden, check_dtype=False,
                                   rtol=1e-6, atol=1e-6)

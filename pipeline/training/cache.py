@@ -42,8 +42,9 @@ def training_frame(seed: int, orgs: int, window_days: int, behaviour=None, prefi
     for org in data.orgs:
         row = {"org": org.org.id}
         row.update({f"truth_{m}": org.truth_index[m] for m in MODEL_IDS})
+        levels = dict(smi.stages[org.truth_index["smi"]].levels)
         for axis in smi.axes:
-            row[f"truth_smi_{axis.name}"] = int(org.latent[axis.dimension] >= axis.threshold)
+            row[f"truth_smi_{axis.name}"] = int(levels[axis.name] == "high")
         truth.append(row)
     return dims.merge(pd.DataFrame(truth), on="org", how="inner")
 

@@ -3,11 +3,14 @@
 `generate(seed, orgs)` draws, per organisation, a latent level (0..1) on each maturity dimension of
 models/dimensions.py. Behaviour parameters are drawn from the latent levels *with noise* (and rounded to
 whole accounts, agents, platforms); the true stage under each of the five models follows from the
-realised behaviour (its levels on the dimension scales, `realised_levels`) through the model's own
-criteria (models/rules.py). The posts are then sampled from that behaviour, so what the features measure
-scatters around the true levels and organisations near a stage boundary overlap with the adjacent stage: accounts and department accounts, platforms, posting cadence (posts/day, active days),
-response rate and log-normal reply latency, agent signatures, hours of the day covered, proactive vs
-reactive posting, private-channel routing, multi-turn threads, media, customer-to-customer replies.
+realised behaviour (its signal values, `realised_signals`) through the model's own criteria
+(models/rules.py) under full observation: synthetic data shows everything (connectors/observation.py),
+so the truth of an ordinal model is the low end of the rules' reading and an SMI axis is high when a
+high criterion holds. The posts are then sampled from that behaviour, so what the features measure
+scatters around the truth and organisations near a stage boundary overlap with the adjacent stage:
+accounts and department accounts, platforms, posting cadence, response rate and log-normal reply
+latency, agent signatures, hours of the day covered, proactive vs reactive posting, private-channel
+routing, multi-turn threads, media, customer-to-customer replies.
 The output is raw `Post` records plus the organisation/account config; `import_synthetic` loads them
 through `store.load_posts` (the one ingestion path); features are never written directly.
 
@@ -20,10 +23,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from connectors.records import Post, posts_to_batch
-from models.dimensions import DIMENSIONS, SCALE_BY_SIGNAL
-from models.rules import apply_rules
+from models.dimensions import DIMENSIONS, SCALE_BY_SIGNAL, SCALES
+from models.rules import full_observation_truth
 from models.spec import load_models
 from pipeline.config import Account, Organisation, write_organisations
 from pipeline.store import LoadCounts, Store
@@ -39,8 +43,8 @@ TWCS_LINK_SHARE = 0.27                                # 607 of 2,222 brand tweet
 TWCS_PROACTIVE_SHARE = 0.01                           # 21 of 2,222 brand tweets are not replies
 TWCS_CUSTOMER_REPLY_TO_CUSTOMER_SHARE = 0.14          # 395 of 2,778 inbound tweets reply to inbound tweets
 TWCS_INBOUND_QUESTION_SHARE = 0.235                   # inbound tweets containing '?'
-# The latent scales of models/dimensions.py span these ranges: latency medians from 86,400 s down to
-# 120 s cover the brand range above; response rates 0.10..0.95 bracket the 0.75 overall share.
+# The scales of models/dimensions.py are anchored on published figures (latency medians from 72 h down
+# to 1 h, response rates 0.125..0.90), so the latent levels span those ranges rather than the twcs one.
 
 HISTORY_DAYS = 90
 END = datetime(2024, 6, 30)
@@ -81,43 +85,71 @@ class SyntheticData:
         return [o.org for o in self.orgs]
 
 
-def latent_truth(latent: dict[str, float]) -> tuple[dict[str, str], dict[str, int]]:
-    names, indices = {}, {}
-    for model_id, spec in load_models().items():
-        result = apply_rules(spec, latent)
-        names[model_id], indices[model_id] = result.stage, result.stage_index
-    return names, indices
-
-
-def realised_levels(params: dict) -> dict[str, float]:
-    """Dimension levels of the behaviour parameters an organisation was generated with (the scales of
-    models/dimensions.py applied to its realised parameters, before any sampling)."""
-    score = lambda signal, value: SCALE_BY_SIGNAL[signal].score(value)  # noqa: E731
-    groups = {
-        "presence": [score("posts_per_day", params["posts_per_day"]),
-                     score("active_day_share", 1 - np.exp(-params["posts_per_day"]))],
-        "responsiveness": [score("response_rate", params["response_rate"]),
-                           score("first_reply_median_s", params["latency_median_s"])],
-        "dialogue": [score("c2c_share", params["c2c"]), score("multi_turn_share", params["multi_turn"])],
-        "coordination": [score("private_channel_share", params["private"]),
-                         score("signed_reply_share", params["signed"])],
-        "integration": [score("department_accounts", params["department_accounts"]),
-                        score("roles_covered", min(params["roles"], params["department_accounts"] + 1))],
-        "investment": [score("agent_signatures", max(params["agents"], 1)),
-                       score("reply_hours_covered", params["hours"])],
-        "innovation": [score("platforms", params["platforms"]), score("proactive_share", params["proactive"]),
-                       score("media_share", params["media"])],
+def realised_signals(params: dict, accounts: tuple[Account, ...]) -> dict[str, float]:
+    """The signal values (and evidence volumes) of the behaviour an organisation was generated with: its
+    own posts and first replies as generated (office-hour waits included), the rest from its behaviour
+    parameters. What the features see of it is then limited by the window and the judging rules."""
+    posts_per_day = params["posts_per_day"]
+    # answered and latency as the organisation's replies realised them: a reply waits for the hours the
+    # team covers, and one after reply_limit_s does not answer (as the responsiveness features judge it)
+    latencies = np.array([s for s in params["first_replies_s"] if s <= REPLY_LIMIT_S])
+    answered = float(len(latencies))
+    reply_weights = {}
+    for account in accounts:
+        weight = 6.0 if account.role in ("support", "brand") else 1.0
+        reply_weights[account.platform] = reply_weights.get(account.platform, 0.0) + weight
+    total_weight = sum(reply_weights.values())
+    follow_ratio = params["multi_turn"] / (1 - params["multi_turn"])
+    return {
+        "official_posts": float(params["own_posts"]),
+        "posts_per_day_robust": posts_per_day,
+        "active_week_share": float(1 - np.exp(-7 * posts_per_day)),
+        "proactive_posts": float(params["own_proactive_posts"]),
+        "response_rate": answered / max(params["mentions"], 1),
+        "first_reply_median_s": float(np.quantile(latencies, 0.5)) if len(latencies) else REPLY_LIMIT_S,
+        "first_reply_p90_s": float(np.quantile(latencies, 0.9)) if len(latencies) else REPLY_LIMIT_S,
+        "c2c_share": params["c2c"], "multi_turn_share": params["multi_turn"],
+        "private_channel_share": params["private"], "signed_reply_share": params["signed"],
+        "care_account_active": float(any(a.role == "support" for a in accounts)),
+        "department_accounts": params["department_accounts"],
+        "roles_covered": min(params["roles"], params["department_accounts"] + 1),
+        "estimated_team_size": max(params["agents"], 1), "reply_hours_covered": params["hours"],
+        "platforms": params["platforms"],
+        "platforms_engaged": float(sum(answered * w / total_weight >= 10 for w in reply_weights.values())),
+        "proactive_share": params["proactive"], "media_share": params["media"],
+        "posts": float(params["own_posts"]), "mentions": params["mentions"], "answered": answered,
+        "replies": answered * (1 + follow_ratio),
     }
-    return {dim: float(np.mean(values)) for dim, values in groups.items()}
+
+
+def realised_levels(signals: dict[str, float]) -> dict[str, float]:
+    """Dimension levels of realised signal values (the mean score of each dimension's signals)."""
+    return {dim: float(np.mean([s.score(signals[s.signal]) for s in SCALES if s.dimension == dim]))
+            for dim in DIMENSIONS}
+
+
+def latent_truth(signals: list[dict[str, float]]) -> tuple[list[dict[str, str]], list[dict[str, int]]]:
+    """The true stage of every organisation (realised signal values, one dict each) under every model."""
+    frame = pd.DataFrame(signals)
+    evidence = ["posts", "mentions", "answered", "replies"]
+    frame = pd.concat([frame[evidence], frame.drop(columns=evidence).add_prefix("sig_")], axis=1)
+    names = [{} for _ in signals]
+    indices = [{} for _ in signals]
+    for model_id, spec in load_models().items():
+        for i, index in enumerate(full_observation_truth(spec, frame).tolist()):
+            names[i][model_id], indices[i][model_id] = spec.stages[index].name, int(index)
+    return names, indices
 
 
 def _draw_latent(rng: np.random.Generator) -> dict[str, float]:
     # One overall maturity drives the core dimensions (organisations mature as a whole, with spread);
-    # investment and innovation vary more independently so every SMI quadrant is populated.
+    # investment and innovation vary more independently so every SMI quadrant is populated, and so does
+    # integration, so that organisations answering well from a single account (SMMM Customer Oriented,
+    # below Integrated) exist.
     m = rng.uniform(0.0, 1.0)
     latent = {d: float(np.clip(m + rng.normal(0, 0.12), 0, 1)) for d in DIMENSIONS}
-    latent["investment"] = float(np.clip(m + rng.normal(0, 0.25), 0, 1))
-    latent["innovation"] = float(np.clip(m + rng.normal(0, 0.25), 0, 1))
+    for independent in ("investment", "innovation", "integration"):
+        latent[independent] = float(np.clip(m + rng.normal(0, 0.25), 0, 1))
     return latent
 
 
@@ -129,7 +161,7 @@ def _target(rng, signal: str, level: float, noise: float) -> float:
 def _org_posts(rng: np.random.Generator, org_id: str, latent: dict, behaviour: Behaviour,
                noise: float) -> tuple[Organisation, list[Post], dict]:
     lv = latent
-    posts_per_day = _target(rng, "posts_per_day", lv["presence"], noise)
+    posts_per_day = _target(rng, "posts_per_day_robust", lv["presence"], noise)
     response_rate = _target(rng, "response_rate", lv["responsiveness"], noise)
     latency_median = _target(rng, "first_reply_median_s", lv["responsiveness"], noise)
     c2c = _target(rng, "c2c_share", lv["dialogue"], noise)
@@ -139,7 +171,7 @@ def _org_posts(rng: np.random.Generator, org_id: str, latent: dict, behaviour: B
     sigma = TWCS_WITHIN_BRAND_LATENCY_SIGMA + behaviour.latency_sigma_add
     n_dept = int(round(_target(rng, "department_accounts", lv["integration"], noise)))
     n_roles = int(round(_target(rng, "roles_covered", lv["integration"], noise)))
-    n_agents = int(round(_target(rng, "agent_signatures", lv["investment"], noise)))
+    n_agents = int(round(_target(rng, "estimated_team_size", lv["investment"], noise)))
     hours = int(round(_target(rng, "reply_hours_covered", lv["investment"], noise)))
     n_platforms = int(round(_target(rng, "platforms", lv["innovation"], noise)))
     proactive = _target(rng, "proactive_share", lv["innovation"], noise)
@@ -167,6 +199,7 @@ def _org_posts(rng: np.random.Generator, org_id: str, latent: dict, behaviour: B
     agents = AGENT_NAMES[:max(n_agents, 1)]
     reply_accounts = [a for a in accounts if a.role in ("support", "brand")] or accounts
     posts: list[Post] = []
+    first_replies_s: list[float] = []   # the first-reply times the organisation actually had (office hours included)
     seq = [0]
 
     def pid() -> str:
@@ -218,6 +251,7 @@ def _org_posts(rng: np.random.Generator, org_id: str, latent: dict, behaviour: B
             continue
         latency = float(rng.lognormal(np.log(latency_median), max(sigma, 0.05)))
         reply_at = in_hours(moment + timedelta(seconds=latency))
+        first_replies_s.append((reply_at - moment).total_seconds())
         text, has_media = org_text(f"@{customer} Sorry to hear that, we are on it.", True)
         reply = Post(account.platform, pid(), account.handle, True, reply_at, in_reply_to=mention.post_id,
                      text=text, has_media=has_media)
@@ -232,10 +266,13 @@ def _org_posts(rng: np.random.Generator, org_id: str, latent: dict, behaviour: B
                               in_hours(back.created_at + timedelta(seconds=latency)), in_reply_to=back.post_id,
                               text=text, has_media=has_media))
     posts = [p for p in posts if p.created_at <= END]
+    own = [p for p in posts if p.is_org_author]
     params = {"posts_per_day": posts_per_day, "response_rate": response_rate, "latency_median_s": latency_median,
               "latency_sigma": sigma, "signed": signed, "c2c": c2c, "multi_turn": multi_turn, "private": private,
               "department_accounts": n_dept, "roles": n_roles, "agents": n_agents, "hours": hours,
-              "platforms": len(platforms), "proactive": proactive, "media": media, "mentions": n_mentions}
+              "platforms": len(platforms), "proactive": proactive, "media": media, "mentions": n_mentions,
+              "first_replies_s": first_replies_s, "own_posts": len(own),
+              "own_proactive_posts": sum(p.in_reply_to is None for p in own)}
     return org, posts, params
 
 
@@ -244,16 +281,18 @@ def generate(seed: int = 7, orgs: int = 40, *, behaviour: Behaviour = Behaviour(
     """Deterministic for (seed, orgs, behaviour): the same arguments give the same posts and labels."""
     rng = np.random.default_rng(seed)
     result = SyntheticData(seed, [], [])
+    generated = []
     for i in range(orgs):
         org_rng = np.random.default_rng([seed, i])
         latent = _draw_latent(org_rng)
         org_id = f"{prefix}{seed}_{i:03d}"
-        org, posts, params = _org_posts(org_rng, org_id, latent, behaviour, noise * behaviour.noise_factor)
-        # The true stage follows the behaviour the organisation actually has (its realised accounts,
-        # response rate, team, ...), scored on the same scales; what the features see of it is a sample.
-        realised = realised_levels(params)
-        names, indices = latent_truth(realised)
-        result.orgs.append(SyntheticOrg(org, realised, names, indices, params))
+        generated.append(_org_posts(org_rng, org_id, latent, behaviour, noise * behaviour.noise_factor))
+    # The true stage follows the behaviour the organisation actually has (its realised accounts,
+    # response rate, team, ...); what the features see of it is a sample.
+    realised = [realised_signals(params, org.accounts) for org, _, params in generated]
+    names, indices = latent_truth(realised) if generated else ([], [])
+    for (org, posts, params), signals, name, index in zip(generated, realised, names, indices):
+        result.orgs.append(SyntheticOrg(org, realised_levels(signals), name, index, params))
         result.posts.extend(posts)
     del rng
     return result

@@ -9,14 +9,16 @@ from pipeline.cli import app
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "features.md"
 
 REQUIRED = {
-    "cadence": ["posts", "posts_per_day", "active_day_share", "post_gap_cv", "weekday_hour_coverage"],
+    "cadence": ["posts", "posts_per_day", "active_day_share", "post_gap_cv", "weekday_hour_coverage",
+                "posts_per_day_robust", "active_week_share", "proactive_posts"],
     "responsiveness": ["mentions", "answered", "response_rate", "first_reply_median_s", "first_reply_p90_s",
                        "answered_within_1h_share", "business_hours_median_s", "off_hours_median_s",
                        "question_share", "question_response_rate", "multi_party_reply_share"],
     "mention_handling": ["private_channel_share", "public_resolution_share", "multi_turn_share",
                          "conversation_depth_mean"],
     "team": ["agent_signatures", "estimated_team_size", "reply_hours_covered"],
-    "structure": ["accounts", "department_accounts", "roles_covered", "platforms", "accounts_per_platform"],
+    "structure": ["accounts", "department_accounts", "roles_covered", "platforms", "accounts_per_platform",
+                  "replies", "care_account_active", "platforms_engaged"],
     "content": ["proactive_share", "link_share", "media_share", "hashtag_share", "engagement_per_post",
                 "customer_to_customer_replies"],
     "trend": ["posts_per_day_trend", "response_rate_trend", "first_reply_median_s_trend", "mentions_trend"],

@@ -36,8 +36,9 @@ def capture(db_path: Path, twcs_file: Path) -> tuple[pd.DataFrame, pd.DataFrame]
         estimate_store(store, fitted, as_of, ESTIMATE_WINDOW)
         features = store.df("select window_days, scope, org_id, platform, account, feature, value, evidence "
                             "from features order by all")
-        estimates = store.df("select org_id, model, stage, stage_index, confidence, status, rule_stage, "
-                             "classifier_stage from estimates order by org_id, model")
+        estimates = store.df("select org_id, model, stage, stage_index, confidence, status, stage_low_index, "
+                             "stage_high_index, stages_possible, rule_stage, classifier_stage from estimates "
+                             "order by org_id, model")
     return features, estimates
 
 

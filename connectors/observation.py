@@ -1,0 +1,72 @@
+"""What each kind of source can show about an organisation: the observation model, as data.
+
+A source kind is the `kind` an ingest run records (ingest_runs.kind: twcs, sp500, facebook_pages, x,
+mastodon, bluesky, reddit, synthetic). For each *need* (a kind of evidence a signal rests on) the
+source declares how it observes it:
+
+- `exact`: the value is what the organisation did in the period.
+- `lower_bound`: the source is a sample, so a count or an "exists" can only be a lower bound: a pass on
+  `>=` is valid, a failure on `>=` proves nothing.
+- `none`: the source cannot show it at all; a signal resting on it is *not observed* (missing), never 0.
+
+A need a kind does not list is `none`. The signals declare what they need (models/dimensions.py,
+Scale.needs); the pipeline combines the kinds that contributed an organisation's posts (observe()).
+"""
+from __future__ import annotations
+
+EXACT, LOWER_BOUND, NONE = "exact", "lower_bound", "none"
+KIND_ORDER = {NONE: 0, LOWER_BOUND: 1, EXACT: 2}
+
+NEEDS = {
+    "own_posts": "the organisation's own posts exist and can be counted",
+    "timeline": "a complete timeline of the organisation's own posts (cadence, proactive posting)",
+    "mentions": "inbound mentions and the organisation's direct replies to them (answer rate, latency)",
+    "reply_text": "the text of the organisation's replies (agent signatures, private-channel wording)",
+    "reply_volume": "every reply of the organisation in the period (distinct agents, hours covered)",
+    "threads": "whole conversation threads (back-and-forth, customers answering each other)",
+    "media": "whether a post carries media (photo, video)",
+    "engagement": "likes, reposts and reply counts of posts",
+    "structure": "which of the organisation's accounts and platforms are active",
+    "care_account": "whether a support-role account of the organisation is active",
+}
+
+# A live timeline connector reads each configured account's own posts from its first synced post on,
+# plus the mentions/replies addressed to it. Which accounts and platforms an organisation has beyond
+# the configured ones no source can show, so structure is a lower bound everywhere but synthetic data.
+_LIVE_TIMELINE = {
+    "own_posts": EXACT, "timeline": EXACT, "mentions": EXACT, "reply_text": EXACT, "reply_volume": EXACT,
+    "threads": EXACT, "media": EXACT, "engagement": EXACT, "structure": LOWER_BOUND, "care_account": EXACT,
+}
+
+OBSERVES: dict[str, dict[str, str]] = {
+    # Customer Support on Twitter: a sample of conversation threads (every thread holds a brand post), not
+    # brand timelines: 61% of the 5k prefix's brand posts fall on one day. No media field; the sample is
+    # reactive by construction, so cadence and proactive posting are not observed; counts of posts,
+    # agents, hours and accounts are lower bounds of what the organisation did.
+    "twcs": {"own_posts": LOWER_BOUND, "mentions": EXACT, "reply_text": EXACT, "reply_volume": LOWER_BOUND,
+             "threads": EXACT, "structure": LOWER_BOUND, "care_account": LOWER_BOUND},
+    # S&P 500 tweet ids: each company account's timeline (Jan-Sep 2020) as ids only: post times, no text,
+    # no in_reply_to, no mentions.
+    "sp500": {"own_posts": EXACT, "timeline": EXACT, "structure": LOWER_BOUND, "care_account": LOWER_BOUND},
+    # Facebook page exports: the page's own posts with media type and engagement counts; comments are
+    # counts only (no replies, no mentions).
+    "facebook_pages": {"own_posts": EXACT, "timeline": EXACT, "media": EXACT, "engagement": EXACT,
+                       "structure": LOWER_BOUND, "care_account": LOWER_BOUND},
+    "x": _LIVE_TIMELINE,
+    "mastodon": _LIVE_TIMELINE,
+    "bluesky": _LIVE_TIMELINE,
+    "reddit": _LIVE_TIMELINE,
+    # The synthetic generator writes every post of every organisation: everything is observed.
+    "synthetic": {need: EXACT for need in NEEDS},
+}
+
+
+def observe(kinds) -> dict[str, str]:
+    """How the union of sources of these kinds observes each need: the strongest of them (a complete
+    timeline from one source makes cadence exact even when another source is only a sample)."""
+    result = {need: NONE for need in NEEDS}
+    for kind in kinds:
+        for need, how in OBSERVES.get(kind, {}).items():
+            if KIND_ORDER[how] > KIND_ORDER[result[need]]:
+                result[need] = how
+    return result

@@ -1,0 +1,50 @@
+-- group: structure
+-- Who answers: replies, an active support-role account, and the platforms the organisation answers on.
+-- feature: replies | replies | Posts by the account (organisation) in the period that reply to another post (in_reply_to set).
+-- feature: care_account_active | flag | 1 when an account with the role `support` posted at least once in the period, else 0.
+-- feature: platforms_engaged | platforms | Distinct platforms on which the account (organisation) answered at least 10 inbound mentions in the period (answered as in responsiveness): platforms used for customer care, not just for posting.
+with
+own as (
+    select org_id, platform, account, lower(coalesce(role, 'other')) as role, in_reply_to from stg_org_posts
+    where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+),
+own_scoped as (
+    select 'account' as scope, org_id, platform, account, role, in_reply_to from own
+    union all
+    select 'org', org_id, '', '', role, in_reply_to from own where org_id <> ''
+),
+activity as (
+    select scope, org_id, platform, account, count(*) as posts,
+           count(*) filter (where in_reply_to is not null) as replies,
+           max((role = 'support')::int) as care_account_active
+    from own_scoped group by all
+),
+answered as (
+    select org_id, platform, account, count(*) as answered from stg_mentions where answered group by all
+),
+answered_scoped as (
+    select 'account' as scope, org_id, platform, account, platform as answered_on, answered from answered
+    union all
+    select 'org', org_id, '', '', platform, answered from answered where org_id <> ''
+),
+engaged as (
+    select scope, org_id, platform, account, count(distinct answered_on) as platforms_engaged,
+           sum(answered) as answered
+    from (select scope, org_id, platform, account, answered_on, sum(answered) as answered
+          from answered_scoped group by all)
+    where answered >= 10
+    group by all
+),
+final as (
+    select k.scope, k.org_id, k.platform, k.account,
+           coalesce(a.replies, 0) as replies,
+           coalesce(a.posts, 0) as replies__n,
+           coalesce(a.care_account_active, 0) as care_account_active,
+           coalesce(a.posts, 0) as care_account_active__n,
+           coalesce(e.platforms_engaged, 0) as platforms_engaged,
+           coalesce(e.answered, 0) as platforms_engaged__n
+    from stg_feature_keys k
+    left join activity a using (scope, org_id, platform, account)
+    left join engaged e using (scope, org_id, platform, account)
+)
+select * from final
