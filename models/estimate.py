@@ -37,6 +37,11 @@ from models.rules import RuleFrame, rule_frame, rule_stages
 from models.spec import MODEL_IDS, ModelSpec, load_models
 
 ANALYST_WEIGHT = 3.0
+# What the classifiers read. "rules_and_signals": signal/dimension scores plus the model's criterion
+# margins and rule stage (the default). "signals": the scores only -- required whenever the classifier is
+# scored against a truth that was not derived from the rules (pipeline/training/evaluation.py), so the
+# rules cannot be learnt back as the answer.
+CLASSIFIER_INPUTS = ("rules_and_signals", "signals")
 # From this many organisations, models are predicted on several cores (measured break-even on 2 cores)
 PARALLEL_MIN_ROWS = 500
 
@@ -47,6 +52,7 @@ class FittedModels:
     ordinal: dict[str, OrdinalStageClassifier] = field(default_factory=dict)
     axes: dict[str, OrdinalStageClassifier] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    inputs: str = CLASSIFIER_INPUTS[0]
 
 
 def _axis_labels(spec: ModelSpec, stage_index: int) -> dict[str, int]:
@@ -54,11 +60,17 @@ def _axis_labels(spec: ModelSpec, stage_index: int) -> dict[str, int]:
     return {axis.name: int(levels[axis.name] == "high") for axis in spec.axes}
 
 
-def model_inputs(spec: ModelSpec, dims: pd.DataFrame, axis: str | None = None) -> np.ndarray:
-    """Classifier inputs for one model: the shared inputs (models.dimensions.classifier_inputs), then the
-    model's own criteria as margins (dimension - threshold) and, for ordinal models, the rule stage.
-    Every column is non-decreasing in every signal, so the monotone classifier stays monotone."""
+def model_inputs(spec: ModelSpec, dims: pd.DataFrame, axis: str | None = None,
+                 inputs: str = CLASSIFIER_INPUTS[0]) -> np.ndarray:
+    """Classifier inputs for one model: the shared inputs (models.dimensions.classifier_inputs), then
+    (inputs="rules_and_signals") the model's own criteria as margins (dimension - threshold) and, for
+    ordinal models, the rule stage. Every column is non-decreasing in every signal, so the monotone
+    classifier stays monotone."""
+    if inputs not in CLASSIFIER_INPUTS:
+        raise ValueError(f"inputs must be one of {CLASSIFIER_INPUTS}, not {inputs!r}")
     base = D.classifier_inputs(dims)
+    if inputs == "signals":
+        return base
     if spec.kind == "quadrant":
         chosen = [a for a in spec.axes if a.name == axis]
         margins = [dims[a.dimension].to_numpy(float) - a.threshold for a in chosen]
@@ -68,24 +80,26 @@ def model_inputs(spec: ModelSpec, dims: pd.DataFrame, axis: str | None = None) -
 
 
 def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
-               classifier: OrdinalStageClassifier | None = None) -> FittedModels:
+               classifier: OrdinalStageClassifier | None = None,
+               inputs: str = CLASSIFIER_INPUTS[0]) -> FittedModels:
     """Fit every model. `analyst`: dimension rows of labelled organisations with columns `model` and
-    `stage_index` (one row per label)."""
+    `stage_index` (one row per label). Rows whose truth for a model is missing (a population generated
+    for another model) are left out of that model's fit. `inputs`: see CLASSIFIER_INPUTS."""
     from threadpoolctl import threadpool_limits
 
     # Many small fits: OpenMP threads cost more than they give (about 12x slower on 2 shared cores).
     with threadpool_limits(limits=1):
-        return _fit_models(train, analyst, classifier)
+        return _fit_models(train, analyst, classifier, inputs)
 
 
 def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
-                classifier: OrdinalStageClassifier | None) -> FittedModels:
+                classifier: OrdinalStageClassifier | None, inputs: str) -> FittedModels:
     from sklearn.base import clone
 
     template = classifier or OrdinalStageClassifier()
     specs = load_models()
     fitted = FittedModels(info={"train_orgs": int(len(train)),
-                                "analyst_labels": 0 if analyst is None else int(len(analyst))})
+                                "analyst_labels": 0 if analyst is None else int(len(analyst))}, inputs=inputs)
     for model_id, spec in specs.items():
         targets: dict[str, np.ndarray] = {}
         if spec.kind == "quadrant":
@@ -95,7 +109,8 @@ def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
             targets[model_id] = train[f"truth_{model_id}"].to_numpy()
         for name, y in targets.items():
             axis = name if spec.kind == "quadrant" else None
-            Xs, ys, ws = [model_inputs(spec, train, axis)], [y], [np.ones(len(y))]
+            known = ~pd.isna(y)
+            Xs, ys, ws = [model_inputs(spec, train[known], axis, inputs)], [y[known].astype(int)], [np.ones(known.sum())]
             if analyst is not None and len(analyst):
                 mine = analyst[analyst["model"] == model_id]
                 if len(mine):
@@ -103,7 +118,7 @@ def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
                         labels = np.array([_axis_labels(spec, int(i))[name] for i in mine["stage_index"]])
                     else:
                         labels = mine["stage_index"].to_numpy(dtype=int)
-                    Xs.append(model_inputs(spec, mine, axis))
+                    Xs.append(model_inputs(spec, mine, axis, inputs))
                     ys.append(labels)
                     ws.append(np.full(len(labels), ANALYST_WEIGHT))
             model = clone(template).fit(np.vstack(Xs), np.concatenate(ys), sample_weight=np.concatenate(ws))
@@ -163,7 +178,7 @@ def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _M
     n = len(spec.stages)
     rules = rule_frame(spec, dims)
     if spec.kind == "quadrant":
-        axis_p = {name: _full_proba(m, model_inputs(spec, dims, name), 2)[0][:, 1]
+        axis_p = {name: _full_proba(m, model_inputs(spec, dims, name, fitted.inputs), 2)[0][:, 1]
                   for name, m in fitted.axes.items()}
         proba = np.zeros((len(dims), n))
         for stage in spec.stages:
@@ -176,7 +191,7 @@ def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _M
         # two-level axes are always within one level of the rule: the classifier quadrant is reported as is
         return _ModelReading(rules, reported, clf_stage, clf_stage, reported,
                              {a: _round4(v) for a, v in axis_p.items()})
-    proba, clf_stage = _full_proba(fitted.ordinal[spec.id], model_inputs(spec, dims), n)
+    proba, clf_stage = _full_proba(fitted.ordinal[spec.id], model_inputs(spec, dims, None, fitted.inputs), n)
     lo = np.maximum(rules.stage_index - 1, 0)
     hi = np.minimum(rules.stage_index + 1, n - 1)
     # The classifier's mass outside the window moves to the nearest allowed stage: the distribution is
