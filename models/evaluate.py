@@ -80,12 +80,13 @@ def meets_targets(result: dict) -> dict[str, list[str]]:
     return missed
 
 
-def stage_bounds(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def stage_bounds(frame: pd.DataFrame, suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
     """(low, high) stage indices of estimate records: `stage_low_index` / `stage_high_index` where the
-    records carry intervals, else low = high = stage_index."""
-    point = frame["stage_index"].to_numpy(dtype=float)
-    low = frame["stage_low_index"].to_numpy(dtype=float) if "stage_low_index" in frame else point
-    high = frame["stage_high_index"].to_numpy(dtype=float) if "stage_high_index" in frame else point
+    records carry intervals, else low = high = stage_index (columns named with `suffix` after a merge)."""
+    point = frame[f"stage_index{suffix}"].to_numpy(dtype=float)
+    low, high = f"stage_low_index{suffix}", f"stage_high_index{suffix}"
+    low = frame[low].to_numpy(dtype=float) if low in frame else point
+    high = frame[high].to_numpy(dtype=float) if high in frame else point
     return np.where(np.isnan(low), point, low), np.where(np.isnan(high), point, high)
 
 
