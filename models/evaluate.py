@@ -105,6 +105,8 @@ def score_against_truth(rows: list[dict], truth: pd.DataFrame) -> dict:
     for model_id in MODEL_IDS:
         spec = specs[model_id]
         column = f"truth_{model_id}"
+        if column not in truth.columns:
+            continue
         known = truth[["org", column]].dropna()
         mine = frame[frame["model"] == model_id].merge(known, on="org")
         staged = mine[mine["status"] != "insufficient_evidence"]
