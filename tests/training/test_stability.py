@@ -54,7 +54,7 @@ def test_compare_counts_same_within_one_and_confident_pairs():
 def test_random_halves_of_the_twcs_prefix_are_imported_and_estimated_on_their_own(twcs_prefix, tmp_path):
     result = S.measure(twcs_prefix, S.ORGS, 90, random_splits=1, data_confidence=False, folder=tmp_path)
     random = result["random"]
-    assert random["pairs"] >= 100
+    assert random["pairs"] >= 50          # ~15 organisations staged in both halves, x 5 models
     assert random["same"] <= random["within_one"] and random["within_one"] >= 0.9
-    assert result["time"]["pairs"] >= 100
+    assert result["time"]["pairs"] >= 50
     assert set(result["targets"]) == set(S.TARGETS)
