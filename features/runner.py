@@ -234,6 +234,22 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
     return as_of
 
 
+def build_staging(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: int) -> None:
+    """The staging temp tables for (as_of, window) on `con` -- the per-row inputs every feature group
+    reads (stg_mentions, stg_org_posts, stg_threads, ...) -- without computing or storing features:
+    for callers that resample those rows (the estimates' thread bootstrap)."""
+    install_text_macros(con)
+    groups = [g for g in feature_groups() if g.is_staging]
+    _set_period(con, as_of, 0)
+    for group in groups:
+        con.execute(_staging_parts(group)[0])
+    _set_period(con, as_of, window_days)
+    for group in groups:
+        per_window = _staging_parts(group)[1]
+        if per_window:
+            con.execute(per_window)
+
+
 def affected_orgs(con: duckdb.DuckDBPyConnection, loaded_after: datetime) -> list[str]:
     """Organisations whose features posts loaded after `loaded_after` can change: they wrote one of
     them, or one of them replies to or @-mentions one of their accounts."""

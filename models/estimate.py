@@ -87,7 +87,9 @@ def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
         else:
             targets[model_id] = train[f"truth_{model_id}"].to_numpy()
         for name, y in targets.items():
-            Xs, ys, ws = [X_train], [y], [np.ones(len(y))]
+            # a population generated for another model has no truth for this one: left out of its fit
+            known = ~pd.isna(y)
+            Xs, ys, ws = [X_train[known]], [y[known].astype(int)], [np.ones(int(known.sum()))]
             if analyst is not None and len(analyst):
                 mine = analyst[analyst["model"] == model_id]
                 if len(mine):

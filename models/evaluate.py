@@ -78,3 +78,53 @@ def meets_targets(result: dict) -> dict[str, list[str]]:
                             for k, t in TARGETS.items()
                             if (m[k] > t if k == "ece" else m[k] < t)]
     return missed
+
+
+def stage_bounds(frame: pd.DataFrame, suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) stage indices of estimate records: `stage_low_index` / `stage_high_index` where the
+    records carry intervals, else low = high = stage_index (columns named with `suffix` after a merge)."""
+    point = frame[f"stage_index{suffix}"].to_numpy(dtype=float)
+    low, high = f"stage_low_index{suffix}", f"stage_high_index{suffix}"
+    low = frame[low].to_numpy(dtype=float) if low in frame else point
+    high = frame[high].to_numpy(dtype=float) if high in frame else point
+    return np.where(np.isnan(low), point, low), np.where(np.isnan(high), point, high)
+
+
+def score_against_truth(rows: list[dict], truth: pd.DataFrame) -> dict:
+    """Per model, the combined estimate and the rule stage alone scored against `truth` (columns org and
+    truth_<model>; organisations without a truth for a model, NaN, are not scored for it).
+
+    combined: exact / within-one of the reported point (stage_index, the low end of an interval), ECE of
+    its confidence, and -- only when the records carry intervals -- coverage (low <= truth <= high) and
+    the mean width (high - low). rules_only: exact / within-one of the rule stage. Estimates with status
+    insufficient_evidence are counted, not scored."""
+    specs = load_models()
+    frame = pd.DataFrame(rows)
+    intervals = "stage_low_index" in frame.columns
+    result = {}
+    for model_id in MODEL_IDS:
+        spec = specs[model_id]
+        column = f"truth_{model_id}"
+        if column not in truth.columns:
+            continue
+        known = truth[["org", column]].dropna()
+        mine = frame[frame["model"] == model_id].merge(known, on="org")
+        staged = mine[mine["status"] != "insufficient_evidence"]
+        true = staged[column].to_numpy(dtype=int)
+        pred = staged["stage_index"].to_numpy(dtype=int)
+        rule = np.array([spec.index_of(s) for s in staged["rule_stage"]], dtype=int) if len(staged) else pred
+        combined = {"exact": _mean(true == pred), "within_one": _mean(_within_one(model_id, true, pred)),
+                    "ece": round(expected_calibration_error(staged["confidence"].to_numpy(float), true == pred), 4)}
+        if intervals:
+            low, high = stage_bounds(staged)
+            combined.update(coverage=_mean((low <= true) & (true <= high)), mean_width=_mean(high - low))
+        result[model_id] = {"combined": combined,
+                            "rules_only": {"exact": _mean(true == rule),
+                                           "within_one": _mean(_within_one(model_id, true, rule))},
+                            "n": int(len(staged)), "insufficient": int(len(mine) - len(staged))}
+    return result
+
+
+def _mean(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return round(float(values.mean()), 4) if len(values) else float("nan")

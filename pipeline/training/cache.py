@@ -23,6 +23,7 @@ from models.spec import MODEL_IDS, load_models
 from pipeline.estimation import org_frame
 from pipeline.store import writer
 from pipeline.training import synthetic
+from pipeline.training.bootstrap import input_reference
 
 DEFAULT_TRAIN_SEED = 7001
 DEFAULT_TRAIN_ORGS = 400
@@ -143,7 +144,9 @@ def load_or_train(store, dims: pd.DataFrame | None, window_days: int, *, seed: i
         if train_file:
             _write_atomically(train_file, train.to_parquet)
     fitted = fit_models(train, analyst if len(analyst) else None)
-    fitted.info.update(seed=seed, code=key, labels=label_key, window_days=window_days)
+    # the training inputs travel with the fit: estimates are checked against them (out of distribution)
+    fitted.info.update(seed=seed, code=key, labels=label_key, window_days=window_days,
+                       input_reference=input_reference(train))
     if model_file:
         _write_atomically(model_file, lambda path: joblib.dump(fitted, path))
     return fitted

@@ -62,8 +62,6 @@ class Behaviour:
     noise_factor: float = 1.0           # scales the behaviour noise around latent levels
 
 
-SHIFTED = Behaviour(latency_sigma_add=0.6, mention_factor=0.6, noise_factor=1.5)
-
 
 @dataclass
 class SyntheticOrg:
@@ -318,4 +316,4 @@ def import_synthetic(store: Store, seed: int = 7, orgs: int = 40, *, source: str
     return run_id, counts, data
 
 
-__all__ = ["generate", "import_synthetic", "Behaviour", "SHIFTED", "SyntheticData", "replace"]
+__all__ = ["generate", "import_synthetic", "Behaviour", "SyntheticData", "replace"]
