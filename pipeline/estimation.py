@@ -17,6 +17,7 @@ from models import dimensions as D
 from models.estimate import estimate
 from models.labels import validate as validate_label
 from models.spec import MODEL_IDS, load_model
+from pipeline.confidence import with_data_confidence
 from pipeline.store import utcnow
 
 ESTIMATE_COLUMNS = ["org", "model", "stage", "stage_index", "confidence", "status", "stage_low_index",
@@ -86,10 +87,12 @@ def replace_estimates(store, as_of: datetime, window_days: int, run_id: str, row
 
 def estimate_store(store, fitted, as_of: datetime | None, window_days: int, *,
                    run_id: str | None = None) -> tuple[list[dict], datetime]:
-    """(Re)compute and store the estimates of every organisation with features at (as_of, window).
-    Returns (estimates, as_of)."""
+    """(Re)compute and store the estimates of every organisation with features at (as_of, window), with
+    their confidence from the data (pipeline/confidence.py). Returns (estimates, as_of)."""
     as_of = resolve_as_of(store, as_of, window_days)
-    rows = estimate(fitted, org_dimensions(store, as_of, window_days))
+    features = org_frame(store, as_of, window_days)
+    rows = with_data_confidence(store.con, fitted, features, estimate(fitted, D.compute(features)), as_of,
+                                window_days)
     replace_estimates(store, as_of, window_days, run_id or uuid.uuid4().hex, rows)
     return rows, as_of
 

@@ -115,7 +115,7 @@ def estimate_chunk_task(dims, fitted) -> tuple[list[dict], dict[str, str]]:
 @task(name="store-estimates", cache_policy=NO_CACHE)
 def store_estimates_task(db_path: str, inputs: jobs.EstimationInputs, run_id: str, rows: list[dict],
                          failed: dict[str, str]) -> EstimationResult:
-    return jobs.store_estimates(db_path, inputs.as_of, inputs.window_days, run_id, rows, failed)
+    return jobs.store_estimates(db_path, inputs, run_id, rows, failed)
 
 
 @task(name="write-summary", cache_policy=NO_CACHE)

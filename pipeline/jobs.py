@@ -16,7 +16,8 @@ from features.runner import as_of_dates
 from models.estimate import FittedModels, estimate
 from pipeline import sync
 from pipeline.config import Config, Source, apply_config
-from pipeline.estimation import estimate_store, org_dimensions, replace_estimates
+from pipeline.confidence import with_data_confidence
+from pipeline.estimation import estimate_store, org_dimensions, org_frame, replace_estimates
 from pipeline.orgs import assign_provisional_orgs
 from pipeline.store import Store, writer
 from pipeline.summary import EstimationResult, FeatureResult, SourceResult
@@ -214,11 +215,15 @@ def count_statuses(rows: list[dict]) -> dict[str, int]:
     return statuses
 
 
-def store_estimates(db_path: str, as_of: datetime, window_days: int, run_id: str, rows: list[dict],
+def store_estimates(db_path: str, inputs: EstimationInputs, run_id: str, rows: list[dict],
                     failed: dict[str, str] | None = None) -> EstimationResult:
-    """Replace the estimates of (as_of, window) with `rows` (re-running never duplicates; an
-    organisation whose estimation failed has none for it)."""
+    """Replace the estimates of (as_of, window) with `rows`, given their confidence from the data
+    (pipeline/confidence.py: it reads the feature staging, so it runs here, in the writer). Re-running
+    never duplicates; an organisation whose estimation failed has none for it."""
+    as_of, window_days = inputs.as_of, inputs.window_days
     with Store(db_path) as store:
+        rows = with_data_confidence(store.con, inputs.fitted, org_frame(store, as_of, window_days), rows, as_of,
+                                    window_days)
         replace_estimates(store, as_of, window_days, run_id, rows)
     return EstimationResult(as_of, window_days, len(rows), count_statuses(rows), dict(failed or {}))
 

@@ -23,7 +23,7 @@ from models.spec import MODEL_IDS, load_models
 from pipeline.estimation import org_frame
 from pipeline.store import writer
 from pipeline.training import synthetic
-from pipeline.training.bootstrap import input_reference
+from pipeline.confidence import input_reference
 
 DEFAULT_TRAIN_SEED = 7001
 DEFAULT_TRAIN_ORGS = 400

@@ -8,7 +8,7 @@ window is the same. Per (organisation, model) staged in both halves:
 - within_one: the points differ by at most one stage (smi: at most one axis);
 - confident_keep: among pairs with confidence >= 0.9 in either half, the share that keep their stage;
   measured with the estimates' own confidence and, when the data confidence is applied
-  (pipeline/training/bootstrap.py), with the combined one.
+  (pipeline/confidence.py), with the combined one.
 Whatever models/ is at the time is what gets measured (the estimate records decide low/high).
 
 Run: PYTHONPATH=$PWD python -m pipeline.training.stability [--splits 3] [--window 90] [--json out.json]
@@ -32,7 +32,7 @@ from models.spec import MODEL_IDS
 from pipeline.config import apply_config, load_config
 from pipeline.estimation import org_frame
 from pipeline.store import writer
-from pipeline.training.bootstrap import with_data_confidence
+from pipeline.confidence import with_data_confidence
 from pipeline.training.cache import load_or_train
 
 REPO = Path(__file__).resolve().parents[2]

@@ -52,7 +52,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["MATURITY_MODEL_CACHE"] = str(Path(scratch) / "models")
         features, estimates = capture(Path(scratch) / "golden.duckdb", twcs)
-    features.to_csv(FEATURES_FILE, index=False)
+    # no time stamp in the gzip header: an unchanged frame gives an unchanged file
+    features.to_csv(FEATURES_FILE, index=False, compression={"method": "gzip", "mtime": 0})
     estimates.to_csv(ESTIMATES_FILE, index=False)
     print(f"wrote {FEATURES_FILE.name} ({len(features)} rows), {ESTIMATES_FILE.name} ({len(estimates)} rows)")
 

@@ -10,7 +10,7 @@ from features.runner import build_features
 from models import confidence as C
 from pipeline.estimation import org_frame
 from pipeline.store import writer
-from pipeline.training import bootstrap as BT
+from pipeline import confidence as BT
 from pipeline.training.synthetic import END, import_synthetic
 
 

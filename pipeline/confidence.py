@@ -1,7 +1,7 @@
 """Data confidence for stored estimates: a thread bootstrap over the feature staging rows, and the
 distance of each organisation's inputs from the training data (models/confidence.py does the maths).
 
-The hook, called after models.estimate.estimate with the same feature frame (org_frame):
+pipeline.estimation calls it after models.estimate.estimate with the same feature frame (org_frame):
 
     rows = estimate(fitted, D.compute(features))
     rows = with_data_confidence(store.con, fitted, features, rows, as_of, window_days)
@@ -24,7 +24,8 @@ from features.runner import build_staging
 from models import dimensions as D
 from models.confidence import (InputReference, apply_data_confidence, distinct_count, thread_weights,
                                weighted_quantile_cont, weighted_share)
-from models.estimate import estimate
+from models.rules import INSUFFICIENT, rule_frame
+from models.spec import load_models
 
 REPLICATES = 200
 RESAMPLED_FEATURES = ("posts", "mentions", "answered", "response_rate", "first_reply_median_s",
@@ -115,22 +116,24 @@ def replicate_features(features: pd.DataFrame, mentions: pd.DataFrame, posts: pd
     return (pd.concat(frames, ignore_index=True) if frames else features.iloc[:0]), keys
 
 
-def replicate_bounds(fitted, features: pd.DataFrame, mentions: pd.DataFrame, posts: pd.DataFrame,
+def replicate_bounds(features: pd.DataFrame, mentions: pd.DataFrame, posts: pd.DataFrame,
                      replicates: int = REPLICATES, seed: int = 13) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
-    """Per (org, model): the replicates' (low, high) stage indices from the models as they are
-    (models.estimate.estimate on the resampled features); -1 where a replicate is insufficient."""
+    """Per (org, model): the replicates' (low, high) stage indices, -1 where a replicate is
+    insufficient. The bounds are the rules' (models.rules.rule_frame, vectorised over every replicate):
+    the classifier only places the point inside them, so it need not run per replicate."""
     frame, keys = replicate_features(features, mentions, posts, replicates, seed)
     if frame.empty:
         return {}
-    key_of = {f"{org}\x1f{b}": (org, b) for org, b in keys}
+    orgs = [org for org, b in keys[::replicates]]        # each organisation's replicates are one block
+    dims = D.compute(frame)
     bounds: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for record in estimate(fitted, D.compute(frame)):
-        org, b = key_of[record["org"]]
-        low, high = bounds.setdefault((org, record["model"]), (np.full(replicates, -1), np.full(replicates, -1)))
-        if record["stage_index"] is not None:
-            point = record["stage_index"]
-            low[b] = point if record.get("stage_low_index") is None else record["stage_low_index"]
-            high[b] = point if record.get("stage_high_index") is None else record["stage_high_index"]
+    for model_id, spec in load_models().items():
+        rules = rule_frame(spec, dims)
+        judged = rules.status != INSUFFICIENT
+        low = np.where(judged, rules.low, -1).reshape(len(orgs), replicates)
+        high = np.where(judged, rules.high, -1).reshape(len(orgs), replicates)
+        for i, org in enumerate(orgs):
+            bounds[(org, model_id)] = (low[i], high[i])
     return bounds
 
 
@@ -146,7 +149,7 @@ def with_data_confidence(con, fitted, features: pd.DataFrame, records: list[dict
     fitted.info["input_reference"] (set by pipeline.training.cache.load_or_train); without it the
     distance is not assessed."""
     mentions, posts = staging_rows(con, as_of, window_days)
-    bounds = replicate_bounds(fitted, features, mentions, posts, replicates, seed)
+    bounds = replicate_bounds(features, mentions, posts, replicates, seed)
     reference = fitted.info.get("input_reference")
     distributions = None
     if reference is not None:
