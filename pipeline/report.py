@@ -784,7 +784,7 @@ def _data_coverage(ctx: _Ctx) -> Section:
             period, warnings = _period_warnings(daily)
             s.tables["data_period"] = period
             rows = "".join(
-                f"<tr><td>{html.escape(r.source)}</td><td>{html.escape(r.platform)}</td><td>{r.first_day} – "
+                f"<tr><td class='source'>{html.escape(r.source)}</td><td>{html.escape(r.platform)}</td><td>{r.first_day} – "
                 f"{r.last_day}</td><td>{r.bulk_from} – {r.bulk_to}</td><td>{r.active_days}</td><td>{r.posts:,}</td>"
                 f"<td>{r.busiest_day} ({r.busiest_day_share:.0%})</td></tr>" for r in period.itertuples(index=False))
             parts.append("<div class='scroll'><table data-table='data-period'><thead><tr><th>source</th>"
@@ -987,7 +987,7 @@ border:1px solid #f0d68a;padding:12px;border-radius:6px;font-size:14px}code{back
 blockquote{margin:4px 0 4px 12px;padding-left:8px;border-left:3px solid #9bb7d4;color:#334;font-style:italic}
 details.org-advice{margin:6px 0}details summary{font-weight:600;cursor:pointer}ul.gaps{color:#7a3b00}
 footer{font-size:12px;color:#666;padding:0 28px 24px}
-section h3{font-size:14px;margin:14px 0 6px}main p,main li,main dt{font-size:14px}.kpis{display:flex;flex-wrap:wrap;gap:10px;margin:4px 0 10px}
+section h3{font-size:14px;margin:14px 0 6px}main p,main li,main dt{font-size:14px}td.source{word-break:break-all;min-width:140px}.kpis{display:flex;flex-wrap:wrap;gap:10px;margin:4px 0 10px}
 .kpi{flex:1 1 150px;border:1px solid #dde2e8;border-radius:6px;padding:8px 12px;background:#fafbfc}
 .kpi-label{font-size:12px;color:#555}.kpi-value{font-size:22px;font-weight:600}.kpi-delta{font-size:12px;color:#555}
 .scroll{max-width:100%}.scroll table th:first-child,.scroll table td:first-child{position:sticky;left:0;z-index:1}
