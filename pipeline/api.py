@@ -146,25 +146,65 @@ class Analyst:
                             "first_reply_p90_s") if c in frame.columns]
         return frame[["org", *cols]]
 
+    def judged_orgs(self, group: str | None = None, orgs: Iterable[str] | None = None) -> set[str]:
+        """Organisations at least one model could say something of (a point or an interval) in the
+        latest estimates; every selected organisation when none are stored yet."""
+        try:
+            est = self.estimates(group, orgs)
+        except NoEstimatesError:
+            return set(self.org_ids(group, orgs))
+        return set(est.loc[est["status"] != "insufficient_evidence", "org"])
+
     def percentile_ranks(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
-                         as_of: datetime | None = None, window_days: int | None = None) -> pd.DataFrame:
+                         as_of: datetime | None = None, window_days: int | None = None,
+                         evidence_gate: bool = False) -> pd.DataFrame:
         """Each signal's percentile rank within the selected organisations, long format: org, signal,
         label, unit, value, percentile (0..100, 100 = best in the group; for latency lower is better),
-        rank (1 = best), n (organisations with a value). Organisations without a value get NaN."""
+        rank (1 = best), n (organisations ranked), not_ranked (why a row has no rank: "not observed" when
+        no selected organisation has a value, "insufficient evidence" for an organisation below the
+        estimation's evidence gate (no model could say anything of it: every stored estimate is
+        insufficient evidence) when `evidence_gate=True`, "same value for every organisation" when
+        there is nothing to rank; else ''). Organisations without a value
+        get NaN."""
         dims = self.signals(group, orgs, as_of=as_of, window_days=window_days)
+        judged = self.judged_orgs(group, orgs) if evidence_gate else set(dims["org"])
+        gated = ~dims["org"].isin(judged)
         rows = []
         for scale in D.SCALES:
             values = dims[f"sig_{scale.signal}"].astype(float)
-            oriented = values if scale.higher_is_better else -values
+            oriented = (values if scale.higher_is_better else -values).where(~gated)
             pct = oriented.rank(method="average", pct=True) * 100
             rank = oriented.rank(method="min", ascending=False)
-            n = int(values.notna().sum())
-            for org, value, p, r in zip(dims["org"], values, pct, rank):
+            n = int(oriented.notna().sum())
+            observed = bool(values.notna().any())
+            spread = oriented.nunique() > 1
+            if not spread:                        # one value for everyone: nothing to rank
+                pct, rank, n = pct * float("nan"), rank * float("nan"), 0
+            for org, value, p, r, g in zip(dims["org"], values, pct, rank, gated):
+                why = ("not observed" if not observed else "insufficient evidence" if g
+                       else "" if spread else "same value for every organisation")
                 rows.append({"org": org, "signal": scale.signal, "label": scale.label, "unit": scale.unit,
-                             "dimension": scale.dimension, "value": value, "percentile": p, "rank": r, "n": n})
+                             "dimension": scale.dimension, "value": value, "percentile": p, "rank": r, "n": n,
+                             "not_ranked": why})
         return pd.DataFrame(rows)
 
     # -- raw distributions -------------------------------------------------------------------------
+    def daily_posts(self, group: str | None = None, orgs: Iterable[str] | None = None) -> pd.DataFrame:
+        """Every stored post per source and UTC day (the data's period and how it is spread): source,
+        platform, day, posts (all posts of the source), org_posts (by the selected organisations'
+        accounts)."""
+        ids = self.org_ids(group, orgs)
+        return self.store.df(
+            """
+            with own as (
+                select a.platform, a.handle_key from accounts a where list_contains(?::varchar[], a.org_id)
+            )
+            select p.source, p.platform, p.created_at::date as day, count(*) as posts,
+                   count(*) filter (where exists (select 1 from own o where o.platform = p.platform
+                                                  and o.handle_key = p.author_key)) as org_posts
+            from posts p group by all order by source, platform, day
+            """, [ids])
+
     def _staging(self, as_of: datetime | None, window_days: int) -> datetime:
         """Builds the feature library's staging temp tables (stg_posts, stg_mentions, ...) for as_of."""
         as_of = as_of or latest_as_of(self.store.con, window_days) or default_as_of(self.store.con)

@@ -457,10 +457,12 @@ def label_command(
 @app.command("report")
 def report_command(
     out: Annotated[Path, typer.Option("--out", help="HTML file to write; with --format csv|parquet, a folder "
-                                                    "that gets one file per table.")],
+                                                    "that gets one file per table; with --format xlsx, a "
+                                                    ".xlsx file (or a folder for report.xlsx), one sheet per "
+                                                    "table.")],
     group: Annotated[Optional[str], typer.Option("--group", help="Competitor group (sector) to compare.")] = None,
     org: Annotated[Optional[list[str]], typer.Option("--org", help="Organisation id (repeatable).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="html, csv or parquet.")] = "html",
+    fmt: Annotated[str, typer.Option("--format", help="html, csv, parquet or xlsx.")] = "html",
     db: DbOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -469,7 +471,8 @@ def report_command(
     from pipeline.report import CHARTS, EXPORT_FORMATS, TABLE_SECTIONS, build_report, export_tables, write_html
 
     if fmt not in ("html", *EXPORT_FORMATS):
-        raise typer.BadParameter(f"unknown format {fmt!r}; use html, csv or parquet", param_hint="--format")
+        raise typer.BadParameter(f"unknown format {fmt!r}; use html, {', '.join(EXPORT_FORMATS)}",
+                                 param_hint="--format")
     try:
         with open_store(db) as store:
             analyst = Analyst(store)

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from pipeline.api import open_store
 from pipeline.cli import app
-from pipeline.report import CHARTS, NO_ESTIMATES, TABLE_SECTIONS, build_report, export_tables, render_html
+from pipeline.report import CHARTS, NO_ESTIMATES, build_report, export_tables, render_html
 
 runner = CliRunner()
 
@@ -28,7 +28,7 @@ def test_every_chart_and_table_is_rendered(airlines_report):
                           r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
         assert match, chart
         assert len(match.group(1)) > 5000, chart          # a real figure, not an empty canvas
-    for table in TABLE_SECTIONS[:2]:
+    for table in ("stage-matrix", "percentiles", "leaderboard"):
         assert f"data-table='{table}'" in page
     # every organisation of the group appears in the stage matrix and the competitor table
     for name in airlines_report.names.values():
@@ -47,7 +47,8 @@ def test_exports_hold_the_same_tables(airlines_report, tmp_path):
     csv_files = {p.stem: p for p in export_tables(airlines_report, tmp_path / "csv", "csv")}
     pq_files = {p.stem: p for p in export_tables(airlines_report, tmp_path / "pq", "parquet")}
     expected = {"stage_matrix", "smi_quadrant", "latency", "response_volume", "posting_heatmap", "coverage",
-                "stage_history", "percentile_ranks", "advice"}
+                "stage_history", "percentile_ranks", "advice", "kpis", "leaderboard", "changes", "data_period",
+                "evidence", "unobserved", "methodology_models"}
     assert set(csv_files) == set(pq_files) == expected
     for name, frame in airlines_report.tables.items():
         from_csv, from_pq = pd.read_csv(csv_files[name]), pd.read_parquet(pq_files[name])
@@ -64,7 +65,7 @@ def test_without_estimates_the_report_says_how_to_get_them(airlines_db_no_estima
     missing = {s.id for s in report.sections if s.missing}
     assert missing == {"stage-matrix", "smi-quadrant", "stage-history", "advice"}
     assert all(s.missing == NO_ESTIMATES for s in report.sections if s.missing)
-    assert page.count("<code>maturity estimate</code>") == 4
+    assert page.count("<code>maturity estimate</code>") == 5      # and the summary's leaderboard
     for chart in ("latency", "response-volume", "posting-heatmap", "coverage"):
         assert f"data-chart='{chart}'" in page
 
@@ -78,6 +79,10 @@ def test_cli_report_html_exports_and_exit_codes(airlines_db, tmp_path):
                                  "--format", "csv", "--out", str(tmp_path / "tables"), "--quiet"])
     assert result.exit_code == 0 and result.output == ""
     assert set(pd.read_csv(tmp_path / "tables" / "stage_matrix.csv")["org"]) == {"delta", "jetblue"}
+    result = runner.invoke(app, ["report", "--db", str(airlines_db), "--group", "airlines", "--format", "xlsx",
+                                 "--out", str(tmp_path / "tables.xlsx"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "stage_matrix" in pd.ExcelFile(tmp_path / "tables.xlsx").sheet_names
     bad_format = runner.invoke(app, ["report", "--db", str(airlines_db), "--format", "xls", "--out", "x"])
     assert bad_format.exit_code == 2
     unknown = runner.invoke(app, ["report", "--db", str(airlines_db), "--group", "shipping", "--out",
@@ -93,6 +98,6 @@ def test_synthetic_group_report_has_every_section(synthetic_db):
         report = build_report(mi, group="synthetic")
     page = render_html(report)
     assert [s.id for s in report.sections if s.missing] == []
-    assert page.count("<figure class='chart'") == len(CHARTS)
+    assert page.count("<figure class='chart'") == len(CHARTS) - 1   # one run: no stage-history chart
     assert page.count("class='org-advice'") == len(report.orgs) == 10
     assert "(top stage)" in page or "→" in page

@@ -59,3 +59,40 @@ def test_airlines_report_renders_in_chromium(airlines_db, browser, tmp_path):
     assert gray.std() > 0.05                                  # not a blank page
     assert (np.abs(np.diff(gray, axis=0)) > 0.1).mean() > 0.005  # edges: text and plotted marks
     (tmp_path / "airlines.png").write_bytes(browser.screenshot())
+
+    # at 800 px nothing is cut off: the page does not overflow, wide tables scroll inside their section
+    # with the organisation column kept in view
+    browser.send("Emulation.setDeviceMetricsOverride", width=800, height=1000, deviceScaleFactor=1, mobile=False)
+    layout = browser.evaluate("""(() => {
+        const page = document.documentElement.scrollWidth;
+        const tables = Array.from(document.querySelectorAll('main table')).map(t => {
+            const box = t.parentElement, section = t.closest('section').getBoundingClientRect();
+            const fits = t.getBoundingClientRect().right <= section.right + 1;
+            const style = getComputedStyle(box);
+            const scrolls = ['auto', 'scroll'].includes(style.overflowX) && box.getBoundingClientRect().right
+                            <= section.right + 1;
+            const first = t.querySelector('tbody tr > *');
+            return [t.dataset.table || '', fits, scrolls, first ? getComputedStyle(first).position : ''];
+        });
+        return [page, tables]; })()""")
+    page_width, tables = layout
+    assert page_width <= 800
+    for name, fits, scrolls, first_position in tables:
+        assert fits or scrolls, name
+        if not fits:
+            assert first_position == "sticky", name
+    assert any(name == "percentiles" and not fits for name, fits, _, _ in tables)   # it does need to scroll
+    browser.send("Emulation.clearDeviceMetricsOverride")
+
+    # print: no nav, each section on a new page, charts within the page width; Chromium prints a PDF
+    browser.send("Emulation.setEmulatedMedia", media="print")
+    printed = browser.evaluate("""[getComputedStyle(document.querySelector('nav')).display,
+        getComputedStyle(document.querySelector('#latency')).breakBefore,
+        Math.max(...Array.from(document.querySelectorAll('figure img')).map(i => i.getBoundingClientRect().right)),
+        document.querySelector('main').getBoundingClientRect().right]""")
+    assert printed[0] == "none" and printed[1] == "page"
+    assert printed[2] <= printed[3] + 1
+    browser.send("Emulation.setEmulatedMedia", media="")
+    import base64
+    pdf = base64.b64decode(browser.send("Page.printToPDF", printBackground=True)["data"])
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") > len(report.sections) // 2
