@@ -116,20 +116,25 @@ class ModelSpec:
         return ([c for s in self.stages for c in s.criteria] + [c for a in self.axes for c in a.high + a.low]
                 + [e.criterion for e in self.exclusions])
 
-    def describe(self, low: int | None, high: int | None, possible: list[str] | None = None) -> str:
+    def describe(self, low: int | None, high: int | None, possible: list[str] | None = None, *,
+                 compact: bool = False) -> str:
         """The estimate in words: a stage, an interval ("at least Early Majority; higher stages not
-        assessable from public activity") or, for a quadrant model, the quadrants still possible."""
+        assessable from public activity") or, for a quadrant model, the quadrants still possible.
+        compact: the short form a table of all five models has room for ("≥ Early Majority")."""
         if low is None or high is None:
             return "insufficient evidence"
         names = self.stage_names
         if self.kind == "quadrant":
             possible = possible or names[low:high + 1]
-            return possible[0] if len(possible) == 1 else "one of " + ", ".join(possible)
+            if len(possible) == 1:
+                return possible[0]
+            return " / ".join(possible) if compact else "one of " + ", ".join(possible)
         if low == high:
             return names[low]
         if high == len(names) - 1:
-            return f"at least {names[low]}; higher stages not assessable from public activity"
-        return f"{names[low]} to {names[high]}"
+            return f"≥ {names[low]}" if compact else \
+                f"at least {names[low]}; higher stages not assessable from public activity"
+        return f"{names[low]}–{names[high]}" if compact else f"{names[low]} to {names[high]}"
 
 
 class ModelSpecError(ValueError):

@@ -127,14 +127,17 @@ def print_stage_table(frame: pd.DataFrame, orgs_without_posts: set[str], out: Co
     as_of, window_days = frame["as_of"].iloc[0], int(frame["window_days"].iloc[0])
     cells = []
     for r in frame.itertuples(index=False):
-        text = describe_estimate(r.model, r.status, r.stage_low_index, r.stage_high_index, r.stages_possible)
+        text = describe_estimate(r.model, r.status, r.stage_low_index, r.stage_high_index, r.stages_possible,
+                                 compact=True)
         cells.append(text if r.status == "insufficient_evidence" else f"{text} ({r.confidence:.2f})")
     frame = frame.assign(cell=cells)
     wide = frame.pivot(index="org", columns="model", values="cell").reindex(columns=MODEL_IDS)
     judged = set(frame[frame["status"] != "insufficient_evidence"]["org"])
     thin = [org for org in wide.index if org not in judged]
     table = Table(title=f"maturity stage (confidence) as of {as_of:%Y-%m-%d %H:%M} UTC, "
-                        f"estimated on the last {window_days} days")
+                        f"estimated on the last {window_days} days",
+                  caption="≥ X: at least X, higher stages not assessable from public activity; "
+                          "A / B: the quadrants still possible")
     table.add_column("organisation")
     for model in MODEL_IDS:
         table.add_column(model_heading(model))

@@ -103,13 +103,15 @@ def latest_estimate_key(store) -> tuple[datetime, int] | None:
                              "limit 1").fetchone()
 
 
-def describe_estimate(model: str, status: str, low, high, stages_possible: str | None) -> str:
+def describe_estimate(model: str, status: str, low, high, stages_possible: str | None, *,
+                      compact: bool = False) -> str:
     """An estimate in words, as tables and the report show it: a stage, "at least X; higher stages not
-    assessable from public activity", "X to Y", "one of ..." (SMI) or "insufficient evidence"."""
+    assessable from public activity", "X to Y", "one of ..." (SMI) or "insufficient evidence";
+    compact: "≥ X", "X–Y", "X / Y" (models.spec.ModelSpec.describe)."""
     if status == "insufficient_evidence" or low is None or low != low:
         return "insufficient evidence"
     possible = stages_possible.split("|") if isinstance(stages_possible, str) and stages_possible else None
-    return load_model(model).describe(int(low), int(high), possible)
+    return load_model(model).describe(int(low), int(high), possible, compact=compact)
 
 
 def in_model_order(frame: pd.DataFrame) -> pd.DataFrame:

@@ -214,3 +214,13 @@ def test_estimates_are_complete_and_reproducible(small_train, small_fit):
         assert row["classifier_stage"] in allowed
         assert all(p == 0 for name, p in row["probabilities"].items() if name not in allowed)
         assert 0 <= row["confidence"] <= 1
+
+
+def test_estimates_in_words_full_and_compact():
+    forrester, smi = load_models()["forrester"], load_models()["smi"]
+    assert forrester.describe(2, 4) == "at least Early Majority; higher stages not assessable from public activity"
+    assert forrester.describe(2, 4, compact=True) == "≥ Early Majority"
+    assert forrester.describe(1, 2, compact=True) == "Late Majority–Early Majority"
+    assert forrester.describe(2, 2, compact=True) == "Early Majority"
+    assert smi.describe(1, 3, ["Conservative", "#SocialFirst"]) == "one of Conservative, #SocialFirst"
+    assert smi.describe(1, 3, ["Conservative", "#SocialFirst"], compact=True) == "Conservative / #SocialFirst"
