@@ -31,9 +31,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from connectors.records import Post, posts_to_batch
-from pipeline.config import Account, Organisation, write_organisations
-from pipeline.store import LoadCounts, Store
+from connectors.records import Post
+from pipeline.config import Account, Organisation
+from connectors.sink import LoadCounts
+from pipeline.store import Store
+from pipeline.training.loading import load_generated
 
 HISTORY_DAYS = 90
 END = datetime(2024, 6, 30)
@@ -393,16 +395,5 @@ def import_narrative(store: Store, seed: int, orgs_per_model: int, operationalis
     """Generate and load through the normal load path. Returns (run_id, counts, data)."""
     data = generate(seed, orgs_per_model, operationalisation, prefix=prefix)
     source = f"narrative:seed={seed}:orgs={orgs_per_model}:{operationalisation}"
-    run_id = store.start_run(source, "synthetic")
-    counts = LoadCounts(read=len(data.posts))
-    try:
-        with store.transaction():
-            write_organisations(store.con, data.organisations)
-            for begin in range(0, len(data.posts), 100_000):
-                counts.loaded += store.load_posts(posts_to_batch(data.posts[begin:begin + 100_000]),
-                                                  source=source, run_id=run_id)
-    except BaseException as exc:
-        store.fail_run(run_id, counts, f"{type(exc).__name__}: {exc}")
-        raise
-    store.finish_run(run_id, counts)
+    run_id, counts = load_generated(store, data.organisations, data.posts, source)
     return run_id, counts, data

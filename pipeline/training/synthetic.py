@@ -25,12 +25,14 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from connectors.records import Post, posts_to_batch
+from connectors.records import Post
 from models.dimensions import DIMENSIONS, SCALE_BY_SIGNAL, SCALES
 from models.rules import full_observation_truth
 from models.spec import load_models
-from pipeline.config import Account, Organisation, write_organisations
-from pipeline.store import LoadCounts, Store
+from pipeline.config import Account, Organisation
+from connectors.sink import LoadCounts
+from pipeline.store import Store
+from pipeline.training.loading import load_generated
 
 # --- measured on the twcs prefix-5k file (see module docstring) -------------------------------------
 TWCS_REPLY_LATENCY_QUANTILES_S = {0.10: 144, 0.25: 306, 0.50: 724, 0.75: 3328, 0.90: 23130}
@@ -301,18 +303,7 @@ def import_synthetic(store: Store, seed: int = 7, orgs: int = 40, *, source: str
     """Generate and load synthetic organisations through the normal load path. Returns (run_id, counts, data)."""
     data = generate(seed, orgs, behaviour=behaviour, prefix=prefix)
     source = source or f"synthetic:seed={seed}:orgs={orgs}"
-    run_id = store.start_run(source, "synthetic")
-    counts = LoadCounts(read=len(data.posts))
-    try:
-        with store.transaction():
-            write_organisations(store.con, data.organisations)
-            for start in range(0, len(data.posts), 100_000):
-                counts.loaded += store.load_posts(posts_to_batch(data.posts[start:start + 100_000]),
-                                                  source=source, run_id=run_id)
-    except BaseException as exc:
-        store.fail_run(run_id, counts, f"{type(exc).__name__}: {exc}")
-        raise
-    store.finish_run(run_id, counts)
+    run_id, counts = load_generated(store, data.organisations, data.posts, source)
     return run_id, counts, data
 
 
