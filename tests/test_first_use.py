@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -207,7 +206,7 @@ def test_a_concurrent_run_says_the_database_is_in_use_before_anything_else(tmp_p
                               env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        started = time.perf_counter()
+        # a run that waited for the lock would proceed once the holder's 60 s are over and succeed
         result = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--config", str(config),
                                  "--db", str(db)], env=env, capture_output=True, text=True, timeout=120)
     finally:
@@ -216,4 +215,3 @@ def test_a_concurrent_run_says_the_database_is_in_use_before_anything_else(tmp_p
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: database {db} is in use by nightly run 1234abcd"), result.stderr
     assert "Traceback" not in result.stderr and "Flow run" not in result.stderr + result.stdout
-    assert time.perf_counter() - started < 60
