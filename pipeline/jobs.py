@@ -13,6 +13,7 @@ from connectors.sp500 import import_sp500
 from connectors.twcs import import_twcs
 from features.cache import cached_build
 from features.runner import as_of_dates
+from models import dimensions as D
 from models.estimate import FittedModels, estimate
 from pipeline import sync
 from pipeline.config import Config, Source, apply_config
@@ -174,6 +175,7 @@ class EstimationInputs:
     window_days: int
     fitted: FittedModels
     dims: pd.DataFrame      # one row per organisation (models.dimensions.compute)
+    features: pd.DataFrame  # the organisation features dims were computed from (for the data confidence)
 
     def chunks(self, size: int = ESTIMATE_CHUNK_ORGS) -> list[pd.DataFrame]:
         return [self.dims.iloc[start:start + size] for start in range(0, len(self.dims), size)]
@@ -185,9 +187,10 @@ def prepare_estimation(db_path: str, as_of: datetime, window_days: int) -> Estim
     with Store(db_path) as store:
         if store.count("organisations") == 0:
             return None
-        dims = org_dimensions(store, as_of, window_days)
+        features = org_frame(store, as_of, window_days)
+        dims = D.compute(features)
         fitted = load_or_train(store, dims, window_days)
-    return EstimationInputs(as_of, window_days, fitted, dims)
+    return EstimationInputs(as_of, window_days, fitted, dims, features)
 
 
 def estimate_orgs(fitted: FittedModels, dims: pd.DataFrame) -> tuple[list[dict], dict[str, str]]:
@@ -222,8 +225,7 @@ def store_estimates(db_path: str, inputs: EstimationInputs, run_id: str, rows: l
     never duplicates; an organisation whose estimation failed has none for it."""
     as_of, window_days = inputs.as_of, inputs.window_days
     with Store(db_path) as store:
-        rows = with_data_confidence(store.con, inputs.fitted, org_frame(store, as_of, window_days), rows, as_of,
-                                    window_days)
+        rows = with_data_confidence(store.con, inputs.fitted, inputs.features, rows, as_of, window_days)
         replace_estimates(store, as_of, window_days, run_id, rows)
     return EstimationResult(as_of, window_days, len(rows), count_statuses(rows), dict(failed or {}))
 

@@ -154,5 +154,6 @@ def test_estimation_chunks_isolate_the_organisation_that_fails(monkeypatch):
     assert jobs.estimate_orgs(None, dims.iloc[[0, 2]]) == ([{"org": "a"}, {"org": "c"}], {})
     rows, failed = jobs.estimate_orgs(None, dims)
     assert rows == [{"org": "a"}, {"org": "c"}] and failed == {"b": "dimension scores are not finite"}
-    inputs = jobs.EstimationInputs(None, 90, None, pd.DataFrame({"org": [f"o{i}" for i in range(1201)]}))
+    orgs = pd.DataFrame({"org": [f"o{i}" for i in range(1201)]})
+    inputs = jobs.EstimationInputs(None, 90, None, orgs, orgs)
     assert [len(c) for c in inputs.chunks()] == [500, 500, 201]
