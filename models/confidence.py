@@ -2,13 +2,18 @@
 conversations, combined with the classifier's probability, and shrunk where the inputs lie outside
 the training data. Pure numpy; pipeline/training/bootstrap.py supplies the resampled rows.
 
-1. Bootstrap (cluster = conversation thread). An organisation's T threads get multinomial weights
-   W ~ Multinomial(T, 1/T), one row per replicate (B x T); every per-row input (a mention, a reply)
-   takes its thread's weight. Signals are weighted reductions with the feature library's definitions:
-   `weighted_share` (answered / mentions ...), `weighted_quantile_cont` (DuckDB's quantile_cont, linear
-   interpolation, over the rows repeated by their weights), `distinct_count` (distinct signatures,
-   hours). The replicate signals are estimated like any organisation; `stage_share` is the share of
-   replicates whose (low, high) equals the reported one.
+1. Replication bootstrap (cluster = conversation thread). The question a confidence answers is whether
+   another, independent sample of the same behaviour would give the same stage. The difference between
+   two independent samples has twice the variance of one, so each of an organisation's T threads gets
+   an i.i.d. weight W ~ NegativeBinomial(mean 1, variance 2) per replicate (B x T), instead of the
+   ordinary bootstrap's variance-1 counts: every weighted total and share varies as much as a second
+   sample differs from this one (the ordinary bootstrap centres on the observed sample and is
+   over-confident near a threshold). Weights are integers, so every per-row input (a mention, a reply)
+   is repeated its thread's weight times. Signals are weighted reductions with the feature library's
+   definitions: `weighted_share` (answered / mentions ...), `weighted_quantile_cont` (DuckDB's
+   quantile_cont, linear interpolation, over the rows repeated by their weights), `distinct_count`
+   (distinct signatures, hours). The replicate signals are estimated like any organisation;
+   `stage_share` is the share of replicates whose (low, high) equals the reported one.
 2. Combination. confidence = bootstrap_share * p_clf ** w, where p_clf is the classifier's
    probability of the reported point (or the sum over the reported interval) and w = CLASSIFIER_WEIGHT
    in distribution: the two are treated as separate sources of error (the stage changing with another
@@ -29,14 +34,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CLASSIFIER_WEIGHT = 0.5
+REPLICATION_VARIANCE = 2.0   # per thread weight: one sample's variance (1) plus the other's (1)
 RIDGE = 1e-3          # covariance regularisation, relative to the mean variance of the columns
 
 
 def thread_weights(threads: int, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap counts per replicate and thread, shape (replicates, threads)."""
-    if threads == 0:
-        return np.zeros((replicates, 0))
-    return rng.multinomial(threads, np.full(threads, 1.0 / threads), size=replicates).astype(float)
+    """Replication weights per replicate and thread, shape (replicates, threads): i.i.d. integers with
+    mean 1 and variance REPLICATION_VARIANCE (a negative binomial with r = 1 / (variance - 1))."""
+    r = 1.0 / (REPLICATION_VARIANCE - 1.0)
+    return rng.negative_binomial(r, r / (r + 1.0), size=(replicates, threads)).astype(float)
 
 
 def weighted_share(flags: np.ndarray, weights: np.ndarray) -> np.ndarray:

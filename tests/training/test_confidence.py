@@ -34,8 +34,11 @@ def test_shares_distinct_counts_and_stage_share():
     assert C.distinct_count(codes, weights, at_least=2).tolist() == [1, 1, 0]
     assert C.stage_share(np.array([1, 1, 2, -1]), np.array([1, 2, 2, -1]), 1, 1) == 0.25
     rng = np.random.default_rng(0)
-    counts = C.thread_weights(9, 100, rng)
-    assert counts.shape == (100, 9) and (counts.sum(axis=1) == 9).all()
+    counts = C.thread_weights(9, 20000, rng)
+    assert counts.shape == (20000, 9) and (counts == np.round(counts)).all() and counts.min() >= 0
+    # a replicate differs from the sample as much as an independent second sample does: variance 2 per thread
+    assert counts.mean() == pytest.approx(1.0, abs=0.02) and counts.var() == pytest.approx(2.0, abs=0.06)
+    assert C.thread_weights(0, 5, rng).shape == (5, 0)
 
 
 def test_input_reference_flags_and_shrinks_inputs_far_outside_the_training_data():
