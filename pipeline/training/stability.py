@@ -6,10 +6,12 @@ before the median thread start vs after). Both halves are estimated at the full 
 window is the same. Per (organisation, model) staged in both halves:
 - same: the same (low, high) -- for point estimates, the same stage;
 - within_one: the points differ by at most one stage (smi: at most one axis);
+- overlap: the two intervals share a stage (the halves are consistent, if not equally precise);
 - confident_keep: among pairs with confidence >= 0.9 in either half, the share that keep their stage;
   measured with the estimates' own confidence and, when the data confidence is applied
   (pipeline/confidence.py), with the combined one.
-Whatever models/ is at the time is what gets measured (the estimate records decide low/high).
+The same figures per evidence band (the smaller half's judged mentions) show where the instability
+lies. Whatever models/ is at the time is what gets measured (the estimate records decide low/high).
 
 Run: PYTHONPATH=$PWD python -m pipeline.training.stability [--splits 3] [--window 90] [--json out.json]
 """
@@ -40,6 +42,7 @@ TWCS_PREFIX = REPO.parent / "shared" / "data" / "raw" / "twcs_prefix5k__monalisa
 ORGS = REPO / "data" / "orgs.example.toml"
 TARGETS = {"random.same": 0.90, "random.within_one": 0.98, "time.same": 0.80, "random.confident_keep": 0.95}
 CONFIDENT = 0.9
+EVIDENCE_BANDS = (0, 10, 20, 40, 80)     # judged mentions in the smaller half: 0-9, 10-19, 20-39, 40-79, 80+
 
 
 def thread_roots(tweets: pd.DataFrame) -> pd.Series:
@@ -108,6 +111,8 @@ def compare(first: list[dict], second: list[dict]) -> pd.DataFrame:
             "org": mine["org"].to_numpy(), "model": model_id,
             "same": (low_a == low_b) & (high_a == high_b),
             "within_one": _within_one(model_id, point_a, point_b),
+            "overlap": _overlap(mine, model_id),
+            "mentions": np.fmin(*(mine[f"explanation_{h}"].map(_judged_mentions).to_numpy(float) for h in "ab")),
             "confident": _either_confident(mine["confidence_a"], mine["confidence_b"]),
             "classifier_confident": _either_confident(*(mine[f"explanation_{h}"].map(_classifier_probability)
                                                         for h in "ab")),
@@ -115,7 +120,21 @@ def compare(first: list[dict], second: list[dict]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PAIR_COLUMNS)
 
 
-PAIR_COLUMNS = ["org", "model", "same", "within_one", "confident", "classifier_confident"]
+PAIR_COLUMNS = ["org", "model", "same", "within_one", "overlap", "mentions", "confident", "classifier_confident"]
+
+
+def _overlap(pairs: pd.DataFrame, model_id: str) -> np.ndarray:
+    """Whether the halves' estimates share a stage (smi: a quadrant both still allow)."""
+    if model_id == "smi":
+        return np.array([bool(set(a.split("|")) & set(b.split("|")))
+                         for a, b in zip(pairs["stages_possible_a"], pairs["stages_possible_b"])])
+    low_a, high_a = stage_bounds(pairs, "_a")
+    low_b, high_b = stage_bounds(pairs, "_b")
+    return np.fmax(low_a, low_b) <= np.fmin(high_a, high_b)
+
+
+def _judged_mentions(explanation: dict) -> float:
+    return float(explanation.get("evidence", {}).get("mentions", 0.0))
 
 
 def _classifier_probability(explanation: dict) -> float:
@@ -132,6 +151,7 @@ def summarise(pairs: pd.DataFrame) -> dict:
     confident = pairs[pairs["confident"]]
     by_classifier = pairs[pairs["classifier_confident"]]
     return {"pairs": int(len(pairs)), "same": _share(pairs["same"]), "within_one": _share(pairs["within_one"]),
+            "overlap": _share(pairs["overlap"]),
             "confident_pairs": int(len(confident)), "confident_keep": _share(confident["same"]),
             "classifier_confident_pairs": int(len(by_classifier)),
             "classifier_confident_keep": _share(by_classifier["same"])}
@@ -163,6 +183,11 @@ def measure(csv_path: Path = TWCS_PREFIX, config_path: Path = ORGS, window_days:
     pairs = pd.concat(pairs, ignore_index=True)
     result = {kind: summarise(pairs[pairs["kind"] == kind]) for kind in ("random", "time")}
     result["per_model"] = {f"{kind}.{m}": summarise(g) for (kind, m), g in pairs.groupby(["kind", "model"])}
+    band = pd.cut(pairs["mentions"], [*EVIDENCE_BANDS, np.inf], right=False,
+                  labels=[f"{lo}+" if hi == np.inf else f"{lo}-{hi - 1}"
+                          for lo, hi in zip(EVIDENCE_BANDS, [*EVIDENCE_BANDS[1:], np.inf])])
+    result["by_evidence"] = {f"{kind}.{b} mentions": summarise(g)
+                             for (kind, b), g in pairs.groupby(["kind", band], observed=True)}
     result["targets"] = {name: {"target": target, "measured": result[name.split(".")[0]][name.split(".")[1]]}
                          for name, target in TARGETS.items()}
     result["settings"] = {"file": str(csv_path), "orgs": str(config_path), "window_days": window_days,

@@ -35,9 +35,10 @@ def test_splits_partition_the_file_into_whole_threads():
     assert set(first["tweet_id"]) == {1, 2, 3, 4, 5}                         # the two earliest threads
 
 
-def _rec(org, model, point, conf, status="ok"):
+def _rec(org, model, point, conf, status="ok", mentions=30.0, low=None, high=None):
     return {"org": org, "model": model, "stage_index": point, "confidence": conf, "status": status,
-            "explanation": {"data_confidence": {"classifier_probability": 0.95}}}
+            "stage_low_index": point if low is None else low, "stage_high_index": point if high is None else high,
+            "explanation": {"data_confidence": {"classifier_probability": 0.95}, "evidence": {"mentions": mentions}}}
 
 
 def test_compare_counts_same_within_one_and_confident_pairs():
@@ -49,6 +50,15 @@ def test_compare_counts_same_within_one_and_confident_pairs():
     assert summary["same"] == round(1 / 3, 4) and summary["within_one"] == round(2 / 3, 4)
     assert summary["confident_pairs"] == 2 and summary["confident_keep"] == 0.5
     assert summary["classifier_confident_pairs"] == 3
+    assert summary["overlap"] == round(1 / 3, 4)
+
+
+def test_compare_reads_overlap_of_intervals_and_the_smaller_halfs_evidence():
+    a = [_rec("x", "s3m", 1, 0.9, "interval", mentions=12.0, low=1, high=3), _rec("y", "s3m", 0, 0.9, mentions=40.0)]
+    b = [_rec("x", "s3m", 2, 0.9, "interval", mentions=7.0, low=2, high=3), _rec("y", "s3m", 2, 0.9, mentions=44.0)]
+    pairs = S.compare(a, b).set_index("org")
+    assert pairs.loc["x", "overlap"] and not pairs.loc["x", "same"] and pairs.loc["x", "mentions"] == 7.0
+    assert not pairs.loc["y", "overlap"] and pairs.loc["y", "mentions"] == 40.0
 
 
 def test_random_halves_of_the_twcs_prefix_are_imported_and_estimated_on_their_own(twcs_prefix, tmp_path):
@@ -58,3 +68,5 @@ def test_random_halves_of_the_twcs_prefix_are_imported_and_estimated_on_their_ow
     assert random["same"] <= random["within_one"] and random["within_one"] >= 0.9
     assert result["time"]["pairs"] >= 50
     assert set(result["targets"]) == set(S.TARGETS)
+    banded = sum(v["pairs"] for k, v in result["by_evidence"].items() if k.startswith("random."))
+    assert banded == random["pairs"] and random["same"] <= random["overlap"]
