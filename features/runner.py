@@ -5,10 +5,12 @@ runner checks those lines against the columns the SQL returns, so the dictionary
 the code. A column `<feature>__n` carries the evidence count behind `<feature>`.
 
 Every function here runs on a DuckDB connection it is given. The connection must carry the project
-schema (posts, accounts, organisations, features, feature_builds) and the `pseudonym(handle)` macro,
-as pipeline.store.Store installs them; a build installs the text macros (features/text.py) itself.
-A build owns its transaction on that connection: it begins and commits it, so the caller must not
-have one open, and a build that fails stores nothing.
+schema (posts, accounts, organisations, the conversation facts, features, feature_builds) and the
+`pseudonym(handle)` macro, as pipeline.store.Store installs them; a build installs the text macros
+(features/text.py) itself. A build owns its transaction on that connection: it begins and commits it,
+so the caller must not have one open, and a build that fails stores nothing. A build first brings the
+conversation facts up to date (features/facts.py: only what changed since they were last refreshed),
+then aggregates them: its staging filters facts by as_of and window.
 """
 from __future__ import annotations
 
@@ -22,9 +24,9 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
+from features.facts import REPLY_LIMIT_S, refresh_facts
 from features.text import install_text_macros
 
-REPLY_LIMIT_S = 72 * 3600
 KEY_COLUMNS = ["scope", "org_id", "platform", "account"]
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -159,7 +161,7 @@ def _build_prev(con, groups: list[FeatureGroup], as_of: datetime, window_days: i
     """The trend inputs for the previous window (as_of - window, same length): prev_<table>_<window>."""
     _set_period(con, pd.Timestamp(as_of) - pd.Timedelta(days=window_days), window_days)
     for group in groups:
-        if group.is_staging and group.filename.startswith("00_"):  # the trend inputs read the core staging
+        if group.is_staging:  # filters of the conversation facts: cheap at any as_of
             con.execute(group.sql)
     for group in groups:
         if group.table in TREND_INPUTS:
@@ -204,6 +206,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
     # restricted builds filter on a temp table (a semi join), not list_contains over a long list per row
     only_orgs = "" if orgs is None else " and org_id in (select org_id from build_orgs)"
     with transaction(con):
+        refresh_facts(con)
         install_text_macros(con)
         if orgs is not None:
             con.execute("create or replace temp table build_orgs as select unnest(?::varchar[]) as org_id",
@@ -237,7 +240,9 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
 def build_staging(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: int) -> None:
     """The staging temp tables for (as_of, window) on `con` -- the per-row inputs every feature group
     reads (stg_mentions, stg_org_posts, stg_threads, ...) -- without computing or storing features:
-    for callers that resample those rows (the estimates' thread bootstrap)."""
+    for callers that resample those rows (the estimates' thread bootstrap). Reads the conversation
+    facts as last refreshed (by the load or a feature build); it writes nothing, so it runs on a
+    read-only connection too."""
     install_text_macros(con)
     groups = [g for g in feature_groups() if g.is_staging]
     _set_period(con, as_of, 0)

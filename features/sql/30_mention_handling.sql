@@ -10,12 +10,11 @@ org_replies as (
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 reply_context as (
-    -- the parent (a customer post) and what the parent replied to
+    -- what the parent (a customer post) replied to: an org post, by grand_account
     select r.org_id, r.platform, r.account, r.private_channel,
-           g.account as grand_account, g.org_id as grand_org
+           r.grand_account, g.org_id as grand_org
     from org_replies r
-    left join stg_posts c on c.platform = r.platform and c.post_id = r.in_reply_to and not c.by_org
-    left join stg_org_posts g on g.platform = c.platform and g.post_id = c.in_reply_to
+    left join stg_org_accounts g on g.platform = r.platform and g.handle_key = r.grand_account
 ),
 reply_scoped as (
     select 'account' as scope, org_id, platform, account, private_channel,
