@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from connectors.records import POST_BATCH_SCHEMA
 from connectors.sink import LoadCounts
+from features.facts import refresh_facts
 from features.text import install_text_macros
 from pipeline.errors import StoreError
 from pipeline.locking import ensure_not_held_elsewhere, exclusive_run
@@ -383,6 +384,14 @@ class Store:
             self.con.unregister("post_batch")
         self.register_org_authors(batch)
         return batch.num_rows
+
+    def refresh_facts(self) -> int:
+        """Bring the conversation facts (features/facts.py) up to date in one transaction: called once at
+        the end of a load run, not per batch -- a refresh costs a pass over the fact tables, and live
+        syncs commit page by page. Facts track what they cover (posts.loaded_at, the accounts), so a
+        run that ends before this leaves nothing wrong: the next refresh, or feature build, catches up."""
+        with self.transaction() as con:
+            return refresh_facts(con)
 
     def register_org_authors(self, batch: pa.Table) -> None:
         """Org authors seen in data become accounts (unassigned unless the config claims them)."""
