@@ -145,7 +145,7 @@ def _select_groups(groups: list[FeatureGroup], only: tuple[str, ...] | None) -> 
     chosen = [g for g in groups if g.table in only]
     staged = {m.group(0) for g in chosen for m in re.finditer(r"\bstg_\w+", g.sql)}
     return [g for g in groups if g in chosen or (g.is_staging and (
-        g.filename.startswith("00_") or any(re.search(rf"table {t}\b", g.sql) for t in staged)))]
+        g.filename.startswith("00_") or any(re.search(rf"(?:table|view) {t}\b", g.sql) for t in staged)))]
 
 
 PER_WINDOW = "-- per window"
@@ -161,7 +161,7 @@ def _build_prev(con, groups: list[FeatureGroup], as_of: datetime, window_days: i
     """The trend inputs for the previous window (as_of - window, same length): prev_<table>_<window>."""
     _set_period(con, pd.Timestamp(as_of) - pd.Timedelta(days=window_days), window_days)
     for group in groups:
-        if group.is_staging:  # filters of the conversation facts: cheap at any as_of
+        if group.is_staging and group.filename.startswith("00_"):  # the trend inputs read the core staging
             con.execute(group.sql)
     for group in groups:
         if group.table in TREND_INPUTS:

@@ -49,7 +49,8 @@ from assigned a
 join stg_org_accounts oa on oa.platform = a.platform and oa.handle_key = a.account;
 
 -- per window: everything above depends on as_of only (built once per as_of by the runner); the window
--- selects the mentions posted in it (assignment and answers never depend on the window)
-create or replace temp table stg_mentions as
+-- selects the mentions posted in it (assignment and answers never depend on the window). A view: a
+-- filter is cheaper to scan again than to copy (it reads the variables when queried)
+create or replace temp view stg_mentions as
 select * from stg_mentions_all
 where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity');

@@ -7,6 +7,8 @@
 --                         customer's)
 --   stg_threads           every post up to as_of with its thread root, its depth in the thread
 --                         (root = 1), author_key and by_org
+--   stg_thread_stats      per thread up to as_of: its depth (longest reply chain, root = 1) and its
+--                         distinct non-organisation authors
 --   stg_customer_replies  customer posts up to as_of replying to another customer, with the org
 --                         account that conversation is addressed to
 
@@ -36,12 +38,18 @@ select o.platform, o.post_id, o.account, o.org_id, o.role, o.created_at, o.creat
 from own o
 join offsets f using (timezone, bucket);
 
-create or replace temp table stg_threads as
+-- Views: filters of the facts, cheaper to scan again than to copy (they read as_of when queried).
+create or replace temp view stg_threads as
 select platform, post_id, root_id, depth, author_key, by_org
 from fact_thread_posts
 where created_at <= getvariable('as_of') and root_id is not null;
 
-create or replace temp table stg_customer_replies as
+create or replace temp table stg_thread_stats as
+select platform, root_id, max(depth) as depth, count(distinct author_key) filter (where not by_org) as customers
+from stg_threads
+group by platform, root_id;
+
+create or replace temp view stg_customer_replies as
 select platform, post_id, created_at, c2c_account as account
 from fact_thread_posts
 where created_at <= getvariable('as_of') and c2c_account is not null;

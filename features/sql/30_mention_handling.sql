@@ -49,9 +49,6 @@ resolution as (
            avg((not went_private)::int) as public_resolution_share
     from answered_scoped group by all
 ),
-thread_depth as (
-    select platform, root_id, max(depth) as depth from stg_threads group by all
-),
 participation as (
     select distinct o.org_id, o.platform, o.account, t.root_id
     from stg_org_posts o
@@ -60,10 +57,10 @@ participation as (
 ),
 conv_scoped as (
     select 'account' as scope, p.org_id, p.platform, p.account, p.root_id, d.depth
-    from participation p join thread_depth d using (platform, root_id)
+    from participation p join stg_thread_stats d using (platform, root_id)
     union all
     select distinct 'org', p.org_id, '', '', p.platform || ':' || p.root_id, d.depth
-    from participation p join thread_depth d using (platform, root_id)
+    from participation p join stg_thread_stats d using (platform, root_id)
     where p.org_id <> ''
 ),
 conversations as (
