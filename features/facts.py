@@ -4,9 +4,10 @@ maintained incrementally as posts are loaded (tables in pipeline/migrations/011_
   fact_thread_posts  every post with its thread root and depth, and the account a customer-to-customer
                      reply is addressed to
   fact_mentions      every inbound mention: the assigned account and rule, when the assignment can be
-                     known, the rule-3 account to fall back to before that, the first-reply latency
-  fact_org_posts     every post by an organisation account with its text flags and, for a reply that
-                     continues a back-and-forth, the account of the post two steps up
+                     known, the rule-3 account to fall back to before that, the first-reply latency,
+                     when the account first replied with private-channel wording, the thread root
+  fact_org_posts     every post by an organisation account with its thread root, its text flags and,
+                     for a reply that continues a back-and-forth, the account of the post two steps up
 
 A fact depends on its post, its parent, grandparent and direct replies, and on which accounts are
 organisation accounts -- never on as_of: a build filters facts by time (features/sql/00_staging.sql).
@@ -130,7 +131,8 @@ org_replies as (
            min(r.created_at) as first_at,
            min(epoch(r.created_at) - epoch(c.created_at)) filter (
                where epoch(r.created_at) - epoch(c.created_at) between 0 and getvariable('reply_limit_s'))
-               as first_reply_s
+               as first_reply_s,
+           min(r.created_at) filter (where private_channel(r.text)) as private_reply_at
     from customer_posts c
     join fact_ctx r on r.platform = c.platform and r.in_reply_to = c.post_id and r.by_org
     group by c.platform, c.post_id, r.author_key
@@ -155,7 +157,7 @@ via_text as (
     group by m.platform, m.post_id
 ),
 assigned as (
-    select c.platform, c.post_id, c.created_at, c.is_question, c.author_key as customer,
+    select c.platform, c.post_id, w.root_id, c.created_at, c.is_question, c.author_key as customer,
            coalesce(vp.account, vr.account, vt.account) as account,
            case when vp.account is not null then 1 when vr.account is not null then 2 else 3 end
                as assignment_rule,
@@ -166,17 +168,18 @@ assigned as (
     left join via_parent vp using (platform, post_id)
     left join via_reply vr using (platform, post_id)
     left join via_text vt using (platform, post_id)
+    left join fact_walk w using (platform, post_id)
     where coalesce(vp.account, vr.account, vt.account) is not null
 )
 -- answered: a post by the assigned account replies directly within [0, reply_limit_s]
-select a.*, o.first_reply_s
+select a.*, o.first_reply_s, o.private_reply_at
 from assigned a
 left join org_replies o on o.platform = a.platform and o.post_id = a.post_id and o.account = a.account;
 """
 
 _DERIVE_ORG_POSTS = """
 insert into fact_org_posts
-select p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to,
+select p.platform, p.post_id, w.root_id, p.author_key, p.created_at, p.in_reply_to,
        private_channel(p.text), has_link(p.text), p.has_media, len(hashtags(p.text)) > 0, signature(p.text),
        p.like_count, p.repost_count, p.reply_count,
        g.author_key as grand_account
@@ -184,6 +187,7 @@ from fact_ctx p
 -- a reply to a customer post that itself replies to an organisation post
 left join fact_ctx c on c.platform = p.platform and c.post_id = p.in_reply_to and not c.by_org
 left join fact_ctx g on g.platform = c.platform and g.post_id = c.in_reply_to and g.by_org
+left join fact_walk w on w.platform = p.platform and w.post_id = p.post_id
 where p.is_target and p.by_org;
 """
 

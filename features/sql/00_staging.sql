@@ -5,7 +5,8 @@
 --                     with mention_key, the pseudonym its @handle has in posts.mentions
 --   stg_feature_keys  one row per account and per configured organisation: the rows every group fills
 --   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency,
---                     posted in the window (stg_mentions_all: all of them up to as_of)
+--                     thread root and whether a direct reply of that account up to as_of moved to a
+--                     private channel, posted in the window (stg_mentions_all: all of them up to as_of)
 -- The signal groups' own inputs (stg_org_posts, stg_threads, stg_customer_replies) are built by
 -- 05_staging_signals.sql.
 -- Variables: as_of (timestamp), window_start (timestamp or null = all data), reply_limit_s (72 h).
@@ -36,15 +37,16 @@ judged as (
     where created_at <= getvariable('as_of') - to_seconds(getvariable('reply_limit_s'))
 ),
 assigned as (
-    select platform, post_id, created_at, is_question, customer,
+    select platform, post_id, root_id, created_at, is_question, customer,
            case when known then account else text_account end as account,
            case when known then assignment_rule else 3 end as assignment_rule,
-           case when known then first_reply_s end as first_reply_s
+           case when known then first_reply_s end as first_reply_s,
+           coalesce(known and private_reply_at <= getvariable('as_of'), false) as went_private
     from judged
     where known or text_account is not null
 )
 select a.platform, a.post_id, a.created_at, a.is_question, a.customer, a.account, a.assignment_rule,
-       oa.org_id, a.first_reply_s, a.first_reply_s is not null as answered
+       oa.org_id, a.first_reply_s, a.first_reply_s is not null as answered, a.root_id, a.went_private
 from assigned a
 join stg_org_accounts oa on oa.platform = a.platform and oa.handle_key = a.account;
 

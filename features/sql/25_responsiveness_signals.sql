@@ -33,8 +33,7 @@ hours as (
 mention_threads as (
     select h.*, coalesce(ts.customers, 1) >= 2 as multi_party
     from hours h
-    left join stg_threads t on t.platform = h.platform and t.post_id = h.post_id
-    left join stg_thread_stats ts on ts.platform = t.platform and ts.root_id = t.root_id
+    left join stg_thread_stats ts on ts.platform = h.platform and ts.root_id = h.root_id
 ),
 scoped as (
     select 'account' as scope, org_id, platform, account, answered, first_reply_s,

@@ -31,13 +31,7 @@ reply_stats as (
     from reply_scoped group by all
 ),
 answered_mentions as (
-    select m.org_id, m.platform, m.account,
-           coalesce(bool_or(r.private_channel), false) as went_private
-    from stg_mentions m
-    left join stg_org_posts r
-      on r.platform = m.platform and r.in_reply_to = m.post_id and r.account = m.account
-    where m.answered
-    group by m.org_id, m.platform, m.account, m.post_id
+    select org_id, platform, account, went_private from stg_mentions where answered
 ),
 answered_scoped as (
     select 'account' as scope, org_id, platform, account, went_private from answered_mentions
@@ -50,10 +44,10 @@ resolution as (
     from answered_scoped group by all
 ),
 participation as (
-    select distinct o.org_id, o.platform, o.account, t.root_id
-    from stg_org_posts o
-    join stg_threads t on t.platform = o.platform and t.post_id = o.post_id
-    where o.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+    select distinct org_id, platform, account, root_id
+    from stg_org_posts
+    where root_id is not null
+      and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 conv_scoped as (
     select 'account' as scope, p.org_id, p.platform, p.account, p.root_id, d.depth

@@ -23,10 +23,12 @@ create table fact_thread_posts (
 -- that applies (1 replies to its post, 2 replied to by it, first reply first, 3 @-mentions it).
 -- assigned_at is when the assignment can be known (rule 1: the parent's time, rule 2: the first
 -- reply's, rule 3: the post's own); a build for an earlier as_of falls back to text_account (rule 3).
--- first_reply_s: the assigned account's earliest direct reply within [0, reply limit], else NULL.
+-- first_reply_s: the assigned account's earliest direct reply within [0, reply limit], else NULL;
+-- private_reply_at: its earliest direct reply with private-channel wording. root_id: its thread's.
 create table fact_mentions (
     platform        varchar not null,
     post_id         varchar not null,
+    root_id         varchar,
     created_at      timestamp not null,
     is_question     boolean,
     customer        varchar not null,
@@ -34,7 +36,8 @@ create table fact_mentions (
     assignment_rule integer not null,
     assigned_at     timestamp not null,
     text_account    varchar,
-    first_reply_s   double
+    first_reply_s   double,
+    private_reply_at timestamp
 );
 
 -- One row per post by an organisation account, with the flags its text gives (features/text.py) and,
@@ -42,6 +45,7 @@ create table fact_mentions (
 create table fact_org_posts (
     platform        varchar not null,
     post_id         varchar not null,
+    root_id         varchar,
     account         varchar not null,
     created_at      timestamp not null,
     in_reply_to     varchar,
