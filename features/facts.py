@@ -17,6 +17,12 @@ so that covers every fact those posts can change (a new reply answering an old m
 that can now be assigned, an orphan reply whose parent arrives). Organisation, role and time zone of an
 account are joined at build time, so assigning accounts to organisations needs no refresh.
 
+Facts take reply links as stored: a post's thread root and depth, and the parent and grandparent a
+fact reads, come from all stored posts. A build for a past as_of therefore sees exactly what a store
+holding only the posts up to as_of would, as long as no reply is older than its parent (platforms
+record them in order); for a reply stored with an earlier time than its parent, the link counts
+before the parent's own time.
+
 As for the feature runner, every function runs on a DuckDB connection it is given, carrying the
 project schema and the `pseudonym(handle)` macro; the caller owns the transaction.
 """
@@ -341,6 +347,10 @@ def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
     if facts + unseen != posts:   # only a deletion makes the counts differ: find the deleted posts
         con.execute(_DELETED_SEEDS)
     (seeds,) = con.execute("select count(*) from fact_seeds").fetchone()
+    (changed_accounts,) = con.execute("select count(*) from fact_changed_accounts").fetchone()
+    if not seeds and not changed_accounts:
+        _drop_work_tables(con)
+        return 0
     derived = 0
     if seeds:
         con.execute(_TARGETS)

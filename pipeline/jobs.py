@@ -49,7 +49,7 @@ def prepare_store(db_path: str, config: Config) -> None:
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
         store.migrate()
         store.close_interrupted_runs()
-        apply_config(store, config)
+        apply_config(store, config)   # brings the conversation facts up to date too
 
 
 def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False) -> SourceResult:

@@ -443,8 +443,9 @@ class Store:
 @contextmanager
 def writer(path: str | Path | None = None, what: str = "maturity", *,
            keep_customer_text: bool = False, create: bool = True) -> Iterator[Store]:
-    """One write run: the run lock for its whole duration, then the store with its schema migrated
-    and interrupted ingest runs closed (only the lock holder can have left them 'running').
+    """One write run: the run lock for its whole duration, then the store with its schema migrated,
+    interrupted ingest runs closed (only the lock holder can have left them 'running') and the
+    conversation facts brought up to date (a no-op when they are).
     create=False: a database that does not exist is an error, and nothing is created (commands that
     work on stored data, where a new empty file would only hide a mistyped --db)."""
     path = Path(path) if path is not None else default_db_path()
@@ -454,4 +455,5 @@ def writer(path: str | Path | None = None, what: str = "maturity", *,
     with exclusive_run(path, what), Store(path, keep_customer_text=keep_customer_text) as store:
         store.migrate()
         store.close_interrupted_runs()
+        store.refresh_facts()   # a store the schema upgrade just gave facts tables to, or a killed load
         yield store
