@@ -40,12 +40,14 @@ class CachedBuild:
 
 
 def code_digest() -> str:
-    """The feature SQL the runner executes (file names and text, the text macros) and the runner itself."""
+    """The feature SQL the runner executes (file names and text, the text macros), the runner itself and
+    the derivation of the conversation facts it aggregates."""
     h = hashlib.sha256()
     for group in runner.feature_groups():
         h.update(group.filename.encode() + b"\0" + group.sql.encode() + b"\0")
     h.update(text.macros_sql().encode() + b"\0")
-    h.update(resources.files("features").joinpath("runner.py").read_bytes())
+    for module in ("runner.py", "facts.py"):
+        h.update(resources.files("features").joinpath(module).read_bytes())
     return h.hexdigest()
 
 

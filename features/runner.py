@@ -5,10 +5,12 @@ runner checks those lines against the columns the SQL returns, so the dictionary
 the code. A column `<feature>__n` carries the evidence count behind `<feature>`.
 
 Every function here runs on a DuckDB connection it is given. The connection must carry the project
-schema (posts, accounts, organisations, features, feature_builds) and the `pseudonym(handle)` macro,
-as pipeline.store.Store installs them; a build installs the text macros (features/text.py) itself.
-A build owns its transaction on that connection: it begins and commits it, so the caller must not
-have one open, and a build that fails stores nothing.
+schema (posts, accounts, organisations, the conversation facts, features, feature_builds) and the
+`pseudonym(handle)` macro, as pipeline.store.Store installs them; a build installs the text macros
+(features/text.py) itself. A build owns its transaction on that connection: it begins and commits it,
+so the caller must not have one open, and a build that fails stores nothing. A build first brings the
+conversation facts up to date (features/facts.py: only what changed since they were last refreshed),
+then aggregates them: its staging filters facts by as_of and window.
 """
 from __future__ import annotations
 
@@ -22,9 +24,9 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
+from features.facts import REPLY_LIMIT_S, refresh_facts
 from features.text import install_text_macros
 
-REPLY_LIMIT_S = 72 * 3600
 KEY_COLUMNS = ["scope", "org_id", "platform", "account"]
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -143,7 +145,7 @@ def _select_groups(groups: list[FeatureGroup], only: tuple[str, ...] | None) -> 
     chosen = [g for g in groups if g.table in only]
     staged = {m.group(0) for g in chosen for m in re.finditer(r"\bstg_\w+", g.sql)}
     return [g for g in groups if g in chosen or (g.is_staging and (
-        g.filename.startswith("00_") or any(re.search(rf"table {t}\b", g.sql) for t in staged)))]
+        g.filename.startswith("00_") or any(re.search(rf"(?:table|view) {t}\b", g.sql) for t in staged)))]
 
 
 PER_WINDOW = "-- per window"
@@ -204,6 +206,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
     # restricted builds filter on a temp table (a semi join), not list_contains over a long list per row
     only_orgs = "" if orgs is None else " and org_id in (select org_id from build_orgs)"
     with transaction(con):
+        refresh_facts(con)
         install_text_macros(con)
         if orgs is not None:
             con.execute("create or replace temp table build_orgs as select unnest(?::varchar[]) as org_id",
@@ -237,7 +240,9 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
 def build_staging(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: int) -> None:
     """The staging temp tables for (as_of, window) on `con` -- the per-row inputs every feature group
     reads (stg_mentions, stg_org_posts, stg_threads, ...) -- without computing or storing features:
-    for callers that resample those rows (the estimates' thread bootstrap)."""
+    for callers that resample those rows (the estimates' thread bootstrap). Reads the conversation
+    facts as last refreshed (by the load or a feature build); it writes nothing, so it runs on a
+    read-only connection too."""
     install_text_macros(con)
     groups = [g for g in feature_groups() if g.is_staging]
     _set_period(con, as_of, 0)
@@ -354,8 +359,10 @@ def dictionary_markdown() -> str:
              "count it rests on (`evidence`: the number of observations behind the value). A period is "
              "[as_of - window, as_of]. Times are stored in UTC; 'local time' is the organisation's "
              "`timezone` from the organisations table. What a feature reads from a post's text (question "
-             "mark, private-channel wording, links, hashtags, signatures) is derived at build time from the "
-             "stored text by the macros in `features/text.py`.", "",
+             "mark, private-channel wording, links, hashtags, signatures) is derived from the stored text by "
+             "the macros in `features/text.py` into the conversation facts (`features/facts.py`: one row per "
+             "post, mention and organisation post, kept current as posts load; a changed macro derives them "
+             "again), which a build filters by as_of and window.", "",
              f"{len(feature_catalog())} features in {len({g.name for g in feature_groups() if not g.is_staging})} groups.", ""]
     by_group: dict[str, list[FeatureGroup]] = {}
     for group in feature_groups():

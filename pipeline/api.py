@@ -30,8 +30,8 @@ from typing import Iterable
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from features.runner import (REPLY_LIMIT_S, FeatureError, default_as_of, feature_catalog, feature_groups,
-                             features_frame, latest_as_of)
+from features.runner import (FeatureError, build_staging, default_as_of, feature_catalog, features_frame,
+                             latest_as_of)
 from models import dimensions as D
 from models.estimate import FittedModels, estimate
 from models.explain import explain_row
@@ -206,14 +206,9 @@ class Analyst:
             """, [ids])
 
     def _staging(self, as_of: datetime | None, window_days: int) -> datetime:
-        """Builds the feature library's staging temp tables (stg_posts, stg_mentions, ...) for as_of."""
+        """Builds the feature library's staging temp tables (stg_org_posts, stg_mentions, ...) for as_of."""
         as_of = as_of or latest_as_of(self.store.con, window_days) or default_as_of(self.store.con)
-        con = self.store.con
-        con.execute("set variable as_of = ?::timestamp", [as_of])
-        con.execute("set variable window_start = ?::timestamp",
-                    [None if not window_days else pd.Timestamp(as_of) - pd.Timedelta(days=window_days)])
-        con.execute("set variable reply_limit_s = ?::double", [REPLY_LIMIT_S])
-        con.execute(next(g for g in feature_groups() if g.is_staging).sql)
+        build_staging(self.store.con, as_of, window_days)
         return as_of
 
     def latency_distribution(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
@@ -241,8 +236,8 @@ class Analyst:
             with own as (
                 select o.org_id, case when ? then (p.created_at at time zone 'UTC') at time zone o.timezone
                                       else p.created_at end as t
-                from stg_posts p
-                join accounts a on a.platform = p.platform and a.handle_key = p.author_key
+                from stg_org_posts p
+                join accounts a on a.platform = p.platform and a.handle_key = p.account
                 join organisations o on o.org_id = a.org_id
                 where list_contains(?::varchar[], o.org_id)
                   and p.created_at >= coalesce(?::timestamp, timestamp '-infinity')
@@ -265,7 +260,7 @@ class Analyst:
             with own as (
                 select a.org_id, a.platform, coalesce(a.role, 'other') as role, a.handle_key, p.post_id
                 from accounts a
-                left join stg_posts p on p.platform = a.platform and p.author_key = a.handle_key
+                left join stg_org_posts p on p.platform = a.platform and p.account = a.handle_key
                      and p.created_at >= coalesce(?::timestamp, timestamp '-infinity')
                 where list_contains(?::varchar[], a.org_id)
             )

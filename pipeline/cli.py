@@ -113,6 +113,7 @@ def import_twcs_command(
                 task = bar.add_task(f"importing {path.name}", total=None)
                 run_id, counts = import_twcs(store, path, encoding=encoding,
                                              progress=lambda n: bar.advance(task, n))
+            store.refresh_facts()
             if not quiet:
                 console.print(f"{path}: read {counts.read}, loaded {counts.loaded}, rejected {counts.rejected}"
                               f" (run {run_id})", highlight=False)
@@ -580,6 +581,7 @@ def sync_command(
         with open_writer(db, "sync", config=cfg) as store:
             apply_config(store, cfg)
             summary = sync(store, cfg, platform=platform, org=org, since=since, until=until)
+            store.refresh_facts()
     except (ValueError, *KNOWN_ERRORS) as exc:
         fail(str(exc))
     for line in summary.lines():

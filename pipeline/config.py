@@ -11,6 +11,7 @@ from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.accounts import Account
+from features.facts import refresh_facts
 
 PLATFORMS = {"twitter", "reddit", "mastodon", "bluesky", "facebook"}
 PLATFORM_ALIASES = {"x": "twitter"}
@@ -401,3 +402,5 @@ def apply_config(store, config: Config) -> None:
         con.execute("update accounts set org_id = null, role = null, configured = false")
         write_organisations(con, config.organisations)
         store.unmask_org_handles([(a.platform, a.author_handle) for org in config.organisations for a in org.accounts])
+        # a new organisation account can take mentions from another, or turn a customer's posts into its own
+        refresh_facts(con)

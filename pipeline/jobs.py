@@ -49,7 +49,7 @@ def prepare_store(db_path: str, config: Config) -> None:
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
         store.migrate()
         store.close_interrupted_runs()
-        apply_config(store, config)
+        apply_config(store, config)   # brings the conversation facts up to date too
 
 
 def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False) -> SourceResult:
@@ -61,6 +61,7 @@ def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False
         with Store(db_path, keep_customer_text=keep_customer_text) as store:
             try:
                 _, counts = GENERATED_IMPORTERS[source.kind](store, source)
+                store.refresh_facts()
             except Exception as exc:  # reported per source; other sources still load
                 result.status, result.message = "failed", str(exc)
             else:
@@ -77,6 +78,7 @@ def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False
     with Store(db_path, keep_customer_text=keep_customer_text) as store:
         try:
             _, counts = importer(store, source.path)
+            store.refresh_facts()
         except Exception as exc:  # reported per source; other sources still load
             result.status, result.message = "failed", str(exc)
         else:
@@ -121,6 +123,7 @@ def store_live_pulls(db_path: str, config: Config, plan: LivePlan, pulls: list, 
     with Store(db_path, keep_customer_text=config.keep_customer_text) as store:
         for pull in pulls:
             sync.apply_pull(store, pull)
+        store.refresh_facts()
         for kind, run_id in plan.runs.items():
             on_kind = [f"{org}: {cause}" for org, cause in crashed.items()
                        if any(a.platform == sync.KIND_PLATFORM[kind] for a in config.org(org).accounts)]

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from connectors.records import POST_BATCH_SCHEMA
 from connectors.sink import LoadCounts
+from features.facts import refresh_facts
 from features.text import install_text_macros
 from pipeline.errors import StoreError
 from pipeline.locking import ensure_not_held_elsewhere, exclusive_run
@@ -384,6 +385,14 @@ class Store:
         self.register_org_authors(batch)
         return batch.num_rows
 
+    def refresh_facts(self) -> int:
+        """Bring the conversation facts (features/facts.py) up to date in one transaction: called once at
+        the end of a load run, not per batch -- a refresh costs a pass over the fact tables, and live
+        syncs commit page by page. Facts track what they cover (posts.loaded_at, the accounts), so a
+        run that ends before this leaves nothing wrong: the next refresh, or feature build, catches up."""
+        with self.transaction() as con:
+            return refresh_facts(con)
+
     def register_org_authors(self, batch: pa.Table) -> None:
         """Org authors seen in data become accounts (unassigned unless the config claims them)."""
         self.con.register("author_batch", batch.select(["platform", "author", "is_org_author"]))
@@ -434,8 +443,9 @@ class Store:
 @contextmanager
 def writer(path: str | Path | None = None, what: str = "maturity", *,
            keep_customer_text: bool = False, create: bool = True) -> Iterator[Store]:
-    """One write run: the run lock for its whole duration, then the store with its schema migrated
-    and interrupted ingest runs closed (only the lock holder can have left them 'running').
+    """One write run: the run lock for its whole duration, then the store with its schema migrated,
+    interrupted ingest runs closed (only the lock holder can have left them 'running') and the
+    conversation facts brought up to date (a no-op when they are).
     create=False: a database that does not exist is an error, and nothing is created (commands that
     work on stored data, where a new empty file would only hide a mistyped --db)."""
     path = Path(path) if path is not None else default_db_path()
@@ -445,4 +455,5 @@ def writer(path: str | Path | None = None, what: str = "maturity", *,
     with exclusive_run(path, what), Store(path, keep_customer_text=keep_customer_text) as store:
         store.migrate()
         store.close_interrupted_runs()
+        store.refresh_facts()   # a store the schema upgrade just gave facts tables to, or a killed load
         yield store

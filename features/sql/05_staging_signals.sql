@@ -1,9 +1,16 @@
 -- group: staging_signals
--- Inputs of the signal groups beyond the core (built after 00_staging.sql, same variables):
---   stg_org_posts  posts by org accounts up to as_of, with org_id, role, local_at (organisation time zone)
---                  and the content flags features/text.py derives from their stored text
---   stg_threads    every post up to as_of with its thread root, its depth in the thread (root = 1),
---                  author_key and by_org
+-- Inputs of the signal groups beyond the core (built after 00_staging.sql from the conversation facts,
+-- same variables):
+--   stg_org_posts         posts by org accounts up to as_of, with org_id, role, local_at (organisation
+--                         time zone), the content flags features/text.py derives from their stored text
+--                         grand_account (a reply's post two steps up, when the step between is a
+--                         customer's) and root_id (its thread's)
+--   stg_threads           every post up to as_of with its thread root, its depth in the thread
+--                         (root = 1), author_key and by_org
+--   stg_thread_stats      per thread up to as_of: its depth (longest reply chain, root = 1) and its
+--                         distinct non-organisation authors
+--   stg_customer_replies  customer posts up to as_of replying to another customer, with the org
+--                         account that conversation is addressed to
 
 -- Local time: the UTC offset is looked up once per (time zone, 15-minute bucket) present, not per post
 -- (every time-zone transition falls on a quarter hour, so a bucket has one offset).
@@ -13,13 +20,12 @@ create or replace temp macro local_offset(tz, bucket) as
 create or replace temp table stg_org_posts as
 with
 own as (
-    select p.platform, p.post_id, p.author_key as account, oa.org_id, oa.role, p.created_at,
+    select p.platform, p.post_id, p.root_id, p.account, oa.org_id, oa.role, p.created_at,
            oa.timezone, time_bucket(interval 15 minutes, p.created_at) as bucket,
-           p.in_reply_to, private_channel(p.text) as private_channel, has_link(p.text) as has_link, p.has_media,
-           len(hashtags(p.text)) > 0 as has_hashtag, signature(p.text) as signature,
-           p.like_count, p.repost_count, p.reply_count
-    from posts p
-    join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.author_key
+           p.in_reply_to, p.private_channel, p.has_link, p.has_media, p.has_hashtag, p.signature,
+           p.like_count, p.repost_count, p.reply_count, p.grand_account
+    from fact_org_posts p
+    join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.account
     where p.created_at <= getvariable('as_of')
 ),
 offsets as (
@@ -28,26 +34,22 @@ offsets as (
 )
 select o.platform, o.post_id, o.account, o.org_id, o.role, o.created_at, o.created_at + f.utc_offset as local_at,
        o.in_reply_to, o.private_channel, o.has_link, o.has_media, o.has_hashtag, o.signature,
-       o.like_count, o.repost_count, o.reply_count
+       o.like_count, o.repost_count, o.reply_count, o.grand_account, o.root_id
 from own o
 join offsets f using (timezone, bucket);
 
--- Threads: a root is a post whose parent is not stored (or that replies to nothing); its descendants
--- follow in_reply_to links. Depth is capped at 1,000 so a reply cycle in bad data cannot loop forever.
-create or replace temp table stg_threads as
-with recursive
-replies as (
-    select platform, post_id, in_reply_to, author_key, by_org from stg_posts where in_reply_to is not null
-),
-walk(platform, post_id, root_id, depth, author_key, by_org) as (
-    select p.platform, p.post_id, p.post_id, 1, p.author_key, p.by_org
-    from stg_posts p
-    where p.in_reply_to is null
-       or not exists (select 1 from stg_posts q where q.platform = p.platform and q.post_id = p.in_reply_to)
-    union all
-    select r.platform, r.post_id, w.root_id, w.depth + 1, r.author_key, r.by_org
-    from walk w
-    join replies r on r.platform = w.platform and r.in_reply_to = w.post_id
-    where w.depth < 1000
-)
-select * from walk;
+-- Views: filters of the facts, cheaper to scan again than to copy (they read as_of when queried).
+create or replace temp view stg_threads as
+select platform, post_id, root_id, depth, author_key, by_org
+from fact_thread_posts
+where created_at <= getvariable('as_of') and root_id is not null;
+
+create or replace temp table stg_thread_stats as
+select platform, root_id, max(depth) as depth, count(distinct author_key) filter (where not by_org) as customers
+from stg_threads
+group by platform, root_id;
+
+create or replace temp view stg_customer_replies as
+select platform, post_id, created_at, c2c_account as account
+from fact_thread_posts
+where created_at <= getvariable('as_of') and c2c_account is not null;

@@ -4,10 +4,13 @@
 -- feature: active_day_share | share | Distinct UTC calendar dates with at least one post, divided by the number of calendar dates in the period (first and last date included).
 with
 own_posts as (
+    -- straight from the facts, not stg_org_posts: the trend's previous windows need only this and
+    -- the mentions, so they skip the signal staging (local times, threads)
     select oa.org_id, oa.platform, oa.handle_key as account, p.created_at
-    from stg_posts p
-    join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.author_key
-    where p.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+    from fact_org_posts p
+    join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.account
+    where p.created_at <= getvariable('as_of')
+      and p.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 scoped as (
     select 'account' as scope, org_id, platform, account, created_at from own_posts

@@ -30,16 +30,10 @@ hours as (
            end as in_business_hours
     from local_mentions
 ),
-thread_customers as (
-    select platform, root_id, count(distinct author_key) as customers
-    from stg_threads where not by_org
-    group by platform, root_id
-),
 mention_threads as (
-    select h.*, coalesce(tc.customers, 1) >= 2 as multi_party
+    select h.*, coalesce(ts.customers, 1) >= 2 as multi_party
     from hours h
-    left join stg_threads t on t.platform = h.platform and t.post_id = h.post_id
-    left join thread_customers tc on tc.platform = t.platform and tc.root_id = t.root_id
+    left join stg_thread_stats ts on ts.platform = h.platform and ts.root_id = h.root_id
 ),
 scoped as (
     select 'account' as scope, org_id, platform, account, answered, first_reply_s,

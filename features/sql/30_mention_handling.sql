@@ -10,12 +10,11 @@ org_replies as (
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 reply_context as (
-    -- the parent (a customer post) and what the parent replied to
+    -- what the parent (a customer post) replied to: an org post, by grand_account
     select r.org_id, r.platform, r.account, r.private_channel,
-           g.account as grand_account, g.org_id as grand_org
+           r.grand_account, g.org_id as grand_org
     from org_replies r
-    left join stg_posts c on c.platform = r.platform and c.post_id = r.in_reply_to and not c.by_org
-    left join stg_org_posts g on g.platform = c.platform and g.post_id = c.in_reply_to
+    left join stg_org_accounts g on g.platform = r.platform and g.handle_key = r.grand_account
 ),
 reply_scoped as (
     select 'account' as scope, org_id, platform, account, private_channel,
@@ -32,13 +31,7 @@ reply_stats as (
     from reply_scoped group by all
 ),
 answered_mentions as (
-    select m.org_id, m.platform, m.account,
-           coalesce(bool_or(r.private_channel), false) as went_private
-    from stg_mentions m
-    left join stg_org_posts r
-      on r.platform = m.platform and r.in_reply_to = m.post_id and r.account = m.account
-    where m.answered
-    group by m.org_id, m.platform, m.account, m.post_id
+    select org_id, platform, account, went_private from stg_mentions where answered
 ),
 answered_scoped as (
     select 'account' as scope, org_id, platform, account, went_private from answered_mentions
@@ -50,21 +43,18 @@ resolution as (
            avg((not went_private)::int) as public_resolution_share
     from answered_scoped group by all
 ),
-thread_depth as (
-    select platform, root_id, max(depth) as depth from stg_threads group by all
-),
 participation as (
-    select distinct o.org_id, o.platform, o.account, t.root_id
-    from stg_org_posts o
-    join stg_threads t on t.platform = o.platform and t.post_id = o.post_id
-    where o.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
+    select distinct org_id, platform, account, root_id
+    from stg_org_posts
+    where root_id is not null
+      and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 conv_scoped as (
     select 'account' as scope, p.org_id, p.platform, p.account, p.root_id, d.depth
-    from participation p join thread_depth d using (platform, root_id)
+    from participation p join stg_thread_stats d using (platform, root_id)
     union all
     select distinct 'org', p.org_id, '', '', p.platform || ':' || p.root_id, d.depth
-    from participation p join thread_depth d using (platform, root_id)
+    from participation p join stg_thread_stats d using (platform, root_id)
     where p.org_id <> ''
 ),
 conversations as (

@@ -31,36 +31,11 @@ post_stats as (
                as engaged_posts
     from own_scoped group by all
 ),
-c2c_candidates as (
-    select c.platform, c.post_id, par.post_id as parent_id, par.in_reply_to as parent_reply_to,
-           par.mentions as parent_mentions
-    from stg_posts c
-    join stg_posts par on par.platform = c.platform and par.post_id = c.in_reply_to
-    where not c.by_org and not par.by_org and par.author_key <> c.author_key
-      and c.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
-),
-via_parent as (
-    select c.platform, c.post_id, g.account
-    from c2c_candidates c
-    join stg_org_posts g on g.platform = c.platform and g.post_id = c.parent_reply_to
-),
-mentioned as (
-    select platform, post_id, unnest(parent_mentions) as mention_key,
-           unnest(range(1, len(parent_mentions) + 1)) as position
-    from c2c_candidates where len(parent_mentions) > 0
-),
-via_text as (
-    select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
-    from mentioned m
-    join stg_org_accounts oa on oa.platform = m.platform and oa.mention_key = m.mention_key
-    group by m.platform, m.post_id
-),
 c2c as (
-    select c.platform, coalesce(vp.account, vt.account) as account, oa.org_id
-    from c2c_candidates c
-    left join via_parent vp using (platform, post_id)
-    left join via_text vt using (platform, post_id)
-    join stg_org_accounts oa on oa.platform = c.platform and oa.handle_key = coalesce(vp.account, vt.account)
+    select c.platform, c.account, oa.org_id
+    from stg_customer_replies c
+    join stg_org_accounts oa on oa.platform = c.platform and oa.handle_key = c.account
+    where c.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 c2c_stats as (
     select 'account' as scope, org_id, platform, account, count(*) as c2c from c2c group by all

@@ -1,0 +1,371 @@
+"""Conversation facts: the per-post derivations every feature build reads, kept in DuckDB and
+maintained incrementally as posts are loaded (tables in pipeline/migrations/011_conversation_facts.sql).
+
+  fact_thread_posts  every post with its thread root and depth, and the account a customer-to-customer
+                     reply is addressed to
+  fact_mentions      every inbound mention: the assigned account and rule, when the assignment can be
+                     known, the rule-3 account to fall back to before that, the first-reply latency,
+                     when the account first replied with private-channel wording, the thread root
+  fact_org_posts     every post by an organisation account with its thread root, its text flags and,
+                     for a reply that continues a back-and-forth, the account of the post two steps up
+
+A fact depends on its post, its parent, grandparent and direct replies, and on which accounts are
+organisation accounts -- never on as_of: a build filters facts by time (features/sql/00_staging.sql).
+`refresh_facts` derives again only the threads that posts loaded (or changed, or deleted) since the
+last refresh touch, and those touching accounts added since; a thread is closed under the reply links,
+so that covers every fact those posts can change (a new reply answering an old mention, a customer post
+that can now be assigned, an orphan reply whose parent arrives). Organisation, role and time zone of an
+account are joined at build time, so assigning accounts to organisations needs no refresh.
+
+Facts take reply links as stored: a post's thread root and depth, and the parent and grandparent a
+fact reads, come from all stored posts. A build for a past as_of therefore sees exactly what a store
+holding only the posts up to as_of would, as long as no reply is older than its parent (platforms
+record them in order); for a reply stored with an earlier time than its parent, the link counts
+before the parent's own time.
+
+As for the feature runner, every function runs on a DuckDB connection it is given, carrying the
+project schema and the `pseudonym(handle)` macro; the caller owns the transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from importlib import resources
+
+import duckdb
+
+from features.text import install_text_macros, macros_sql
+
+REPLY_LIMIT_S = 72 * 3600   # a reply later than this after the mention does not answer it
+FACT_TABLES = ("fact_thread_posts", "fact_mentions", "fact_org_posts")
+
+
+def facts_code(con: duckdb.DuckDBPyConnection) -> str:
+    """The derivation the stored facts were made with: this module, the text macros, the reply limit
+    and the pseudonym key (through a keyed sample: mentions match accounts by pseudonym)."""
+    h = hashlib.sha256(resources.files("features").joinpath("facts.py").read_bytes())
+    h.update(macros_sql().encode() + f"|{REPLY_LIMIT_S}|".encode())
+    h.update(con.execute("select pseudonym('facts-code-sample')").fetchone()[0].encode())
+    return h.hexdigest()
+
+
+# The posts a refresh derives facts for (is_target) and the posts those facts read (their parents,
+# grandparents and replies), with the two things every rule needs: written by an org account, question.
+_CONTEXT_COLUMNS = """
+    p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions,
+    coalesce(p.dropped_text_is_question, is_question(p.text)) as is_question,
+    a.handle_key is not null as by_org,
+    case when a.handle_key is not null then p.text end as text,
+    p.has_media, p.like_count, p.repost_count, p.reply_count
+"""
+
+# Threads: a root is a target whose parent is not stored (or that replies to nothing); its descendants
+# follow in_reply_to links among the targets (a refresh's targets are whole threads). Depth is capped
+# at 1,000 so a reply cycle in bad data cannot loop forever; posts of a cycle get no root.
+_DERIVE_THREADS = """
+create or replace temp table fact_walk as
+with recursive
+targets as (select platform, post_id, in_reply_to from fact_ctx where is_target),
+replies as (select * from targets where in_reply_to is not null),
+walk(platform, post_id, root_id, depth) as (
+    select t.platform, t.post_id, t.post_id, 1
+    from targets t
+    where t.in_reply_to is null
+       or not exists (select 1 from fact_ctx q where q.platform = t.platform and q.post_id = t.in_reply_to)
+    union all
+    select r.platform, r.post_id, w.root_id, w.depth + 1
+    from walk w
+    join replies r on r.platform = w.platform and r.in_reply_to = w.post_id
+    where w.depth < 1000
+)
+select * from walk;
+
+insert into fact_thread_posts
+with
+targets as (select * from fact_ctx where is_target),
+c2c_candidates as (
+    -- a customer replying to another customer's post
+    select c.platform, c.post_id, par.in_reply_to as parent_reply_to, par.mentions as parent_mentions
+    from targets c
+    join fact_ctx par on par.platform = c.platform and par.post_id = c.in_reply_to
+    where not c.by_org and not par.by_org and par.author_key <> c.author_key
+),
+via_parent as (
+    -- addressed to the account whose post that customer post replies to
+    select c.platform, c.post_id, g.author_key as account
+    from c2c_candidates c
+    join fact_ctx g on g.platform = c.platform and g.post_id = c.parent_reply_to and g.by_org
+),
+mentioned as (
+    select platform, post_id, unnest(parent_mentions) as mention_key,
+           unnest(range(1, len(parent_mentions) + 1)) as position
+    from c2c_candidates where len(parent_mentions) > 0
+),
+via_text as (
+    -- else to the first organisation account that customer post @-mentions
+    select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
+    from mentioned m
+    join fact_acc oa on oa.platform = m.platform and oa.mention_key = m.mention_key
+    group by m.platform, m.post_id
+),
+c2c as (
+    select c.platform, c.post_id, coalesce(vp.account, vt.account) as account
+    from c2c_candidates c
+    left join via_parent vp using (platform, post_id)
+    left join via_text vt using (platform, post_id)
+)
+select t.platform, t.post_id, t.in_reply_to, t.created_at, t.author_key, t.by_org, w.root_id, w.depth,
+       c.account as c2c_account
+from targets t
+left join fact_walk w using (platform, post_id)
+left join c2c c using (platform, post_id);
+"""
+
+_DERIVE_MENTIONS = """
+insert into fact_mentions
+with
+customer_posts as (select * from fact_ctx where is_target and not by_org),
+via_parent as (
+    -- rule 1: the customer replies to a post by org account A
+    select c.platform, c.post_id, parent.author_key as account, parent.created_at as known_at
+    from customer_posts c
+    join fact_ctx parent on parent.platform = c.platform and parent.post_id = c.in_reply_to and parent.by_org
+),
+org_replies as (
+    -- per (customer post, org account replying to it): its first reply, and its earliest reply within
+    -- [0, reply_limit_s]; one join serves rule 2 and the answered test
+    select c.platform, c.post_id, r.author_key as account,
+           min((r.created_at, r.post_id)) as first_key,
+           min(r.created_at) as first_at,
+           min(epoch(r.created_at) - epoch(c.created_at)) filter (
+               where epoch(r.created_at) - epoch(c.created_at) between 0 and getvariable('reply_limit_s'))
+               as first_reply_s,
+           min(r.created_at) filter (where private_channel(r.text)) as private_reply_at
+    from customer_posts c
+    join fact_ctx r on r.platform = c.platform and r.in_reply_to = c.post_id and r.by_org
+    group by c.platform, c.post_id, r.author_key
+),
+via_reply as (
+    -- rule 2: org account A replies to it; with several, the account that replied first
+    select platform, post_id, arg_min(account, first_key) as account, min(first_at) as known_at
+    from org_replies
+    group by platform, post_id
+),
+mentioned as (
+    select platform, post_id, unnest(mentions) as mention_key,
+           unnest(range(1, len(mentions) + 1)) as position
+    from customer_posts
+    where len(mentions) > 0
+),
+via_text as (
+    -- rule 3: the text @-mentions A (case-insensitive); the first org account mentioned wins
+    select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
+    from mentioned m
+    join fact_acc oa on oa.platform = m.platform and oa.mention_key = m.mention_key
+    group by m.platform, m.post_id
+),
+assigned as (
+    select c.platform, c.post_id, w.root_id, c.created_at, c.is_question, c.author_key as customer,
+           coalesce(vp.account, vr.account, vt.account) as account,
+           case when vp.account is not null then 1 when vr.account is not null then 2 else 3 end
+               as assignment_rule,
+           case when vp.account is not null then vp.known_at when vr.account is not null then vr.known_at
+                else c.created_at end as assigned_at,
+           vt.account as text_account
+    from customer_posts c
+    left join via_parent vp using (platform, post_id)
+    left join via_reply vr using (platform, post_id)
+    left join via_text vt using (platform, post_id)
+    left join fact_walk w using (platform, post_id)
+    where coalesce(vp.account, vr.account, vt.account) is not null
+)
+-- answered: a post by the assigned account replies directly within [0, reply_limit_s]
+select a.*, o.first_reply_s, o.private_reply_at
+from assigned a
+left join org_replies o on o.platform = a.platform and o.post_id = a.post_id and o.account = a.account;
+"""
+
+_DERIVE_ORG_POSTS = """
+insert into fact_org_posts
+select p.platform, p.post_id, w.root_id, p.author_key, p.created_at, p.in_reply_to,
+       private_channel(p.text), has_link(p.text), p.has_media, len(hashtags(p.text)) > 0, signature(p.text),
+       p.like_count, p.repost_count, p.reply_count,
+       g.author_key as grand_account
+from fact_ctx p
+-- a reply to a customer post that itself replies to an organisation post
+left join fact_ctx c on c.platform = p.platform and c.post_id = p.in_reply_to and not c.by_org
+left join fact_ctx g on g.platform = c.platform and g.post_id = c.in_reply_to and g.by_org
+left join fact_walk w on w.platform = p.platform and w.post_id = p.post_id
+where p.is_target and p.by_org;
+"""
+
+# The posts an incremental refresh starts from: loaded (new or changed) since the last one, deleted
+# since, or written by or @-mentioning an account that became (or stopped being) an org account.
+_SEEDS = """
+create or replace temp table fact_changed_accounts as
+(select platform, handle_key from accounts except select platform, handle_key from fact_accounts)
+union
+(select platform, handle_key from fact_accounts except select platform, handle_key from accounts);
+
+create or replace temp table fact_seeds as
+select platform, post_id, in_reply_to from posts where loaded_at > coalesce(getvariable('facts_loaded_through'), timestamp '-infinity')
+union
+select p.platform, p.post_id, p.in_reply_to
+from posts p
+join (select platform, handle_key as author_key from fact_changed_accounts
+      union all
+      select platform, pseudonym(handle_key) from fact_changed_accounts) c using (platform, author_key)
+union
+select m.platform, m.post_id, m.in_reply_to
+from (select platform, post_id, in_reply_to, unnest(mentions) as mention_key from posts
+      where platform in (select platform from fact_changed_accounts)) m
+join (select platform, pseudonym(handle_key) as mention_key from fact_changed_accounts) c
+  using (platform, mention_key);
+"""
+
+_DELETED_SEEDS = """
+insert into fact_seeds
+select f.platform, f.post_id, f.in_reply_to
+from fact_thread_posts f
+anti join posts p on p.platform = f.platform and p.post_id = f.post_id;
+"""
+
+# Whole threads: every thread a seed was in, is in now, or joins (an orphan reply whose parent is a
+# seed), plus the seeds' near neighbours for posts in reply cycles, which belong to no thread.
+_TARGETS = """
+create or replace temp table fact_roots as
+select f.platform, f.root_id
+from fact_thread_posts f semi join fact_seeds s on s.platform = f.platform and s.post_id = f.post_id
+where f.root_id is not null
+union
+select f.platform, f.root_id
+from fact_thread_posts f join fact_seeds s on s.platform = f.platform and s.in_reply_to = f.post_id
+where f.root_id is not null
+union
+select f.platform, f.root_id
+from fact_thread_posts f join fact_seeds s on s.platform = f.platform and f.in_reply_to = s.post_id
+where f.root_id is not null;
+
+create or replace temp table fact_targets as
+with
+children as (
+    select f.platform, f.post_id
+    from fact_thread_posts f semi join fact_seeds s on s.platform = f.platform and s.post_id = f.in_reply_to
+)
+select platform, post_id from fact_seeds
+union
+select f.platform, f.post_id
+from fact_thread_posts f semi join fact_roots r on r.platform = f.platform and r.root_id = f.root_id
+union
+select platform, post_id from children
+union
+select f.platform, f.post_id
+from fact_thread_posts f semi join children c on c.platform = f.platform and c.post_id = f.in_reply_to
+union
+select platform, in_reply_to from fact_seeds where in_reply_to is not null
+union
+select f.platform, f.in_reply_to
+from fact_thread_posts f semi join fact_seeds s on s.platform = f.platform and s.post_id = f.post_id
+where f.in_reply_to is not null;
+
+create or replace temp table fact_ctx_keys as
+with
+target_posts as (
+    select p.platform, p.post_id, p.in_reply_to
+    from posts p semi join fact_targets t on t.platform = p.platform and t.post_id = p.post_id
+),
+parents as (
+    select p.platform, p.post_id, p.in_reply_to
+    from posts p semi join target_posts t on t.platform = p.platform and t.in_reply_to = p.post_id
+)
+select platform, post_id from target_posts
+union select platform, post_id from parents
+union select platform, in_reply_to from parents where in_reply_to is not null
+union
+select p.platform, p.post_id
+from posts p semi join fact_targets t on t.platform = p.platform and t.post_id = p.in_reply_to;
+"""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _install(con: duckdb.DuckDBPyConnection) -> None:
+    install_text_macros(con)
+    con.execute("set variable reply_limit_s = ?::double", [REPLY_LIMIT_S])
+    con.execute("create or replace temp table fact_acc as "
+                "select platform, handle_key, pseudonym(handle_key) as mention_key from accounts")
+
+
+def _derive(con: duckdb.DuckDBPyConnection) -> None:
+    """Facts for the fact_ctx rows flagged is_target, whose old facts are already gone."""
+    for sql in (_DERIVE_THREADS, _DERIVE_MENTIONS, _DERIVE_ORG_POSTS):
+        con.execute(sql)
+
+
+def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for table in ("fact_walk", "fact_ctx", "fact_ctx_keys", "fact_targets", "fact_roots", "fact_seeds",
+                  "fact_changed_accounts", "fact_acc"):
+        con.execute(f"drop table if exists {table}")
+
+
+def _record(con: duckdb.DuckDBPyConnection, code: str) -> None:
+    con.execute("delete from fact_accounts")
+    con.execute("insert into fact_accounts select platform, handle_key from accounts")
+    con.execute("delete from fact_state")
+    con.execute("insert into fact_state select ?, max(loaded_at), ? from posts", [code, _utcnow()])
+
+
+def rebuild_facts(con: duckdb.DuckDBPyConnection) -> int:
+    """Derive every fact from all stored posts (a changed derivation, or a first refresh); returns the
+    posts derived."""
+    _install(con)
+    for table in FACT_TABLES:
+        con.execute(f"delete from {table}")
+    con.execute(f"create or replace temp table fact_ctx as select {_CONTEXT_COLUMNS}, true as is_target "
+                "from posts p left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
+    _derive(con)
+    (derived,) = con.execute("select count(*) from fact_ctx").fetchone()
+    _drop_work_tables(con)
+    _record(con, facts_code(con))
+    return derived
+
+
+def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the facts up to date with the stored posts and accounts, deriving again only the threads
+    touched since the last refresh; returns the posts derived (0: nothing had changed)."""
+    code = facts_code(con)
+    state = con.execute("select facts_code, loaded_through from fact_state").fetchone()
+    if state is None or state[0] != code:
+        return rebuild_facts(con)
+    _install(con)
+    con.execute("set variable facts_loaded_through = ?::timestamp", [state[1]])
+    con.execute(_SEEDS)
+    (posts,) = con.execute("select count(*) from posts").fetchone()
+    (facts,) = con.execute("select count(*) from fact_thread_posts").fetchone()
+    (unseen,) = con.execute("select count(*) from fact_seeds s anti join fact_thread_posts f "
+                            "on f.platform = s.platform and f.post_id = s.post_id").fetchone()
+    if facts + unseen != posts:   # only a deletion makes the counts differ: find the deleted posts
+        con.execute(_DELETED_SEEDS)
+    (seeds,) = con.execute("select count(*) from fact_seeds").fetchone()
+    (changed_accounts,) = con.execute("select count(*) from fact_changed_accounts").fetchone()
+    if not seeds and not changed_accounts:
+        _drop_work_tables(con)
+        return 0
+    derived = 0
+    if seeds:
+        con.execute(_TARGETS)
+        for table in FACT_TABLES:
+            con.execute(f"delete from {table} t using fact_targets k "
+                        "where t.platform = k.platform and t.post_id = k.post_id")
+        con.execute(f"create or replace temp table fact_ctx as select {_CONTEXT_COLUMNS}, "
+                    "exists (select 1 from fact_targets t where t.platform = p.platform and t.post_id = p.post_id) "
+                    "as is_target "
+                    "from posts p semi join fact_ctx_keys k on k.platform = p.platform and k.post_id = p.post_id "
+                    "left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
+        _derive(con)
+        (derived,) = con.execute("select count(*) from fact_ctx where is_target").fetchone()
+    _drop_work_tables(con)
+    _record(con, code)
+    return derived
