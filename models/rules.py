@@ -85,7 +85,12 @@ class RuleFrame:
             template = criterion_entry(criterion, {})
             signals = tuple(template["signals"])
             columns = [values.get(signal, [None] * n) for signal in signals]
-            entries.append([{**template, "signals": dict(zip(signals, row))} for row in zip(*columns)])
+            if len(signals) == 1:    # most criteria: a literal is much faster than dict(zip(...))
+                (signal,), (column,) = signals, columns
+                entries.append([{**template, "signals": {signal: value}} for value in column])
+            else:
+                rows = zip(*columns) if columns else [()] * n
+                entries.append([{**template, "signals": dict(zip(signals, row))} for row in rows])
         row_entries = list(zip(*entries)) if entries else [()] * n
         verdict_pattern, possible_pattern = row_patterns(self.verdicts), row_patterns(self.possible)
         filed = {i: [[j for j, v in enumerate(self.verdicts[i].tolist()) if v == kind]
