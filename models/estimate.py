@@ -295,11 +295,13 @@ def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], di
     observation and evidence are one object in each of its records."""
     column = lambda name, default: dims[name].tolist() if name in dims.columns else [default] * len(dims)  # noqa: E731
     by_row = lambda columns: list(zip(*columns)) if columns else [()] * len(dims)  # noqa: E731
-    signal_columns = {s: _reported(column(f"sig_{s}", None)) for s in D.SIGNALS}
-    signals = [dict(zip(D.SIGNALS, values)) for values in by_row(list(signal_columns.values()))]
-    dimension_values = by_row([_reported(column(d, None)) for d in D.DIMENSIONS])
-    evidence = by_row([_reported(column(e, 0.0)) for e in D.EVIDENCE])
-    completeness = _reported(column("completeness", None))
+    reported = lambda name, default: _none_where_missing(_rounded(column(name, default)))  # noqa: E731
+    signal_columns = {s: _rounded(column(f"sig_{s}", None)) for s in D.SIGNALS}
+    signals = [dict(zip(D.SIGNALS, values))
+               for values in by_row([_none_where_missing(c) for c in signal_columns.values()])]
+    dimension_values = by_row([reported(d, None) for d in D.DIMENSIONS])
+    evidence = by_row([reported(e, 0.0) for e in D.EVIDENCE])
+    completeness = reported("completeness", None)
     kinds = by_row([column(f"obs_{s}", D.EXACT) for s in D.SIGNALS])
     models = []
     for model_id, reading in readings.items():
@@ -354,18 +356,15 @@ def _insufficient_reasons(spec: ModelSpec, rules: RuleFrame, i: int) -> list[str
     return ["every stage is still possible: the evidence rules none out"]
 
 
-def _num(value):
-    if value is None:
-        return None
-    value = float(value)
-    return None if value != value else round(value, 4)
-
-
-def _reported(values) -> list:
-    """`_num` of every value of a column: rounded to 4 places, None where missing."""
+def _rounded(values) -> np.ndarray:
+    """A column as reported: every value `round(v, 4)`, NaN where missing (None in a column is missing)."""
     values = np.asarray(values, dtype=float)
-    out = np.empty(len(values), dtype=object)
     in_range = np.abs(values) < 1e4     # _round4's range; False where missing
-    out[in_range] = _round4(values[in_range])
-    out[~in_range] = [_num(v) for v in values[~in_range].tolist()]
-    return out.tolist()
+    rounded = values.copy()
+    rounded[in_range] = _round4(values[in_range])
+    rounded[~in_range] = [round(v, 4) for v in values[~in_range].tolist()]
+    return rounded
+
+
+def _none_where_missing(values: np.ndarray) -> list:
+    return [None if v != v else v for v in values.tolist()]

@@ -73,24 +73,25 @@ class RuleFrame:
     possible: np.ndarray       # (rows, stages): stages consistent with the evidence
     axis_levels: dict[str, np.ndarray]   # quadrant models: HIGH | LOW | UNKNOWN per axis
 
-    def results(self, values: dict[str, list]) -> list[dict]:
+    def results(self, values: dict[str, np.ndarray]) -> list[dict]:
         """Every row's reading: low / high stage names, the possible stages, and every criterion with its
-        verdict, the signal values (`values[signal][i]`: row i's value as reported, None when not
-        observed; a signal left out is None everywhere) and the seed sentence. The comparisons and seed
-        of a criterion are one object in every row's entry."""
+        verdict, the signal values (`values[signal][i]`: row i's value as reported, NaN where not
+        observed, which the reading reports as None; a signal left out is not observed anywhere) and
+        the seed sentence. A criterion's rows with the same values share one entry object, and its
+        comparisons and seed are one object in every entry (readings are never modified in place)."""
         names = self.spec.stage_names
         n = len(self.low)
         entries = []   # per criterion, every row's entry
         for criterion in self.criteria:
             template = criterion_entry(criterion, {})
             signals = tuple(template["signals"])
-            columns = [values.get(signal, [None] * n) for signal in signals]
-            if len(signals) == 1:    # most criteria: a literal is much faster than dict(zip(...))
-                (signal,), (column,) = signals, columns
-                entries.append([{**template, "signals": {signal: value}} for value in column])
-            else:
-                rows = zip(*columns) if columns else [()] * n
-                entries.append([{**template, "signals": dict(zip(signals, row))} for row in rows])
+            columns = np.column_stack([np.asarray(values.get(s, np.full(n, np.nan)), dtype=float) for s in signals]
+                                      if signals else [np.zeros(n)])
+            alike = row_patterns(columns)    # bit for bit: 0.0 and -0.0 stay apart
+            distinct = {i: {**template, "signals": {s: None if v != v else v
+                                                    for s, v in zip(signals, columns[i].tolist())}}
+                        for i in set(alike)}
+            entries.append([distinct[i] for i in alike])
         row_entries = list(zip(*entries)) if entries else [()] * n
         verdict_pattern, possible_pattern = row_patterns(self.verdicts), row_patterns(self.possible)
         filed = {i: [[j for j, v in enumerate(self.verdicts[i].tolist()) if v == kind]
