@@ -257,15 +257,15 @@ def interval_reasons(spec: ModelSpec, rules: dict) -> list[str]:
 @dataclass
 class _RulePattern:
     """What every row with one rule reading (the same low, high, status, possible stages, verdicts and
-    axis levels) reports alike: names, the interval in words and why it is not narrower."""
+    axis levels) reports alike: one object of each for all of them."""
     status: str
     low: int | None
     low_name: str | None
     high: int | None
     high_name: str | None
     stages_possible: str | None
-    text: str | None
-    reasons: list[str]          # interval_reasons, or why the evidence is insufficient
+    interval: dict | None           # the explanation's interval: in words, and why it is not narrower
+    insufficient: list[str] | None  # why the evidence is insufficient
 
 
 def _rule_patterns(spec: ModelSpec, rules: RuleFrame, readings: list[dict]) -> list[_RulePattern]:
@@ -282,17 +282,19 @@ def _rule_patterns(spec: ModelSpec, rules: RuleFrame, readings: list[dict]) -> l
             patterns[i] = _RulePattern(status, None, None, None, None, None, None,
                                        _insufficient_reasons(spec, rules, i))
             continue
-        low, high = int(rules.low[i]), int(rules.high[i])
-        patterns[i] = _RulePattern(status, low, names[low], high, names[high], "|".join(reading["possible"]),
-                                   spec.describe(low, high, reading["possible"]),
-                                   interval_reasons(spec, reading) if status != OK else [])
+        low, high, possible = int(rules.low[i]), int(rules.high[i]), reading["possible"]
+        interval = {"low": names[low], "high": names[high], "possible": possible,
+                    "text": spec.describe(low, high, possible),
+                    "reasons": interval_reasons(spec, reading) if status != OK else []}
+        patterns[i] = _RulePattern(status, low, names[low], high, names[high], "|".join(possible), interval, None)
     return [patterns[i] for i in first]
 
 
 def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], dims: pd.DataFrame) -> list[dict]:
-    """The records, organisation by organisation, each model's in turn. What rows share is built once:
-    the texts of a rule pattern (_rule_patterns), the stage names; an organisation's signals,
-    observation and evidence are one object in each of its records."""
+    """The records, organisation by organisation, each model's in turn. What rows share is built once
+    and is one object in each of their records (records are never modified in place): what a rule
+    reading reports alike (_rule_patterns, RuleFrame.results); an organisation's signals, observation,
+    evidence and dimensions."""
     column = lambda name, default: dims[name].tolist() if name in dims.columns else [default] * len(dims)  # noqa: E731
     by_row = lambda columns: list(zip(*columns)) if columns else [()] * len(dims)  # noqa: E731
     reported = lambda name, default: _none_where_missing(_rounded(column(name, default)))  # noqa: E731
@@ -302,7 +304,11 @@ def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], di
     dimension_values = by_row([reported(d, None) for d in D.DIMENSIONS])
     evidence = by_row([reported(e, 0.0) for e in D.EVIDENCE])
     completeness = reported("completeness", None)
-    kinds = by_row([column(f"obs_{s}", D.EXACT) for s in D.SIGNALS])
+    kind_columns = [column(f"obs_{s}", D.EXACT) for s in D.SIGNALS]
+    kinds = by_row(kind_columns)
+    # how the sources observe the signals: few combinations, each one object
+    alike = row_patterns(np.column_stack([pd.factorize(pd.Series(k, dtype=object))[0] for k in kind_columns]))
+    observations = {i: {s: k for s, k in zip(D.SIGNALS, kinds[i]) if k != D.EXACT} for i in set(alike)}
     models = []
     for model_id, reading in readings.items():
         spec = specs[model_id]
@@ -314,28 +320,26 @@ def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], di
                        [names[c] for c in reading.classifier_stage], reading.confidence, reading.axes))
     out: list[dict] = []
     for i, org in enumerate(dims["org"].tolist()):
-        not_exact = {s: k for s, k in zip(D.SIGNALS, kinds[i]) if k != D.EXACT}
+        not_exact = observations[alike[i]]
         volumes = dict(zip(D.EVIDENCE, evidence[i]))
+        dimensions = dict(zip(D.DIMENSIONS, dimension_values[i]))
         for model_id, rules, patterns, proba, classifier_proba, classifier_stage, confidence, axes in models:
             pattern, reading = patterns[i], rules[i]
             explanation = {"rules": reading,
                            "classifier": {"stage": classifier_stage[i], "probabilities": classifier_proba[i]},
                            "signals": signals[i], "observation": not_exact, "evidence": volumes,
-                           "dimensions": dict(zip(D.DIMENSIONS, dimension_values[i])),
-                           "completeness": completeness[i]}
+                           "dimensions": dimensions, "completeness": completeness[i]}
             if axes:
                 explanation["axes"] = {a: v[i] for a, v in axes.items()}
             if pattern.status == INSUFFICIENT:
-                explanation["insufficient"] = list(pattern.reasons)
+                explanation["insufficient"] = pattern.insufficient
                 out.append({"org": org, "model": model_id, "probabilities": proba[i],
                             "explanation": explanation, "stage": None, "stage_index": None,
                             "stage_low_index": None, "stage_high_index": None, "stages_possible": None,
                             "confidence": None,
                             "status": pattern.status, "rule_stage": None, "classifier_stage": None})
                 continue
-            explanation["interval"] = {"low": pattern.low_name, "high": pattern.high_name,
-                                       "possible": reading["possible"], "text": pattern.text,
-                                       "reasons": list(pattern.reasons)}
+            explanation["interval"] = pattern.interval
             out.append({"org": org, "model": model_id, "probabilities": proba[i],
                         "explanation": explanation, "stage": pattern.low_name, "stage_index": pattern.low,
                         "stage_low_index": pattern.low, "stage_high_index": pattern.high,
@@ -367,4 +371,6 @@ def _rounded(values) -> np.ndarray:
 
 
 def _none_where_missing(values: np.ndarray) -> list:
-    return [None if v != v else v for v in values.tolist()]
+    reported = values.astype(object)
+    reported[np.isnan(values)] = None
+    return reported.tolist()

@@ -77,8 +77,9 @@ class RuleFrame:
         """Every row's reading: low / high stage names, the possible stages, and every criterion with its
         verdict, the signal values (`values[signal][i]`: row i's value as reported, NaN where not
         observed, which the reading reports as None; a signal left out is not observed anywhere) and
-        the seed sentence. A criterion's rows with the same values share one entry object, and its
-        comparisons and seed are one object in every entry (readings are never modified in place)."""
+        the seed sentence. Rows with the same possible stages share that list, a criterion's rows with
+        the same values share one entry object, and its comparisons and seed are one object in every
+        entry (readings are never modified in place)."""
         names = self.spec.stage_names
         n = len(self.low)
         entries = []   # per criterion, every row's entry
@@ -102,7 +103,7 @@ class RuleFrame:
         axes = {a: [LEVEL_NAMES[level] for level in v.tolist()] for a, v in self.axis_levels.items()}
         out = []
         for i, (row, v, p) in enumerate(zip(row_entries, verdict_pattern, possible_pattern)):
-            reading = {"low": lows[i], "high": highs[i], "possible": list(possible_names[p])}
+            reading = {"low": lows[i], "high": highs[i], "possible": possible_names[p]}
             for name, positions in zip(VERDICT_NAMES, filed[v]):
                 reading[name] = [row[j] for j in positions]
             if axes:
@@ -112,14 +113,20 @@ class RuleFrame:
 
 
 def row_patterns(matrix: np.ndarray) -> list[int]:
-    """For each row of a 2-d array, the index of the first row equal to it (rows alike share readings)."""
-    matrix = np.ascontiguousarray(matrix)
-    width = matrix.shape[1] * matrix.itemsize
-    if width == 0:
-        return [0] * len(matrix)
-    raw = matrix.tobytes()
-    first: dict[bytes, int] = {}
-    return [first.setdefault(raw[start:start + width], i) for i, start in enumerate(range(0, len(raw), width))]
+    """For each row of a 2-d array, the index of the first row equal to it bit for bit (so 0.0 and -0.0
+    differ): rows alike share readings."""
+    n = len(matrix)
+    if n == 0:
+        return []
+    bits = np.ascontiguousarray(matrix)
+    bits = bits.view(f"i{bits.itemsize}") if bits.dtype.kind in "fb" else bits
+    order = np.lexsort(bits.T[::-1]) if bits.shape[1] else np.arange(n)   # stable: first rows lead
+    ordered = bits[order]
+    starts = np.ones(n, bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    first = np.empty(n, dtype=np.int64)
+    first[order] = order[starts][np.cumsum(starts) - 1]
+    return first.tolist()
 
 
 def criterion_entry(criterion: Criterion, values: dict) -> dict:
