@@ -88,7 +88,7 @@ class RuleFrame:
             signals = tuple(template["signals"])
             columns = np.column_stack([np.asarray(values.get(s, np.full(n, np.nan)), dtype=float) for s in signals]
                                       if signals else [np.zeros(n)])
-            alike = row_patterns(columns)    # bit for bit: 0.0 and -0.0 stay apart
+            alike = row_patterns(columns)
             distinct = {i: {**template, "signals": {s: None if v != v else v
                                                     for s, v in zip(signals, columns[i].tolist())}}
                         for i in set(alike)}
