@@ -32,7 +32,7 @@ import pandas as pd
 
 from models import dimensions as D
 from models.classifier import OrdinalStageClassifier
-from models.rules import ABSTAIN, INSUFFICIENT, UNKNOWN, UNOBSERVED, RuleFrame, rule_frame
+from models.rules import ABSTAIN, INSUFFICIENT, OK, UNKNOWN, UNOBSERVED, RuleFrame, row_patterns, rule_frame
 from models.spec import ModelSpec, load_models
 
 ANALYST_WEIGHT = 3.0
@@ -130,11 +130,16 @@ def quadrant_proba(spec: ModelSpec, axis_p: dict[str, np.ndarray]) -> np.ndarray
     return proba
 
 
+def _axis_high_proba(fitted: FittedModels, X: np.ndarray) -> dict[str, np.ndarray]:
+    """P(high) of every SMI axis."""
+    return {name: _full_proba(m, X, 2)[0][:, 1] for name, m in fitted.axes.items()}
+
+
 def classifier_proba(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> np.ndarray:
     """The classifier's own distribution over the model's stages for every row of `dims`."""
     X = model_inputs(dims)
     if spec.kind == "quadrant":
-        return quadrant_proba(spec, {name: _full_proba(m, X, 2)[0][:, 1] for name, m in fitted.axes.items()})
+        return quadrant_proba(spec, _axis_high_proba(fitted, X))
     return _full_proba(fitted.ordinal[spec.id], X, len(spec.stages))[0]
 
 
@@ -163,12 +168,11 @@ def _round4(values: np.ndarray) -> list:
 
 def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _ModelReading:
     rules = rule_frame(spec, dims)
-    proba = classifier_proba(spec, fitted, dims)
     rows = np.arange(len(dims))
     judged = rules.status != INSUFFICIENT
     if spec.kind == "quadrant":
-        X = model_inputs(dims)
-        axis_p = {name: _full_proba(m, X, 2)[0][:, 1] for name, m in fitted.axes.items()}
+        axis_p = _axis_high_proba(fitted, model_inputs(dims))
+        proba = quadrant_proba(spec, axis_p)
         allowed = np.where(judged[:, None], rules.possible, True)
         inside = np.where(allowed, proba, 0.0)
         mass = inside.sum(axis=1)
@@ -179,6 +183,7 @@ def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _M
         confidence = np.where(point >= 0, proba[rows, np.maximum(point, 0)], mass)
         return _ModelReading(rules, _round4(proba), clf_stage.tolist(), _round4(restricted),
                              _round4(confidence), {a: _round4(v) for a, v in axis_p.items()})
+    proba = classifier_proba(spec, fitted, dims)
     n = len(spec.stages)
     lo = np.where(judged, rules.low, 0)
     hi = np.where(judged, rules.high, n - 1)
@@ -204,8 +209,10 @@ def _one_openmp_thread() -> None:
 def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     """One estimate per organisation (row of `dims`, from models.dimensions.compute) and model.
 
-    Rules and classifiers run over all organisations at once per model; only the result records (with
-    the explanation stored beside each estimate) are assembled per organisation."""
+    Rules and classifiers run over all organisations at once per model; the records (with the
+    explanation stored beside each estimate) are assembled per organisation from parts built once for
+    all rows alike, which are one object in each of those records: read records, never modify them in
+    place (copy first, as models.confidence.apply_data_confidence does)."""
     specs = load_models()
     dims = dims.reset_index(drop=True)
     # Models are predicted side by side, one per core (the tree code releases the GIL); within a model
@@ -249,50 +256,98 @@ def interval_reasons(spec: ModelSpec, rules: dict) -> list[str]:
     return reasons
 
 
+@dataclass
+class _RulePattern:
+    """What every row with one rule reading (the same low, high, status, possible stages, verdicts and
+    axis levels) reports alike: one object of each for all of them."""
+    status: str
+    low: int | None
+    low_name: str | None
+    high: int | None
+    high_name: str | None
+    stages_possible: str | None
+    interval: dict | None           # the explanation's interval: in words, and why it is not narrower
+    insufficient: list[str] | None  # why the evidence is insufficient
+
+
+def _rule_patterns(spec: ModelSpec, rules: RuleFrame, readings: list[dict]) -> list[_RulePattern]:
+    """Every row's _RulePattern (`readings`: the results of `rules`), one object per distinct reading."""
+    names = spec.stage_names
+    _, status_code = np.unique(rules.status, return_inverse=True)
+    key = np.column_stack([rules.low, rules.high, status_code.reshape(-1), rules.possible, rules.verdicts,
+                           *rules.axis_levels.values()])
+    first = row_patterns(key)
+    patterns = {}
+    for i in set(first):
+        status, reading = str(rules.status[i]), readings[i]
+        if status == INSUFFICIENT:
+            patterns[i] = _RulePattern(status, None, None, None, None, None, None,
+                                       _insufficient_reasons(spec, rules, i))
+            continue
+        low, high, possible = int(rules.low[i]), int(rules.high[i]), reading["possible"]
+        interval = {"low": names[low], "high": names[high], "possible": possible,
+                    "text": spec.describe(low, high, possible),
+                    "reasons": interval_reasons(spec, reading) if status != OK else []}
+        patterns[i] = _RulePattern(status, low, names[low], high, names[high], "|".join(possible), interval, None)
+    return [patterns[i] for i in first]
+
+
 def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], dims: pd.DataFrame) -> list[dict]:
+    """The records, organisation by organisation, each model's in turn. What rows share is built once
+    and is one object in each of their records (records are never modified in place): what a rule
+    reading reports alike (_rule_patterns, RuleFrame.results); an organisation's signals, observation,
+    evidence and dimensions."""
     column = lambda name, default: dims[name].tolist() if name in dims.columns else [default] * len(dims)  # noqa: E731
-    dimension_values = list(zip(*(column(d, None) for d in D.DIMENSIONS)))
-    signal_values = list(zip(*(column(f"sig_{s}", None) for s in D.SIGNALS)))
-    kinds = list(zip(*(column(f"obs_{s}", D.EXACT) for s in D.SIGNALS)))
-    evidence = list(zip(*(column(e, 0.0) for e in D.EVIDENCE)))
-    completeness_values = column("completeness", None)
-    stage_names = {model_id: [s.name for s in spec.stages] for model_id, spec in specs.items()}
+    by_row = lambda columns: list(zip(*columns)) if columns else [()] * len(dims)  # noqa: E731
+    reported = lambda name, default: _none_where_missing(_rounded(column(name, default)))  # noqa: E731
+    signal_columns = {s: _rounded(column(f"sig_{s}", None)) for s in D.SIGNALS}
+    signals = [dict(zip(D.SIGNALS, values))
+               for values in by_row([_none_where_missing(c) for c in signal_columns.values()])]
+    dimension_values = by_row([reported(d, None) for d in D.DIMENSIONS])
+    evidence = by_row([reported(e, 0.0) for e in D.EVIDENCE])
+    completeness = reported("completeness", None)
+    kind_columns = [column(f"obs_{s}", D.EXACT) for s in D.SIGNALS]
+    kinds = by_row(kind_columns)
+    # how the sources observe the signals: few combinations, each one object
+    alike = row_patterns(np.column_stack([pd.factorize(pd.Series(k, dtype=object))[0] for k in kind_columns]))
+    observations = {i: {s: k for s, k in zip(D.SIGNALS, kinds[i]) if k != D.EXACT} for i in set(alike)}
+    models = []
+    for model_id, reading in readings.items():
+        spec = specs[model_id]
+        names = spec.stage_names
+        rule_readings = reading.rules.results(signal_columns)
+        models.append((model_id, rule_readings, _rule_patterns(spec, reading.rules, rule_readings),
+                       [dict(zip(names, p)) for p in reading.proba],
+                       [dict(zip(names, p)) for p in reading.classifier_proba],
+                       [names[c] for c in reading.classifier_stage], reading.confidence, reading.axes))
     out: list[dict] = []
     for i, org in enumerate(dims["org"].tolist()):
-        reported = {d: _num(v) for d, v in zip(D.DIMENSIONS, dimension_values[i])}
-        signals = {s: _num(v) for s, v in zip(D.SIGNALS, signal_values[i])}
-        not_exact = {s: k for s, k in zip(D.SIGNALS, kinds[i]) if k != D.EXACT}
-        volumes = {e: _num(v) for e, v in zip(D.EVIDENCE, evidence[i])}
-        completeness = _num(completeness_values[i])
-        for model_id, reading in readings.items():
-            spec, names = specs[model_id], stage_names[model_id]
-            rules = reading.rules.result(i, signals)
-            status = str(reading.rules.status[i])
-            low, high = int(reading.rules.low[i]), int(reading.rules.high[i])
-            c, p = reading.classifier_stage[i], reading.proba[i]
-            explanation = {"rules": rules,
-                           "classifier": {"stage": names[c],
-                                          "probabilities": dict(zip(names, reading.classifier_proba[i]))},
-                           "signals": signals, "observation": not_exact, "evidence": volumes,
-                           "dimensions": dict(reported), "completeness": completeness}
-            if reading.axes:
-                explanation["axes"] = {a: v[i] for a, v in reading.axes.items()}
-            if status == INSUFFICIENT:
-                explanation["insufficient"] = _insufficient_reasons(spec, reading.rules, i)
-                out.append({"org": org, "model": model_id, "probabilities": dict(zip(names, p)),
+        not_exact = observations[alike[i]]
+        volumes = dict(zip(D.EVIDENCE, evidence[i]))
+        dimensions = dict(zip(D.DIMENSIONS, dimension_values[i]))
+        for model_id, rules, patterns, proba, classifier_proba, classifier_stage, confidence, axes in models:
+            pattern, reading = patterns[i], rules[i]
+            explanation = {"rules": reading,
+                           "classifier": {"stage": classifier_stage[i], "probabilities": classifier_proba[i]},
+                           "signals": signals[i], "observation": not_exact, "evidence": volumes,
+                           "dimensions": dimensions, "completeness": completeness[i]}
+            if axes:
+                explanation["axes"] = {a: v[i] for a, v in axes.items()}
+            if pattern.status == INSUFFICIENT:
+                explanation["insufficient"] = pattern.insufficient
+                out.append({"org": org, "model": model_id, "probabilities": proba[i],
                             "explanation": explanation, "stage": None, "stage_index": None,
                             "stage_low_index": None, "stage_high_index": None, "stages_possible": None,
                             "confidence": None,
-                            "status": status, "rule_stage": None, "classifier_stage": None})
+                            "status": pattern.status, "rule_stage": None, "classifier_stage": None})
                 continue
-            explanation["interval"] = {"low": names[low], "high": names[high], "possible": rules["possible"],
-                                       "text": spec.describe(low, high, rules["possible"]),
-                                       "reasons": interval_reasons(spec, rules) if status != "ok" else []}
-            out.append({"org": org, "model": model_id, "probabilities": dict(zip(names, p)),
-                        "explanation": explanation, "stage": names[low], "stage_index": low,
-                        "stage_low_index": low, "stage_high_index": high,
-                        "stages_possible": "|".join(rules["possible"]), "confidence": reading.confidence[i],
-                        "status": status, "rule_stage": names[low], "classifier_stage": names[c]})
+            explanation["interval"] = pattern.interval
+            out.append({"org": org, "model": model_id, "probabilities": proba[i],
+                        "explanation": explanation, "stage": pattern.low_name, "stage_index": pattern.low,
+                        "stage_low_index": pattern.low, "stage_high_index": pattern.high,
+                        "stages_possible": pattern.stages_possible, "confidence": confidence[i],
+                        "status": pattern.status, "rule_stage": pattern.low_name,
+                        "classifier_stage": classifier_stage[i]})
     return out
 
 
@@ -307,8 +362,17 @@ def _insufficient_reasons(spec: ModelSpec, rules: RuleFrame, i: int) -> list[str
     return ["every stage is still possible: the evidence rules none out"]
 
 
-def _num(value):
-    if value is None:
-        return None
-    value = float(value)
-    return None if value != value else round(value, 4)
+def _rounded(values) -> np.ndarray:
+    """A column as reported: every value `round(v, 4)`, NaN where missing (None in a column is missing)."""
+    values = np.asarray(values, dtype=float)
+    in_range = np.abs(values) < 1e4     # _round4's range; False where missing
+    rounded = values.copy()
+    rounded[in_range] = _round4(values[in_range])
+    rounded[~in_range] = [round(v, 4) for v in values[~in_range].tolist()]
+    return rounded
+
+
+def _none_where_missing(values: np.ndarray) -> list:
+    reported = values.astype(object)
+    reported[np.isnan(values)] = None
+    return reported.tolist()

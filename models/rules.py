@@ -28,6 +28,7 @@ HOLD, FAIL, ABSTAIN, UNOBSERVED = 0, 1, 2, 3
 VERDICT_NAMES = ("held", "failed", "abstained", "unobserved")
 OK, INTERVAL, INSUFFICIENT = "ok", "interval", "insufficient_evidence"
 HIGH, LOW, UNKNOWN = 1, 0, -1
+LEVEL_NAMES = {HIGH: "high", LOW: "low", UNKNOWN: "unknown"}
 
 
 def _column(frame: pd.DataFrame, name: str, default) -> np.ndarray:
@@ -62,7 +63,7 @@ def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray
 @dataclass
 class RuleFrame:
     """The rule reading of every row of a frame at once: each criterion's verdict, the supported /
-    excluded stages, low, high and status; `result(i)` gives row i's reading with its reasons."""
+    excluded stages, low, high and status; `results` gives every row's reading with its reasons."""
     spec: ModelSpec
     criteria: list[Criterion]
     verdicts: np.ndarray       # (rows, criteria)
@@ -72,20 +73,60 @@ class RuleFrame:
     possible: np.ndarray       # (rows, stages): stages consistent with the evidence
     axis_levels: dict[str, np.ndarray]   # quadrant models: HIGH | LOW | UNKNOWN per axis
 
-    def result(self, i: int, values: dict) -> dict:
-        """Row i's reading: low / high stage names, the possible stages, and every criterion with its
-        verdict, the signal values (`values`: signal -> value as reported, None when not observed) and
-        the seed sentence."""
+    def results(self, values: dict[str, np.ndarray]) -> list[dict]:
+        """Every row's reading: low / high stage names, the possible stages, and every criterion with its
+        verdict, the signal values (`values[signal][i]`: row i's value as reported, NaN where not
+        observed, which the reading reports as None; a signal left out is not observed anywhere) and
+        the seed sentence. Rows with the same possible stages share that list, a criterion's rows with
+        the same values share one entry object, and its comparisons and seed are one object in every
+        entry (readings are never modified in place)."""
         names = self.spec.stage_names
-        out = {"low": names[int(self.low[i])], "high": names[int(self.high[i])],
-               "possible": [n for n, p in zip(names, self.possible[i].tolist()) if p]}
-        out.update({name: [] for name in VERDICT_NAMES})
-        for criterion, verdict in zip(self.criteria, self.verdicts[i].tolist()):
-            out[VERDICT_NAMES[verdict]].append(criterion_entry(criterion, values))
-        if self.axis_levels:
-            out["axes"] = {a: {HIGH: "high", LOW: "low", UNKNOWN: "unknown"}[int(v[i])]
-                           for a, v in self.axis_levels.items()}
+        n = len(self.low)
+        entries = []   # per criterion, every row's entry
+        for criterion in self.criteria:
+            template = criterion_entry(criterion, {})
+            signals = tuple(template["signals"])
+            columns = np.column_stack([np.asarray(values.get(s, np.full(n, np.nan)), dtype=float) for s in signals]
+                                      if signals else [np.zeros(n)])
+            alike = row_patterns(columns)
+            distinct = {i: {**template, "signals": {s: None if v != v else v
+                                                    for s, v in zip(signals, columns[i].tolist())}}
+                        for i in set(alike)}
+            entries.append([distinct[i] for i in alike])
+        row_entries = list(zip(*entries)) if entries else [()] * n
+        verdict_pattern, possible_pattern = row_patterns(self.verdicts), row_patterns(self.possible)
+        filed = {i: [[j for j, v in enumerate(self.verdicts[i].tolist()) if v == kind]
+                     for kind in range(len(VERDICT_NAMES))] for i in set(verdict_pattern)}
+        possible_names = {i: [name for name, p in zip(names, self.possible[i].tolist()) if p]
+                          for i in set(possible_pattern)}
+        lows, highs = [names[k] for k in self.low.tolist()], [names[k] for k in self.high.tolist()]
+        axes = {a: [LEVEL_NAMES[level] for level in v.tolist()] for a, v in self.axis_levels.items()}
+        out = []
+        for i, (row, v, p) in enumerate(zip(row_entries, verdict_pattern, possible_pattern)):
+            reading = {"low": lows[i], "high": highs[i], "possible": possible_names[p]}
+            for name, positions in zip(VERDICT_NAMES, filed[v]):
+                reading[name] = [row[j] for j in positions]
+            if axes:
+                reading["axes"] = {a: levels[i] for a, levels in axes.items()}
+            out.append(reading)
         return out
+
+
+def row_patterns(matrix: np.ndarray) -> list[int]:
+    """For each row of a 2-d array, the index of the first row equal to it bit for bit (so 0.0 and -0.0
+    differ): rows alike share readings."""
+    n = len(matrix)
+    if n == 0:
+        return []
+    bits = np.ascontiguousarray(matrix)
+    bits = bits.view(f"i{bits.itemsize}") if bits.dtype.kind in "fb" else bits
+    order = np.lexsort(bits.T[::-1]) if bits.shape[1] else np.arange(n)   # stable: first rows lead
+    ordered = bits[order]
+    starts = np.ones(n, bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    first = np.empty(n, dtype=np.int64)
+    first[order] = order[starts][np.cumsum(starts) - 1]
+    return first.tolist()
 
 
 def criterion_entry(criterion: Criterion, values: dict) -> dict:
@@ -211,4 +252,4 @@ def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray
 
 __all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
            "RuleFrame", "rule_frame", "comparison_verdicts", "criterion_entry", "full_observation_truth",
-           "quadrant_indices"]
+           "quadrant_indices", "row_patterns"]

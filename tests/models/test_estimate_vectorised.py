@@ -1,7 +1,11 @@
-"""models.estimate.estimate evaluates rules and classifiers over all organisations at once; its records
-must be exactly what estimating each organisation on its own gives, and the vectorised rule walk must
-be the stage walk the model files document (kept below as a per-row reference)."""
+"""models.estimate.estimate evaluates rules and classifiers over all organisations at once and assembles
+its records from readings shared by rows alike; its records must be exactly what estimating each
+organisation on its own gives and what assembling each record on its own gives (kept below as a per-row
+reference), and the vectorised rule walk must be the stage walk the model files document (likewise)."""
 from __future__ import annotations
+
+import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -9,8 +13,9 @@ import pytest
 
 from models import dimensions as D
 from models.classifier import OrdinalStageClassifier
-from models.estimate import _round4, estimate, fit_models
-from models.rules import FAIL, HOLD, UNOBSERVED, rule_frame
+from models.estimate import (_insufficient_reasons, _none_where_missing, _read_model, _round4, _rounded,
+                             classifier_proba, estimate, fit_models, interval_reasons)
+from models.rules import FAIL, HIGH, HOLD, INSUFFICIENT, LOW, UNOBSERVED, VERDICT_NAMES, criterion_entry, rule_frame
 from models.spec import load_models
 
 KINDS = np.array([D.EXACT, D.LOWER_BOUND, D.NOT_OBSERVED])
@@ -51,6 +56,81 @@ def test_estimate_of_each_organisation_alone_matches_the_vectorised_records(fitt
     alone = [r for i in range(0, len(dims), 37) for r in estimate(fitted, dims.iloc[[i]])]
     chosen = {dims["org"].iloc[i] for i in range(0, len(dims), 37)}
     assert alone == [r for r in together if r["org"] in chosen]
+
+
+def _reference_num(value):
+    """A value as reported, on its own."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if value != value else round(value, 4)
+
+
+def _reference_rules(rules, i: int, values: dict) -> dict:
+    """Row i's rule reading, built on its own."""
+    names = rules.spec.stage_names
+    out = {"low": names[int(rules.low[i])], "high": names[int(rules.high[i])],
+           "possible": [n for n, p in zip(names, rules.possible[i].tolist()) if p]}
+    out.update({name: [] for name in VERDICT_NAMES})
+    for criterion, verdict in zip(rules.criteria, rules.verdicts[i].tolist()):
+        out[VERDICT_NAMES[verdict]].append(criterion_entry(criterion, values))
+    if rules.axis_levels:
+        out["axes"] = {a: {HIGH: "high", LOW: "low", -1: "unknown"}[int(v[i])] for a, v in rules.axis_levels.items()}
+    return out
+
+
+def _reference_records(fitted, dims: pd.DataFrame) -> list[dict]:
+    """Every record assembled on its own, organisation by organisation and model by model."""
+    specs = load_models()
+    readings = {model_id: _read_model(spec, fitted, dims) for model_id, spec in specs.items()}
+    out = []
+    for i, row in enumerate(dims.to_dict("records")):
+        signals = {s: _reference_num(row.get(f"sig_{s}")) for s in D.SIGNALS}
+        not_exact = {s: row.get(f"obs_{s}", D.EXACT) for s in D.SIGNALS if row.get(f"obs_{s}", D.EXACT) != D.EXACT}
+        volumes = {e: _reference_num(row.get(e, 0.0)) for e in D.EVIDENCE}
+        for model_id, reading in readings.items():
+            spec, names = specs[model_id], specs[model_id].stage_names
+            rules = _reference_rules(reading.rules, i, signals)
+            status = str(reading.rules.status[i])
+            low, high = int(reading.rules.low[i]), int(reading.rules.high[i])
+            c, p = reading.classifier_stage[i], reading.proba[i]
+            explanation = {"rules": rules,
+                           "classifier": {"stage": names[c],
+                                          "probabilities": dict(zip(names, reading.classifier_proba[i]))},
+                           "signals": signals, "observation": not_exact, "evidence": volumes,
+                           "dimensions": {d: _reference_num(row.get(d)) for d in D.DIMENSIONS},
+                           "completeness": _reference_num(row.get("completeness"))}
+            if reading.axes:
+                explanation["axes"] = {a: v[i] for a, v in reading.axes.items()}
+            record = {"org": row["org"], "model": model_id, "probabilities": dict(zip(names, p)),
+                      "explanation": explanation}
+            if status == INSUFFICIENT:
+                explanation["insufficient"] = _insufficient_reasons(spec, reading.rules, i)
+                record.update({"stage": None, "stage_index": None, "stage_low_index": None,
+                               "stage_high_index": None, "stages_possible": None, "confidence": None,
+                               "status": status, "rule_stage": None, "classifier_stage": None})
+            else:
+                explanation["interval"] = {"low": names[low], "high": names[high], "possible": rules["possible"],
+                                           "text": spec.describe(low, high, rules["possible"]),
+                                           "reasons": interval_reasons(spec, rules) if status != "ok" else []}
+                record.update({"stage": names[low], "stage_index": low, "stage_low_index": low,
+                               "stage_high_index": high, "stages_possible": "|".join(rules["possible"]),
+                               "confidence": reading.confidence[i], "status": status,
+                               "rule_stage": names[low], "classifier_stage": names[c]})
+            out.append(record)
+    return out
+
+
+def test_records_equal_the_records_assembled_one_by_one(fitted_and_dims):
+    fitted, dims = fitted_and_dims
+    records = estimate(fitted, dims)
+    expected = _reference_records(fitted, dims)
+    assert json.dumps(records) == json.dumps(expected)   # key order included
+    assert records == expected
+    assert len({r["status"] for r in records}) == 3 and any(r["explanation"]["interval"]["reasons"]
+                                                            for r in records if r["status"] == "interval")
+    smi = load_models()["smi"]
+    assert _read_model(smi, fitted, dims).classifier_proba == _round4(classifier_proba(smi, fitted, dims))
 
 
 def _reference_walk(spec, verdicts: np.ndarray) -> tuple[int, int]:
@@ -101,3 +181,21 @@ def test_vectorised_rule_walk_matches_the_documented_walk(fitted_and_dims):
 def test_round4_is_the_builtin_round():
     values = np.array([[0.00005, 0.12345, 0.99995, 1 / 3], [2.5e-5, 0.6, 0.0, 1.0]])
     assert _round4(values) == [[round(v, 4) for v in row] for row in values.tolist()]
+
+
+def test_a_column_as_reported_is_each_value_as_reported():
+    column = [0.00005, 12345.67895, 86400.00005, -1e-5, -0.0, None, np.nan, np.inf, 3, 1 / 3]
+    reported = _none_where_missing(_rounded(column))
+    assert json.dumps(reported) == json.dumps([_reference_num(v) for v in column])
+
+
+def test_rows_alike_but_for_the_sign_of_zero_each_report_their_own(fitted_and_dims):
+    """Rows with equal values share their criterion entries; 0.0 and -0.0 are not equal there."""
+    _, dims = fitted_and_dims
+    spec = load_models()["smmm"]
+    rules = rule_frame(spec, dims.iloc[[0, 0, 0]])
+    readings = rules.results({s: np.array([0.0, -0.0, 0.0]) for s in D.SIGNALS})
+    signs = [{math.copysign(1, v) for k in VERDICT_NAMES for e in r[k] for v in e["signals"].values()}
+             for r in readings]
+    assert signs == [{1.0}, {-1.0}, {1.0}]
+    assert readings[0] == readings[2] and readings[0]["held"] + readings[0]["failed"]

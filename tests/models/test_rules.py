@@ -111,7 +111,7 @@ def _estimate_record(spec, rules, frame) -> dict:
     low, high = int(rules.low[0]), int(rules.high[0])
     signals = {s: (None if pd.isna(frame[f"sig_{s}"].iloc[0]) else float(frame[f"sig_{s}"].iloc[0]))
                for s in D.SIGNALS}
-    result = rules.result(0, signals)
+    result = rules.results({s: [v] for s, v in signals.items()})[0]
     return {"org": "o", "model": spec.id, "status": str(rules.status[0]), "stage": spec.stages[low].name,
             "stage_index": low, "stage_low_index": low, "stage_high_index": high, "confidence": 1.0,
             "rule_stage": spec.stages[low].name, "probabilities": {},
