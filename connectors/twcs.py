@@ -308,8 +308,13 @@ def _split(checked: pa.Table | pa.RecordBatch, lines: np.ndarray | None = None) 
 
 @contextmanager
 def _reader() -> Iterator[duckdb.DuckDBPyConnection]:
+    # the importer's caller draws any progress: DuckDB's own bar would write to stdout
     with duckdb.connect() as reader:
         reader.execute("set TimeZone = 'UTC'")
+        try:
+            reader.execute("set enable_progress_bar = false")
+        except duckdb.InvalidInputException:
+            pass  # inside Jupyter without ipywidgets DuckDB refuses the setting (and draws no bar)
         yield reader
 
 
