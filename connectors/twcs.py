@@ -42,8 +42,8 @@ MAX_RECORD_BYTES = 1 << 26
 TRUNCATED = "malformed CSV: file ends inside a quoted field (truncated file?)"
 
 # Typing, validation and derivation of raw records (every field varchar), from `raw` with columns
-# line, shape_problem ('|reason' when the record's fields do not fit the header), shape_excerpt and
-# ALL_COLUMNS. The first failing field names the rejection reason ('field|reason'). The common
+# line, shape_problem ('|reason' when the record's fields do not fit the header), shape_excerpt,
+# breaks (line breaks inside the record's fields) and ALL_COLUMNS. The first failing field names the rejection reason ('field|reason'). The common
 # table expressions and the final select: a query puts its own `raw` before them.
 _CHECKS = """
 typed as (
@@ -325,7 +325,10 @@ def _csv_batches(path: Path, encoding: str) -> Iterator[CheckedBatch]:
         params = {"path": str(readable), "columns": columns, "delimiter": layout.delimiter,
                   "width": layout.width, "required_past": layout.required_past,
                   "max_line_size": MAX_RECORD_BYTES}
-        lines = _PhysicalLines(empty_lines(readable))
+        empty = empty_lines(readable)
+        lines = _PhysicalLines(empty)
+        # one batch is held back: whether the file ends inside its last record's quoted field is
+        # known only once the reader has finished
         last_line, last_batch = None, None
         try:
             stream = reader.execute(_csv_sql(layout), params).to_arrow_reader(BATCH_ROWS)
@@ -337,6 +340,8 @@ def _csv_batches(path: Path, encoding: str) -> Iterator[CheckedBatch]:
                 last_line = int(starts[-1]) if len(starts) else last_line
         except duckdb.Error as exc:
             raise InputFileError(path, f"cannot read as CSV: {str(exc).splitlines()[0]}") from None
+        finally:
+            empty.close()
         if last_batch is not None:
             if last_line is not None and text_from_line(readable, last_line).count(b'"') % 2:
                 last_batch = _without_last_record(last_batch, last_line)

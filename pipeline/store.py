@@ -115,9 +115,9 @@ REDDIT_NAME = r"[\w-]+"
 # by their pseudonym); customer text is dropped unless the store keeps raw text. What the features read
 # from text is derived at build time by features/text.py's macros, except from dropped text: there the
 # load keeps the flags the features need, computed with the same macros. Duplicates inside one batch
-# keep the last row.
-_PSEUDONYMISE_AND_MERGE = """
-insert into posts by name
+# keep the last row. The batch is pseudonymised into a temp table the size of the batch.
+_PSEUDONYMISE = """
+create or replace temp table incoming as
 with
 batch as (
     select *, row_number() over (partition by platform, post_id order by batch_ord desc) as dup
@@ -165,6 +165,24 @@ pseudonymised as (
     from loaded l
 )
 select * from pseudonymised
+"""
+
+# Keys of the batch already stored: a scan of the key columns only. DuckDB runs an insert with "on
+# conflict" as a merge that scans every column of posts for each batch, so only these rows take it;
+# the others are a plain insert (the primary key's index still refuses a duplicate).
+_FIND_STORED = """
+create or replace temp table incoming_stored as
+select platform, post_id from incoming semi join posts using (platform, post_id)
+"""
+
+_INSERT_NEW = """
+insert into posts by name
+select * from incoming anti join incoming_stored using (platform, post_id)
+"""
+
+_MERGE_STORED = """
+insert into posts by name
+select * from incoming semi join incoming_stored using (platform, post_id)
 on conflict (platform, post_id) do update set
 __UPDATES__
 -- unchanged rows are left alone: re-imports stay cheap, and list columns update slowly in DuckDB
@@ -180,8 +198,8 @@ def _is_write_failure(exc: Exception) -> bool:
 _CONTENT_COLUMNS = ["author", "author_key", "is_org_author", "created_at", "in_reply_to", "conversation_id",
                     "text", "mentions", "dropped_text_is_question", "has_media", "like_count", "repost_count",
                     "reply_count"]
-_PSEUDONYMISE_AND_MERGE = _PSEUDONYMISE_AND_MERGE.replace("__BLUESKY__", BLUESKY_NAME).replace("__MASTODON__", MASTODON_NAME)
-_PSEUDONYMISE_AND_MERGE = _PSEUDONYMISE_AND_MERGE.replace(
+_PSEUDONYMISE = _PSEUDONYMISE.replace("__BLUESKY__", BLUESKY_NAME).replace("__MASTODON__", MASTODON_NAME)
+_MERGE_STORED = _MERGE_STORED.replace(
     "__UPDATES__", ",\n".join(f"    {c} = excluded.{c}" for c in _CONTENT_COLUMNS + ["source", "ingest_run_id", "loaded_at"])
 ).replace("__CHANGED__", "\n   or ".join(f"posts.{c} is distinct from excluded.{c}" for c in _CONTENT_COLUMNS))
 
@@ -379,9 +397,14 @@ class Store:
         self.con.execute("set variable load_time = ?", [utcnow()])
         self.con.register("post_batch", batch)
         try:
-            self.con.execute(_PSEUDONYMISE_AND_MERGE)
+            self.con.execute(_PSEUDONYMISE)
         finally:
             self.con.unregister("post_batch")
+        self.con.execute(_FIND_STORED)
+        if self.con.execute("select count(*) from incoming_stored").fetchone()[0]:
+            self.con.execute(_MERGE_STORED)
+        self.con.execute(_INSERT_NEW)
+        self.con.execute("drop table incoming; drop table incoming_stored")
         self.register_org_authors(batch)
         return batch.num_rows
 
