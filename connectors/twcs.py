@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
-from contextlib import contextmanager
+import queue
+import threading
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -348,6 +350,51 @@ def _csv_batches(path: Path, encoding: str) -> Iterator[CheckedBatch]:
             yield last_batch
 
 
+def _read_ahead(batches: Iterator[CheckedBatch]) -> Iterator[CheckedBatch]:
+    """The batches, read one ahead in a thread while the caller stores the previous one (DuckDB
+    releases the GIL in both). Memory holds one more batch; an error reading is raised here, and
+    the reading stops when the caller stops."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    finished = object()
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        handoff.put((batch, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((finished, None))
+        except BaseException as exc:  # handed to the caller, which raises it
+            handoff.put((None, exc))
+        finally:
+            batches.close()
+
+    reader = threading.Thread(target=read, name="twcs-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            batch, error = handoff.get()
+            if error is not None:
+                raise error
+            if batch is finished:
+                return
+            yield batch
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                handoff.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        reader.join()
+
+
 def _without_last_record(batch: CheckedBatch, line: int) -> CheckedBatch:
     """The batch with its last record set aside: the file ends inside that record's quoted field."""
     rejected = [r for r in batch.rejected if r[0] != line]
@@ -403,12 +450,13 @@ def import_twcs(sink: RunSink, path: str | Path, *, source: str | None = None, e
 
         check_encoding(path, encoding, other_encoding_hint=" or import it with --encoding cp1252 (or latin-1)")
         batches = (_jsonl_batches(path, encoding, on_reject) if path.suffix.lower() in {".jsonl", ".ndjson"}
-                   else _csv_batches(path, encoding))
-        for batch in batches:
-            run.counts.read += batch.read
-            run.commit(batch.posts, unreadable + batch.rejected)
-            unreadable.clear()
-            if progress:
-                progress(batch.read)
+                   else _read_ahead(_csv_batches(path, encoding)))
+        with closing(batches):
+            for batch in batches:
+                run.counts.read += batch.read
+                run.commit(batch.posts, unreadable + batch.rejected)
+                unreadable.clear()
+                if progress:
+                    progress(batch.read)
         run.commit(None, unreadable)     # JSON lines set aside after the last batch
     return run.run_id, run.counts
