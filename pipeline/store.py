@@ -167,7 +167,7 @@ pseudonymised as (
 select * from pseudonymised
 """
 
-# Deduplicating costs a sort of every column, so only a batch with a repeated key pays for it.
+# Deduplicating carries every column through a window, so only a batch with a repeated key pays for it.
 _REPEATED_KEYS = "select count(*) from (select 1 from post_batch group by platform, post_id having count(*) > 1)"
 _LAST_OF_EACH_KEY = """
     select * exclude (batch_ord, dup) from (
