@@ -5,6 +5,9 @@ finish or fail). An importer (twcs.py, sp500.py, facebook_pages.py) only parses 
 from __future__ import annotations
 
 import codecs
+import os
+import re
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator, Sequence
@@ -74,6 +77,83 @@ def check_encoding(path: Path, encoding: str = UTF8, *, other_encoding_hint: str
                 return
             lines_before += chunk.count(b"\n")
             offset += len(chunk)
+
+
+# Lines end at \r\n, \r or \n, as Python's universal newlines and its csv module count them.
+_BREAK_CHARS = b"\r\n"
+_BREAK_RUN = re.compile(rb"(?:\r\n|\r|\n){2,}")
+_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+def _breaks(data: bytes, start: int = 0, end: int | None = None) -> int:
+    end = len(data) if end is None else end
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+
+
+def _regions(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    """The file's bytes in pieces that never end inside a run of line breaks (a run ending a piece
+    moves to the next one), so a \r\n or a run of empty lines is never split."""
+    pending = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            data = pending + chunk
+            cut = len(data.rstrip(_BREAK_CHARS))
+            if cut:
+                yield data[:cut]
+            pending = data[cut:]
+    if pending:
+        yield pending
+
+
+def empty_lines(path: Path, chunk_bytes: int = 1 << 24) -> Iterator[int]:
+    """The numbers of the file's empty physical lines after the first, in order (a pass over bytes)."""
+    lines_before = 0   # line breaks before the current region
+    for region in _regions(path, chunk_bytes):
+        position = 0
+        for run in _BREAK_RUN.finditer(region):
+            lines_before += _breaks(region, position, run.start())
+            in_run = _breaks(region, run.start(), run.end())
+            yield from range(lines_before + 2, lines_before + in_run + 1)
+            lines_before += in_run
+            position = run.end()
+        lines_before += _breaks(region, position)
+
+
+def text_from_line(path: Path, line: int, chunk_bytes: int = 1 << 24) -> bytes:
+    """The file's bytes from the start of physical line `line` to its end."""
+    breaks_to_skip = line - 1
+    with open(path, "rb") as handle:
+        offset = 0
+        for region in _regions(path, chunk_bytes):
+            in_region = _breaks(region)
+            if in_region >= breaks_to_skip:
+                for found, match in enumerate(_BREAK.finditer(region), start=1):
+                    if found == breaks_to_skip:
+                        offset += match.end()
+                        break
+                handle.seek(offset if breaks_to_skip else 0)
+                return handle.read()
+            breaks_to_skip -= in_region
+            offset += len(region)
+    return b""
+
+
+@contextmanager
+def utf8_file(path: Path, encoding: str, chunk_chars: int = 1 << 22) -> Iterator[Path]:
+    """The file itself when it is UTF-8, else a temporary UTF-8 copy (the file was checked with
+    check_encoding first); line breaks, and so line numbers, stay as they are."""
+    if codecs.lookup(encoding).name.startswith("utf-8"):
+        yield path
+        return
+    handle, copy = tempfile.mkstemp(suffix=".csv", prefix="maturity-import-")
+    try:
+        with open(path, encoding=encoding, newline="") as source, \
+                os.fdopen(handle, "w", encoding="utf-8", newline="") as target:
+            while text := source.read(chunk_chars):
+                target.write(text)
+        yield Path(copy)
+    finally:
+        os.unlink(copy)
 
 
 class FileRun:

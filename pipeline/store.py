@@ -6,6 +6,7 @@ Opening a `Store` only connects. A write run goes through `writer()`: it holds t
 another task of the same flow has under way."""
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -115,31 +116,33 @@ REDDIT_NAME = r"[\w-]+"
 # by their pseudonym); customer text is dropped unless the store keeps raw text. What the features read
 # from text is derived at build time by features/text.py's macros, except from dropped text: there the
 # load keeps the flags the features need, computed with the same macros. Duplicates inside one batch
-# keep the last row.
-_PSEUDONYMISE_AND_MERGE = """
-insert into posts by name
+# keep the last row. The batch is pseudonymised into a temp table the size of the batch, one platform
+# at a time: each platform's handle pattern is then a constant (a case over the platform, per row,
+# took a fifth of the time).
+_PSEUDONYMISE = """
+insert into incoming by name
 with
-batch as (
-    select *, row_number() over (partition by platform, post_id order by batch_ord desc) as dup
-    from (select *, row_number() over () as batch_ord from post_batch)
-),
+platform_batch as (select * from post_batch where platform = getvariable('load_platform')),
+batch as (__BATCH__),
 known_org as (
     select platform, handle_key from accounts
     union
     select platform, lower(author) from post_batch where is_org_author
 ),
-loaded as (
+by_org as (
     select b.*, (b.is_org_author or k.handle_key is not null) as by_org
     from batch b
     left join known_org k on k.platform = b.platform and k.handle_key = lower(b.author)
-    where b.dup = 1
+),
+loaded as (
+    select *, case when not by_org then pseudonym(author) end as author_pseudonym from by_org
 ),
 pseudonymised as (
     select
         l.platform,
         l.post_id,
-        case when l.by_org then l.author else pseudonym(l.author) end as author,
-        case when l.by_org then lower(l.author) else pseudonym(l.author) end as author_key,
+        coalesce(l.author_pseudonym, l.author) as author,
+        coalesce(l.author_pseudonym, lower(l.author)) as author_key,
         l.by_org as is_org_author,
         l.created_at,
         nullif(l.in_reply_to, '') as in_reply_to,
@@ -148,10 +151,7 @@ pseudonymised as (
             when l.by_org then mask_handles(l.text, l.platform)
             when getvariable('keep_customer_text') then l.text
         end as text,
-        list_transform(case l.platform
-                           when 'bluesky' then regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(__BLUESKY__)', 1)
-                           when 'mastodon' then regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(__MASTODON__)', 1)
-                           else regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(\\w+)', 1) end,
+        list_transform(regexp_extract_all(coalesce(l.text, ''), '(?:^|[^\\w@])@(__MENTION__)', 1),
                        handle -> pseudonym(handle)) as mentions,
         case when not l.by_org and not getvariable('keep_customer_text') then is_question(l.text) end
             as dropped_text_is_question,
@@ -165,6 +165,34 @@ pseudonymised as (
     from loaded l
 )
 select * from pseudonymised
+"""
+
+# Deduplicating carries every column through a window, so only a batch with a repeated key pays for it.
+_REPEATED_KEYS = "select count(*) from (select 1 from post_batch group by platform, post_id having count(*) > 1)"
+_LAST_OF_EACH_KEY = """
+    select * exclude (batch_ord, dup) from (
+        select *, row_number() over (partition by post_id order by batch_ord desc) as dup
+        from (select *, row_number() over () as batch_ord from platform_batch))
+    where dup = 1"""
+# How a handle after @ is written, by platform (X's, twcs's and Reddit's are \w+).
+_MENTION_NAMES = {"bluesky": BLUESKY_NAME, "mastodon": MASTODON_NAME}
+
+# Keys of the batch already stored: a scan of the key columns only. DuckDB runs an insert with "on
+# conflict" as a merge that scans every column of posts for each batch, so only these rows take it;
+# the others are a plain insert (the primary key's index still refuses a duplicate).
+_FIND_STORED = """
+create or replace temp table incoming_stored as
+select platform, post_id from incoming semi join posts using (platform, post_id)
+"""
+
+_INSERT_NEW = """
+insert into posts by name
+select * from incoming anti join incoming_stored using (platform, post_id)
+"""
+
+_MERGE_STORED = """
+insert into posts by name
+select * from incoming semi join incoming_stored using (platform, post_id)
 on conflict (platform, post_id) do update set
 __UPDATES__
 -- unchanged rows are left alone: re-imports stay cheap, and list columns update slowly in DuckDB
@@ -180,8 +208,15 @@ def _is_write_failure(exc: Exception) -> bool:
 _CONTENT_COLUMNS = ["author", "author_key", "is_org_author", "created_at", "in_reply_to", "conversation_id",
                     "text", "mentions", "dropped_text_is_question", "has_media", "like_count", "repost_count",
                     "reply_count"]
-_PSEUDONYMISE_AND_MERGE = _PSEUDONYMISE_AND_MERGE.replace("__BLUESKY__", BLUESKY_NAME).replace("__MASTODON__", MASTODON_NAME)
-_PSEUDONYMISE_AND_MERGE = _PSEUDONYMISE_AND_MERGE.replace(
+
+
+@functools.cache
+def _pseudonymise_sql(platform: str, repeated_keys: bool) -> str:
+    """The pseudonymising insert for one platform's posts of a batch (code-made SQL: the platform
+    only picks a pattern)."""
+    return (_PSEUDONYMISE.replace("__MENTION__", _MENTION_NAMES.get(platform, r"\w+"))
+            .replace("__BATCH__", _LAST_OF_EACH_KEY if repeated_keys else "select * from platform_batch"))
+_MERGE_STORED = _MERGE_STORED.replace(
     "__UPDATES__", ",\n".join(f"    {c} = excluded.{c}" for c in _CONTENT_COLUMNS + ["source", "ingest_run_id", "loaded_at"])
 ).replace("__CHANGED__", "\n   or ".join(f"posts.{c} is distinct from excluded.{c}" for c in _CONTENT_COLUMNS))
 
@@ -379,9 +414,18 @@ class Store:
         self.con.execute("set variable load_time = ?", [utcnow()])
         self.con.register("post_batch", batch)
         try:
-            self.con.execute(_PSEUDONYMISE_AND_MERGE)
+            repeated = bool(self.con.execute(_REPEATED_KEYS).fetchone()[0])
+            self.con.execute("create or replace temp table incoming as select * from posts limit 0")
+            for (platform,) in self.con.execute("select distinct platform from post_batch").fetchall():
+                self.con.execute("set variable load_platform = ?", [platform])
+                self.con.execute(_pseudonymise_sql(platform, repeated))
         finally:
             self.con.unregister("post_batch")
+        self.con.execute(_FIND_STORED)
+        if self.con.execute("select count(*) from incoming_stored").fetchone()[0]:
+            self.con.execute(_MERGE_STORED)
+        self.con.execute(_INSERT_NEW)
+        self.con.execute("drop table incoming; drop table incoming_stored")
         self.register_org_authors(batch)
         return batch.num_rows
 

@@ -171,3 +171,47 @@ def test_import_twcs_command_takes_the_file_encoding(tmp_path):
     loaded = CliRunner().invoke(app, ["import", "twcs", str(path), "--db", db, "--encoding", "cp1252"])
     assert loaded.exit_code == 0, loaded.output
     assert "read 3, loaded 3, rejected 0" in loaded.output
+
+
+# Empty lines between records (skipped, but counted), an empty line inside a quoted field, \r\n and
+# lone \r line ends: the bad records after them are reported at the physical line a text editor shows.
+LINE_COUNTING = (
+    "tweet_id,author_id,inbound,created_at,text\r\n"               # 1
+    "1,AcmeCare,False,2017-10-31T22:10:47Z,\"two\r\n\r\nparagraphs\"\r\n"  # 2-4
+    "\r\n"                                                         # 5 empty
+    "2,115712,maybe,2017-10-31T22:10:47Z,hi\r\n"                   # 6 bad inbound
+    "3,115712,True,2017-10-31T22:10:47Z,cut\r\r"                   # 7, 8 empty
+    "x9,115712,True,2017-10-31T22:10:47Z,hi\n"                     # 9 bad id
+    "\n\n"                                                         # 10, 11 empty
+    "4,115712,True,2017-10-31T22:10:47Z,\"a\n\nb\n\",x\n"          # 12-15 too many fields
+    "5,115712,True,2017-10-31T22:10:47Z,\"\"\"quoted\"\"\"\n"        # 16
+    "6,115712,True,nope,hi\n"                                      # 17 bad time
+)
+
+
+@pytest.mark.parametrize("batch_rows", [100_000, 1, 2])
+def test_lines_count_empty_lines_and_breaks_inside_quotes(store, tmp_path, monkeypatch, batch_rows):
+    import connectors.twcs as twcs
+
+    monkeypatch.setattr(twcs, "BATCH_ROWS", batch_rows)
+    _, counts = import_twcs(store, write(tmp_path, LINE_COUNTING))
+    assert (counts.read, counts.loaded, counts.rejected) == (7, 3, 4)
+    rejected = store.con.execute("select line, field, reason from rejected_rows order by line").fetchall()
+    assert rejected == [
+        (6, "inbound", "expected True/False, found maybe"),
+        (9, "tweet_id", "not an integer id: x9"),
+        (12, None, "expected 5 fields, found 6"),
+        (17, "created_at", "unrecognised timestamp: nope"),
+    ]
+    assert store.con.execute("select text from posts where post_id = '1'").fetchone() == ("two\r\n\r\nparagraphs",)
+
+
+def test_empty_lines_are_found_across_chunk_boundaries(tmp_path):
+    from connectors.files import empty_lines, text_from_line
+
+    path = write(tmp_path, "a\r\n\r\nb\r\rc\n\n\nd\r\n", "lines.txt")
+    assert list(empty_lines(path)) == [2, 4, 6, 7]
+    for chunk_bytes in (1, 2, 3, 5):
+        assert list(empty_lines(path, chunk_bytes=chunk_bytes)) == [2, 4, 6, 7]
+        assert text_from_line(path, 5, chunk_bytes=chunk_bytes) == b"c\n\n\nd\r\n"
+    assert text_from_line(path, 1) == path.read_bytes()
