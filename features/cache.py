@@ -96,14 +96,15 @@ def _is_current(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: in
 
 
 def plan_build(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None,
-               windows: tuple[int, ...] = (0,)) -> CachedBuild:
-    """Which windows of as_of must be built (their inputs changed since their features were stored) and
-    which are current, with the fingerprints to record once the built ones are stored."""
+               windows: tuple[int, ...] = (0,), rebuild: bool = False) -> CachedBuild:
+    """Which windows of as_of must be built (their inputs changed since their features were stored, or
+    all of them with `rebuild`) and which are current, with the fingerprints to record once the built
+    ones are stored."""
     as_of = as_of or runner.default_as_of(con)
     inputs, code = inputs_digest(con, as_of), code_digest()
     plan = CachedBuild(as_of, fingerprints={w: fingerprint(inputs, code, w) for w in windows})
     for window_days in windows:
-        current = _is_current(con, as_of, window_days, plan.fingerprints[window_days])
+        current = not rebuild and _is_current(con, as_of, window_days, plan.fingerprints[window_days])
         (plan.cached if current else plan.built).append(window_days)
     return plan
 

@@ -18,8 +18,7 @@ WINDOWS = (0, 30, 90)
 PAST = START + timedelta(days=40)
 
 
-@pytest.fixture
-def orgs_store(tmp_path):
+def write_orgs_store(path):
     """Five brands in three organisations and one account without any; a mention replied to (after the
     past as_of) by an organisation other than the one its text names, so that as_of falls back to it."""
     rows = conversations()
@@ -30,8 +29,8 @@ def orgs_store(tmp_path):
              {"tweet_id": str(len(rows) + 2), "author_id": "Acme3", "inbound": "False",
               "created_at": (PAST + timedelta(hours=10)).isoformat(), "text": "@x Sorry for the wait",
               "response_tweet_id": "", "in_response_to_tweet_id": mention}]
-    with writer(tmp_path / "orgs.duckdb") as store:
-        import_twcs(store, write_csv(tmp_path / "orgs.csv", rows))
+    with writer(path) as store:
+        import_twcs(store, write_csv(path.with_suffix(".csv"), rows))
         with store.transaction() as con:
             con.execute("insert into organisations (org_id, name, timezone, business_start, business_end) values "
                         "('north', 'North', 'Europe/Berlin', time '08:00', time '16:00'), "
@@ -41,6 +40,12 @@ def orgs_store(tmp_path):
                         "when 'acme1' then 'north' when 'acme2' then 'south' when 'acme3' then 'east' end, "
                         "role = case handle_key when 'acme1' then 'support' end")
         assert store.df("select handle_key from accounts where org_id is null")["handle_key"].tolist() == ["acme4"]
+    return path
+
+
+@pytest.fixture
+def orgs_store(tmp_path):
+    with writer(write_orgs_store(tmp_path / "orgs.duckdb")) as store:
         yield store
 
 
