@@ -1,11 +1,14 @@
 """Prefect flows. Thin: every task wraps a plain function from pipeline.jobs.
 
 Per-organisation isolation: live pulls and estimation are tasks mapped over organisations; a task
-that fails is recorded as that organisation's failure and the others carry on.
+that fails is recorded as that organisation's failure and the others carry on. A sharded feature
+build is the exception: every shard is part of the whole, so a failed shard fails the feature step
+and nothing of it is stored.
 
 Single writer: only tasks called directly in the flow (which run in the flow's own process) open
-the database. The mapped tasks (`pull-organisation`, `estimate-organisations`) take plain inputs
-and return records, so they can run on any task runner, a Dask cluster included
+the database. The mapped tasks (`pull-organisation`, `estimate-organisations`, and
+`build-feature-shard` when the feature build is sharded) take plain inputs -- a shard task a folder
+of Parquet files -- and return records or frames, so they can run on any task runner, a Dask cluster included
 (`nightly.with_options(task_runner=task_runner("dask", address))`), while every write goes through
 the flow process that holds the run lock (pipeline/locking.py).
 
