@@ -13,9 +13,10 @@ imports it into a DuckDB store with the project's importer, and measures, each s
   incremental the nightly increment: 1% new posts (one day) loaded with their facts refreshed, then
               every feature rebuilt (windows 0, 30, 90), against the cold build of the same as_of
   estimate    models.estimate.estimate for 10,000 organisations x 5 models
-  sharded     every feature (windows 0, 30, 90) sharded by organisation (features/shards.py) in SHARDS
-              shards: exported, built one after another in this process and on a Dask LocalCluster of
-              two single-threaded workers, stored; against the single build of the same as_of
+  sharded     every feature (windows 0, 30, 90) sharded by organisation (features/shards.py) in --shards
+              shards (default 8): exported, built one after another in this process and on a Dask
+              LocalCluster of two single-threaded workers, stored; against the single build of the
+              same as_of (and checked equal to it)
 
 and writes benchmarks/results.json. Timings exclude interpreter start-up and, for pandas, loading its
 input into memory (the baseline is given its data already in memory).
@@ -279,9 +280,6 @@ def step_estimate(posts: int) -> dict:
     return {"seconds": time.perf_counter() - started, "estimates": len(result)}
 
 
-SHARDS = 8
-
-
 def _shard_with_memory(shard: str, as_of, windows) -> tuple:
     """A shard's rows and its worker process's peak RSS (MB) after building it."""
     from pipeline.jobs import build_feature_shard
@@ -289,7 +287,7 @@ def _shard_with_memory(shard: str, as_of, windows) -> tuple:
     return build_feature_shard(shard, as_of, windows), peak_rss_mb()
 
 
-def step_sharded(posts: int) -> dict:
+def step_sharded(posts: int, shards: int = 8) -> dict:
     import shutil
 
     from distributed import Client, LocalCluster
@@ -307,32 +305,36 @@ def step_sharded(posts: int) -> dict:
         started = time.perf_counter()
         build_features(store.con, as_of, windows=windows)
         single = time.perf_counter() - started
+        single_rss = peak_rss_mb()   # this process so far: the store and the single build
         expected = store.df("select * exclude (computed_at) from features where as_of = ? order by all", [as_of])
 
         started = time.perf_counter()
-        shards = [str(f) for f in export_shards(store.con, folder / "a", SHARDS)]
+        folders = [str(f) for f in export_shards(store.con, folder / "a", shards)]
         export = time.perf_counter() - started
         started = time.perf_counter()
-        rows = [build_feature_shard(shard, as_of, windows) for shard in shards]
+        rows = [build_feature_shard(shard, as_of, windows) for shard in folders]
         in_process = time.perf_counter() - started
         started = time.perf_counter()
         store_feature_rows(store.con, as_of, windows, rows)
         stored = time.perf_counter() - started
-        identical = store.df("select * exclude (computed_at) from features where as_of = ? order by all",
-                             [as_of]).equals(expected)
+        stored_rows = lambda: store.df(  # noqa: E731
+            "select * exclude (computed_at) from features where as_of = ? order by all", [as_of])
+        identical = stored_rows().equals(expected)
 
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 Client(cluster) as client:
             client.submit(int, 0).result()   # workers up before the clock starts
             started = time.perf_counter()
-            shards = [str(f) for f in export_shards(store.con, folder / "b", SHARDS)]
-            built = client.gather(client.map(_shard_with_memory, shards, as_of=as_of, windows=windows))
+            folders = [str(f) for f in export_shards(store.con, folder / "b", shards)]
+            built = client.gather(client.map(_shard_with_memory, folders, as_of=as_of, windows=windows))
             store_feature_rows(store.con, as_of, windows, [table for table, _ in built])
             on_dask = time.perf_counter() - started
+        identical = identical and stored_rows().equals(expected)
     shard_mb = sum(f.stat().st_size for f in (folder / "a").rglob("*.parquet")) / 2**20
     shutil.rmtree(folder, ignore_errors=True)
-    return {"seconds": on_dask, "single_s": single, "in_process_s": export + in_process + stored,
-            "export_s": export, "shard_builds_s": in_process, "store_s": stored, "shards": SHARDS,
+    return {"seconds": on_dask, "single_s": single, "single_peak_rss_mb": round(single_rss, 1),
+            "in_process_s": export + in_process + stored,
+            "export_s": export, "shard_builds_s": in_process, "store_s": stored, "shards": shards,
             "shard_files_mb": round(shard_mb, 1), "worker_peak_rss_mb": round(max(mb for _, mb in built), 1),
             "identical": identical}
 
@@ -353,10 +355,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_step(name: str, posts: int) -> dict:
+def run_step(name: str, posts: int, shards: int) -> dict:
     # the machine may be shared: the 1-minute load average when the step starts goes with its result
     load = round(os.getloadavg()[0], 2)
-    out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--posts", str(posts), "--step", name],
+    out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--posts", str(posts), "--step", name,
+                          "--shards", str(shards)],
                          cwd=HERE.parent, capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stderr[-3000:], file=sys.stderr)
@@ -372,11 +375,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--step", choices=sorted(STEPS), help="run one step in this process (internal)")
+    parser.add_argument("--shards", type=int, default=8, help="shards of the sharded step")
     parser.add_argument("--steps", help="comma-separated steps to run (default: all); a subset prints its "
                                         "results and leaves benchmarks/results.json alone")
     args = parser.parse_args()
     if args.step:
-        result = STEPS[args.step](args.posts)
+        result = STEPS[args.step](args.posts, *([args.shards] if args.step == "sharded" else []))
         result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return
@@ -393,7 +397,7 @@ def main() -> None:
         parser.error(f"unknown steps {', '.join(unknown)} (choose from {', '.join(STEPS)})")
     steps = {}
     for name in chosen:
-        steps[name] = run_step(name, args.posts)
+        steps[name] = run_step(name, args.posts, args.shards)
         print(f"{name:12s} {json.dumps(steps[name])}", flush=True)
     if args.steps:
         return

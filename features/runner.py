@@ -11,6 +11,11 @@ schema (posts, accounts, organisations, the conversation facts, features, featur
 so the caller must not have one open, and a build that fails stores nothing. A build first brings the
 conversation facts up to date (features/facts.py: only what changed since they were last refreshed),
 then aggregates them: its staging filters facts by as_of and window.
+
+The same build in two halves, for a build sharded by organisation (features/shards.py):
+`compute_feature_rows` aggregates the facts on a connection that holds only accounts, organisations
+and the facts tables (a shard's), refreshing and storing nothing; `store_feature_rows` stores the rows
+of every shard on the store's connection as build_features stores its own.
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ stores their rows and deletes them (pipeline/jobs.py).
 """
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -92,16 +93,19 @@ def export_shards(con: duckdb.DuckDBPyConnection, folder: str | Path, shards: in
         Path(folder).mkdir(parents=True)
     except FileExistsError:
         raise FeatureError(f"shard folder {folder} already exists; a build exports into a new one") from None
-    with transaction(con):
-        refresh_facts(con)
-    con.execute("set variable shard_count = ?::integer", [shards])
-    con.execute(_ASSIGN_SHARDS)
     try:
+        with transaction(con):
+            refresh_facts(con)
+        con.execute("set variable shard_count = ?::integer", [shards])
+        con.execute(_ASSIGN_SHARDS)
         for index, shard in enumerate(folders):
             shard.mkdir()
             for table in SHARD_TABLES:
                 con.sql(f"select * exclude (shard) from shard_{table} where shard = ?",
                         params=[index]).write_parquet(str(shard / f"{table}.parquet"))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)   # no half-written shards for a worker to read
+        raise
     finally:
         for table in SHARD_TABLES:
             con.execute(f"drop table if exists shard_{table}")

@@ -242,6 +242,8 @@ def _features_sharded(db_path: str, as_of: datetime | None, windows: tuple[int, 
     """The feature step sharded: export (writer), one task per shard (task runner), store (writer); a
     shard that fails fails the build, which stores nothing (every shard is needed for the whole)."""
     build = export_feature_shards_task(db_path, as_of, windows, shards, shard_dir, rebuild)
+    if not build.shards:   # every window current: nothing to build, the stored features stand
+        return store_feature_shards_task(db_path, build, [])
     try:
         futures = dict(zip(build.shards, build_feature_shard_task.map(
             build.shards, unmapped(build.plan.as_of), unmapped(build.built))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from features.runner import build_features
+from features.runner import FeatureError, build_features
 from pipeline import jobs
 from pipeline.flows import build_features_sharded, nightly, task_runner
 from pipeline.store import Store
@@ -78,6 +78,29 @@ def test_the_nightly_with_feature_shards_stores_the_features_of_the_single_build
     assert runs["sharded"].features.organisations == 6
     single, sharded = stored(tmp_path / "single.duckdb"), stored(tmp_path / "sharded.duckdb")
     assert len(single) and sharded.equals(single)
+    assert not list((tmp_path / "shards").iterdir())
+    again = nightly(config_path=str(tmp_path / "sharded.toml"), db_path=str(tmp_path / "sharded.duckdb"))
+    assert again.status == "ok" and again.features.cached == again.features.windows   # inputs unchanged
+
+
+@pytest.mark.flow
+def test_a_failed_shard_stores_nothing_and_names_the_shard(harness, tmp_path, monkeypatch):
+    db = write_orgs_store(tmp_path / "orgs.duckdb")
+    before = single_build(db, [PAST])
+    build = jobs.build_feature_shard
+
+    def failing(shard, as_of, windows):
+        if shard.endswith("shard-001"):
+            raise MemoryError("worker out of memory")
+        return build(shard, as_of, windows)
+
+    monkeypatch.setattr(jobs, "build_feature_shard", failing)
+    with Store(db) as store:   # window 30 missing: a failed build must not fill it
+        store.con.execute("delete from features where window_days = 30")
+    with pytest.raises(FeatureError, match="shard shard-001 failed: worker out of memory"):
+        build_features_sharded(db_path=str(db), shards=3, windows=list(WINDOWS), as_of=PAST.isoformat(),
+                               shard_dir=str(tmp_path / "shards"))
+    assert stored(db).equals(before.query("window_days != 30").reset_index(drop=True))
     assert not list((tmp_path / "shards").iterdir())
 
 
