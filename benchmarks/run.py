@@ -7,7 +7,7 @@ imports it into a DuckDB store with the project's importer, and measures, each s
   ingest      connectors.twcs.import_twcs of the CSV             vs  read_csv   bare DuckDB read_csv
               (then the conversation facts derived once, as the pipeline does after a load: facts_seconds)
   core        the core cadence + responsiveness columns  vs  pandas     benchmarks/pandas_core.py
-              (features/sql 00, 05, 10, 20; all organisations)   vs  floor      one join + aggregate
+              (features/sql 00, 10, 20; all organisations)       vs  floor      one join + aggregate
   full        the cold build: conversation facts derived from all posts, then every feature group,
               windows 0, 30 and 90
   incremental the nightly increment: 1% new posts (one day) loaded with their facts refreshed, then

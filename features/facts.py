@@ -40,10 +40,12 @@ REPLY_LIMIT_S = 72 * 3600   # a reply later than this after the mention does not
 FACT_TABLES = ("fact_thread_posts", "fact_mentions", "fact_org_posts")
 
 
-def facts_code() -> str:
-    """The derivation the stored facts were made with: this module, the text macros, the reply limit."""
+def facts_code(con: duckdb.DuckDBPyConnection) -> str:
+    """The derivation the stored facts were made with: this module, the text macros, the reply limit
+    and the pseudonym key (through a keyed sample: mentions match accounts by pseudonym)."""
     h = hashlib.sha256(resources.files("features").joinpath("facts.py").read_bytes())
-    h.update(macros_sql().encode() + f"|{REPLY_LIMIT_S}".encode())
+    h.update(macros_sql().encode() + f"|{REPLY_LIMIT_S}|".encode())
+    h.update(con.execute("select pseudonym('facts-code-sample')").fetchone()[0].encode())
     return h.hexdigest()
 
 
@@ -326,14 +328,14 @@ def rebuild_facts(con: duckdb.DuckDBPyConnection) -> int:
     _derive(con)
     (derived,) = con.execute("select count(*) from fact_ctx").fetchone()
     _drop_work_tables(con)
-    _record(con, facts_code())
+    _record(con, facts_code(con))
     return derived
 
 
 def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
     """Bring the facts up to date with the stored posts and accounts, deriving again only the threads
     touched since the last refresh; returns the posts derived (0: nothing had changed)."""
-    code = facts_code()
+    code = facts_code(con)
     state = con.execute("select facts_code, loaded_through from fact_state").fetchone()
     if state is None or state[0] != code:
         return rebuild_facts(con)

@@ -409,8 +409,10 @@ def dictionary_markdown() -> str:
              "count it rests on (`evidence`: the number of observations behind the value). A period is "
              "[as_of - window, as_of]. Times are stored in UTC; 'local time' is the organisation's "
              "`timezone` from the organisations table. What a feature reads from a post's text (question "
-             "mark, private-channel wording, links, hashtags, signatures) is derived at build time from the "
-             "stored text by the macros in `features/text.py`.", "",
+             "mark, private-channel wording, links, hashtags, signatures) is derived from the stored text by "
+             "the macros in `features/text.py` into the conversation facts (`features/facts.py`: one row per "
+             "post, mention and organisation post, kept current as posts load; a changed macro derives them "
+             "again), which a build filters by as_of and window.", "",
              f"{len(feature_catalog())} features in {len({g.name for g in feature_groups() if not g.is_staging})} groups.", ""]
     by_group: dict[str, list[FeatureGroup]] = {}
     for group in feature_groups():

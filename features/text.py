@@ -1,8 +1,9 @@
 """Text derivations: every flag or field the features read from a post's text, each defined once here
 as a DuckDB macro over the text.
 
-The staging SQL applies them at build time to the text stored in `posts`, so a changed definition
-changes the next build without reloading posts. Customers' text is not stored by default (README,
+features/facts.py applies them to the text stored in `posts` when it derives the conversation facts
+the builds read; a changed definition changes the facts code, so the next refresh (or build) derives
+every fact again, without reloading posts. Customers' text is not stored by default (README,
 Privacy); for those posts the load keeps what the features need from it, `dropped_text_is_question`,
 computed with the same macro (pipeline/store.py installs these macros on its connection).
 """

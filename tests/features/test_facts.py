@@ -12,7 +12,7 @@ import pytest
 from connectors.twcs import import_twcs
 from features.facts import FACT_TABLES, rebuild_facts
 from features.runner import build_features
-from pipeline.store import writer
+from pipeline.store import Store, writer
 
 START = datetime(2024, 3, 1)
 COLUMNS = ["tweet_id", "author_id", "inbound", "created_at", "text", "response_tweet_id", "in_response_to_tweet_id"]
@@ -164,3 +164,18 @@ def test_features_for_a_past_as_of_equal_those_of_the_posts_up_to_then(tmp_path)
         from_earlier = features_snapshot(store, as_of)
     assert len(earlier) < len(rows)
     assert from_all.equals(from_earlier)
+
+
+def test_a_load_run_leaves_the_facts_current_without_a_build(tmp_path):
+    from pipeline.config import Source
+    from pipeline.jobs import ingest_source
+
+    db = tmp_path / "run.duckdb"
+    with writer(db):
+        pass
+    result = ingest_source(str(db), Source(kind="twcs", path=write_csv(tmp_path / "day.csv", conversations(count=50))))
+    assert result.status == "ok"
+    with Store(db, read_only=True) as store:   # a writer would refresh the facts itself
+        covered = store.con.execute("select loaded_through from fact_state").fetchone()[0]
+        assert covered == store.con.execute("select max(loaded_at) from posts").fetchone()[0]
+        assert store.count("posts") == store.con.execute("select count(*) from fact_thread_posts").fetchone()[0] > 0
