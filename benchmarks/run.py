@@ -13,6 +13,10 @@ imports it into a DuckDB store with the project's importer, and measures, each s
   incremental the nightly increment: 1% new posts (one day) loaded with their facts refreshed, then
               every feature rebuilt (windows 0, 30, 90), against the cold build of the same as_of
   estimate    models.estimate.estimate for 10,000 organisations x 5 models
+  sharded     every feature (windows 0, 30, 90) sharded by organisation (features/shards.py) in --shards
+              shards (default 8): exported, built one after another in this process and on a Dask
+              LocalCluster of two single-threaded workers, stored; against the single build of the
+              same as_of (and checked equal to it)
 
 and writes benchmarks/results.json. Timings exclude interpreter start-up and, for pandas, loading its
 input into memory (the baseline is given its data already in memory).
@@ -278,8 +282,68 @@ def step_estimate(posts: int) -> dict:
             "estimates": len(result)}
 
 
+def _shard_with_memory(shard: str, as_of, windows) -> tuple:
+    """A shard's rows and its worker process's peak RSS (MB) after building it."""
+    from pipeline.jobs import build_feature_shard
+
+    return build_feature_shard(shard, as_of, windows), peak_rss_mb()
+
+
+def step_sharded(posts: int, shards: int = 8) -> dict:
+    import shutil
+
+    from distributed import Client, LocalCluster
+
+    from features.runner import build_features, default_as_of, store_feature_rows
+    from features.shards import export_shards
+    from pipeline.jobs import build_feature_shard
+
+    windows = (0, 30, 90)
+    folder = DATA / f"scale_{posts}.shards"
+    shutil.rmtree(folder, ignore_errors=True)
+    with _store(posts) as store:
+        store.refresh_facts()   # not timed: facts as the last load left them
+        as_of = default_as_of(store.con)
+        started = time.perf_counter()
+        build_features(store.con, as_of, windows=windows)
+        single = time.perf_counter() - started
+        single_rss = peak_rss_mb()   # this process so far: the store and the single build
+        expected = store.df("select * exclude (computed_at) from features where as_of = ? order by all", [as_of])
+
+        started = time.perf_counter()
+        folders = [str(f) for f in export_shards(store.con, folder / "a", shards)]
+        export = time.perf_counter() - started
+        started = time.perf_counter()
+        rows = [build_feature_shard(shard, as_of, windows) for shard in folders]
+        in_process = time.perf_counter() - started
+        started = time.perf_counter()
+        store_feature_rows(store.con, as_of, windows, rows)
+        stored = time.perf_counter() - started
+        stored_rows = lambda: store.df(  # noqa: E731
+            "select * exclude (computed_at) from features where as_of = ? order by all", [as_of])
+        identical = stored_rows().equals(expected)
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            client.submit(int, 0).result()   # workers up before the clock starts
+            started = time.perf_counter()
+            folders = [str(f) for f in export_shards(store.con, folder / "b", shards)]
+            built = client.gather(client.map(_shard_with_memory, folders, as_of=as_of, windows=windows))
+            store_feature_rows(store.con, as_of, windows, [table for table, _ in built])
+            on_dask = time.perf_counter() - started
+        identical = identical and stored_rows().equals(expected)
+    shard_mb = sum(f.stat().st_size for f in (folder / "a").rglob("*.parquet")) / 2**20
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"seconds": on_dask, "single_s": single, "single_peak_rss_mb": round(single_rss, 1),
+            "in_process_s": export + in_process + stored,
+            "export_s": export, "shard_builds_s": in_process, "store_s": stored, "shards": shards,
+            "shard_files_mb": round(shard_mb, 1), "worker_peak_rss_mb": round(max(mb for _, mb in built), 1),
+            "identical": identical}
+
+
 STEPS = {"ingest": step_ingest, "read_csv": step_read_csv, "floor": step_floor, "core": step_core,
-         "pandas": step_pandas, "full": step_full, "incremental": step_incremental, "estimate": step_estimate}
+         "pandas": step_pandas, "full": step_full, "incremental": step_incremental, "estimate": step_estimate,
+         "sharded": step_sharded}
 
 
 def peak_rss_mb() -> float:
@@ -293,10 +357,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_step(name: str, posts: int) -> dict:
+def run_step(name: str, posts: int, shards: int) -> dict:
     # the machine may be shared: the 1-minute load average when the step starts goes with its result
     load = round(os.getloadavg()[0], 2)
-    out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--posts", str(posts), "--step", name],
+    out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--posts", str(posts), "--step", name,
+                          "--shards", str(shards)],
                          cwd=HERE.parent, capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stderr[-3000:], file=sys.stderr)
@@ -312,11 +377,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--step", choices=sorted(STEPS), help="run one step in this process (internal)")
+    parser.add_argument("--shards", type=int, default=8, help="shards of the sharded step")
     parser.add_argument("--steps", help="comma-separated steps to run (default: all); a subset prints its "
                                         "results and leaves benchmarks/results.json alone")
     args = parser.parse_args()
     if args.step:
-        result = STEPS[args.step](args.posts)
+        result = STEPS[args.step](args.posts, *([args.shards] if args.step == "sharded" else []))
         result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return
@@ -333,7 +399,7 @@ def main() -> None:
         parser.error(f"unknown steps {', '.join(unknown)} (choose from {', '.join(STEPS)})")
     steps = {}
     for name in chosen:
-        steps[name] = run_step(name, args.posts)
+        steps[name] = run_step(name, args.posts, args.shards)
         print(f"{name:12s} {json.dumps(steps[name])}", flush=True)
     if args.steps:
         return
@@ -350,6 +416,8 @@ def main() -> None:
         "incremental_affected_orgs": steps["incremental"].get("affected_orgs"),
         "ingest_s": sec("ingest"), "read_csv_s": sec("read_csv"),
         "estimate_10k_s": sec("estimate"),
+        "sharded_features_s": sec("sharded"), "sharded_shards": steps["sharded"].get("shards"),
+        "sharded_single_s": steps["sharded"].get("single_s"),
         "peak_rss_mb": max((s.get("peak_rss_mb") or 0) for s in steps.values()),
         "peak_rss_mb_by_step": {k: round(v.get("peak_rss_mb") or 0, 1) for k, v in steps.items()},
         "load_average_by_step": {k: v["load_average"] for k, v in steps.items()},

@@ -12,6 +12,11 @@ anyway (restricted builds only filter what they store), and one organisation's p
 another's features (a mention is assigned to the first organisation account it names; thread
 features follow reply chains across authors), so per-organisation keys would save little and
 could serve stale features.
+
+A build sharded by organisation (features/shards.py) stores the same rows as the single one, so it is
+planned and recorded the same way: `plan_build` before the shards are exported, `record_builds` after
+the writer stored their rows. The shard count is no part of the fingerprint, and a window is current
+or stale as a whole: every shard of a stale window is built again.
 """
 from __future__ import annotations
 
@@ -37,16 +42,18 @@ class CachedBuild:
     as_of: datetime
     built: list[int] = field(default_factory=list)    # windows (days) computed now
     cached: list[int] = field(default_factory=list)   # windows whose stored features were reused
+    fingerprints: dict[int, str] = field(default_factory=dict)   # per window, of the inputs read
 
 
 def code_digest() -> str:
-    """The feature SQL the runner executes (file names and text, the text macros), the runner itself and
-    the derivation of the conversation facts it aggregates."""
+    """The feature SQL the runner executes (file names and text, the text macros), the runner itself, the
+    derivation of the conversation facts it aggregates and the sharded build (features/shards.py), which
+    stores the same rows, so either build's features answer for the same fingerprint."""
     h = hashlib.sha256()
     for group in runner.feature_groups():
         h.update(group.filename.encode() + b"\0" + group.sql.encode() + b"\0")
     h.update(text.macros_sql().encode() + b"\0")
-    for module in ("runner.py", "facts.py"):
+    for module in ("runner.py", "facts.py", "shards.py"):
         h.update(resources.files("features").joinpath(module).read_bytes())
     return h.hexdigest()
 
@@ -88,24 +95,37 @@ def _is_current(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: in
     return rows == recorded[1]
 
 
+def plan_build(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None,
+               windows: tuple[int, ...] = (0,), rebuild: bool = False) -> CachedBuild:
+    """Which windows of as_of must be built (their inputs changed since their features were stored, or
+    all of them with `rebuild`) and which are current, with the fingerprints to record once the built
+    ones are stored."""
+    as_of = as_of or runner.default_as_of(con)
+    inputs, code = inputs_digest(con, as_of), code_digest()
+    plan = CachedBuild(as_of, fingerprints={w: fingerprint(inputs, code, w) for w in windows})
+    for window_days in windows:
+        current = not rebuild and _is_current(con, as_of, window_days, plan.fingerprints[window_days])
+        (plan.cached if current else plan.built).append(window_days)
+    return plan
+
+
+def record_builds(con: duckdb.DuckDBPyConnection, plan: CachedBuild) -> None:
+    """Records the fingerprints of the windows the plan built, once their features are stored (a crash
+    in between only costs a rebuild next time)."""
+    with runner.transaction(con):
+        for window_days in plan.built:
+            con.execute(
+                "insert or replace into feature_builds select ?, ?, ?, count(*), ? "
+                "from features where as_of = ? and window_days = ?",
+                [plan.as_of, window_days, plan.fingerprints[window_days], runner.utcnow(), plan.as_of, window_days])
+
+
 def cached_build(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None,
                  windows: tuple[int, ...] = (0,)) -> CachedBuild:
     """build_features for the windows whose inputs changed since their features were stored
     (same connection contract as features.runner)."""
-    as_of = as_of or runner.default_as_of(con)
-    inputs, code = inputs_digest(con, as_of), code_digest()
-    prints = {w: fingerprint(inputs, code, w) for w in windows}
-    result = CachedBuild(as_of)
-    for window_days in windows:
-        current = _is_current(con, as_of, window_days, prints[window_days])
-        (result.cached if current else result.built).append(window_days)
-    if result.built:
-        runner.build_features(con, as_of, windows=tuple(result.built))
-        # recorded after the features commit: a crash in between only costs a rebuild next time
-        with runner.transaction(con):
-            for window_days in result.built:
-                con.execute(
-                    "insert or replace into feature_builds select ?, ?, ?, count(*), ? "
-                    "from features where as_of = ? and window_days = ?",
-                    [as_of, window_days, prints[window_days], runner.utcnow(), as_of, window_days])
-    return result
+    plan = plan_build(con, as_of, windows)
+    if plan.built:
+        runner.build_features(con, plan.as_of, windows=tuple(plan.built))
+        record_builds(con, plan)
+    return plan

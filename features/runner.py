@@ -11,6 +11,11 @@ schema (posts, accounts, organisations, the conversation facts, features, featur
 so the caller must not have one open, and a build that fails stores nothing. A build first brings the
 conversation facts up to date (features/facts.py: only what changed since they were last refreshed),
 then aggregates them: its staging filters facts by as_of and window.
+
+The same build in two halves, for a build sharded by organisation (features/shards.py):
+`compute_feature_rows` aggregates the facts on a connection that holds only accounts, organisations
+and the facts tables (a shard's), refreshing and storing nothing; `store_feature_rows` stores the rows
+of every shard on the store's connection as build_features stores its own.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Iterator
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from features.facts import REPLY_LIMIT_S, refresh_facts
 from features.text import install_text_macros
@@ -211,30 +217,74 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
         if orgs is not None:
             con.execute("create or replace temp table build_orgs as select unnest(?::varchar[]) as org_id",
                         [list(orgs)])
-        if any(g.name == "trend" for g in groups):
-            for window_days in sorted({w for w in windows if w}):
-                _build_prev(con, groups, as_of, window_days)
-        _set_period(con, as_of, 0)
-        for group in groups:  # staging that depends on as_of only: once for every window
-            if group.is_staging:
-                con.execute(_staging_parts(group)[0])
-        for window_days in windows:
-            selects = _build_window(con, groups, as_of, window_days)
-            stamp = utcnow()
-            # insert-or-replace on the primary key, then drop what this build no longer produces:
-            # much cheaper in DuckDB than deleting and re-inserting the same keys in one transaction
-            con.execute(
-                "insert or replace into features select ?::timestamp, ?::integer, scope, org_id, platform, "
-                f"account, feature, value, evidence, ?::timestamp from ({' union all '.join(selects)}) "
-                f"where true{only_orgs}",
-                [as_of, window_days, stamp])
-            con.execute(
-                "delete from features where as_of = ? and window_days = ? and computed_at <> ? "
-                f"and list_contains(?::varchar[], feature){only_orgs}",
-                [as_of, window_days, stamp, produced])
-            # this build cannot vouch for its inputs: the fingerprint features/cache.py recorded is void
-            con.execute("delete from feature_builds where as_of = ? and window_days = ?", [as_of, window_days])
+        for window_days, rows_sql in _computed_windows(con, groups, as_of, windows):
+            _replace_window(con, as_of, window_days, produced, rows_sql, [], only_orgs)
     return as_of
+
+
+def _computed_windows(con, groups: list[FeatureGroup], as_of: datetime,
+                      windows: tuple[int, ...]) -> Iterator[tuple[int, str]]:
+    """Runs the groups on con's facts for each window; yields (window, the long-format select over that
+    window's temp tables), which holds until the next window is computed."""
+    if any(g.name == "trend" for g in groups):
+        for window_days in sorted({w for w in windows if w}):
+            _build_prev(con, groups, as_of, window_days)
+    _set_period(con, as_of, 0)
+    for group in groups:  # staging that depends on as_of only: once for every window
+        if group.is_staging:
+            con.execute(_staging_parts(group)[0])
+    for window_days in windows:
+        yield window_days, " union all ".join(_build_window(con, groups, as_of, window_days))
+
+
+def _replace_window(con, as_of: datetime, window_days: int, produced: list[str], rows_sql: str,
+                    rows_params: list, only_orgs: str = "") -> None:
+    """Stores one window's long rows (scope, org_id, platform, account, feature, value, evidence) in
+    place of what was stored for (as_of, window)."""
+    stamp = utcnow()
+    # insert-or-replace on the primary key, then drop what this build no longer produces:
+    # much cheaper in DuckDB than deleting and re-inserting the same keys in one transaction
+    con.execute(
+        "insert or replace into features select ?::timestamp, ?::integer, scope, org_id, platform, "
+        f"account, feature, value, evidence, ?::timestamp from ({rows_sql}) where true{only_orgs}",
+        [as_of, window_days, stamp, *rows_params])
+    con.execute(
+        "delete from features where as_of = ? and window_days = ? and computed_at <> ? "
+        f"and list_contains(?::varchar[], feature){only_orgs}",
+        [as_of, window_days, stamp, produced])
+    # this build cannot vouch for its inputs: the fingerprint features/cache.py recorded is void
+    con.execute("delete from feature_builds where as_of = ? and window_days = ?", [as_of, window_days])
+
+
+ROW_COLUMNS = ["window_days", "scope", "org_id", "platform", "account", "feature", "value", "evidence"]
+
+
+def compute_feature_rows(con: duckdb.DuckDBPyConnection, as_of: datetime,
+                         windows: tuple[int, ...]) -> pa.Table:
+    """Every feature of every window for as_of as long rows (ROW_COLUMNS), computed from the facts on
+    con as they are (no refresh) and stored nowhere: for a build of part of the store elsewhere
+    (features/shards.py), whose rows `store_feature_rows` stores."""
+    install_text_macros(con)
+    tables = [con.execute(f"select ?::integer as window_days, scope, org_id, platform, account, feature, "
+                          f"value, evidence from ({rows_sql})", [window_days]).to_arrow_table()
+              for window_days, rows_sql in _computed_windows(con, feature_groups(), as_of, windows)]
+    return pa.concat_tables(tables)
+
+
+def store_feature_rows(con: duckdb.DuckDBPyConnection, as_of: datetime, windows: tuple[int, ...],
+                       rows: list[pa.Table]) -> None:
+    """Stores the rows of `compute_feature_rows` calls (together, every account and organisation) for
+    as_of in place of every feature stored for its windows, in one transaction, as build_features
+    stores what it computes."""
+    produced = [f.name for f in feature_catalog()]
+    con.register("computed_feature_rows", pa.concat_tables(rows))
+    try:
+        with transaction(con):
+            for window_days in windows:
+                _replace_window(con, as_of, window_days, produced,
+                                "select * from computed_feature_rows where window_days = ?", [window_days])
+    finally:
+        con.unregister("computed_feature_rows")
 
 
 def build_staging(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: int) -> None:

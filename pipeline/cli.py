@@ -139,19 +139,37 @@ def features_command(
                                                    "table, e.g. org,posts,response_rate.")] = None,
     all_columns: Annotated[bool, typer.Option("--all", help="Every feature column in the table (csv and json "
                                               "always have them all).")] = False,
+    shards: Annotated[Optional[int], typer.Option("--shards", min=1, help="Build sharded by organisation in "
+                                                  "this many shards, each a task on --task-runner "
+                                                  "(docs/scale-out.md).")] = None,
+    shard_dir: Annotated[Optional[Path], typer.Option("--shard-dir", help="Where the shards are written "
+                                                      "(default: <db>.shards; workers must reach it).")] = None,
+    runner: Annotated[str, typer.Option("--task-runner", help="Where shards are built: threads (this "
+                                        "process) or dask.")] = "threads",
+    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="Dask scheduler, e.g. "
+                                                        "tcp://10.0.0.5:8786 (default: a local cluster).")] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Compute features for as_of and print one row per account (or organisation): the core columns in a
-    table (--columns or --all for more), every column in csv and json; --quiet only builds."""
+    table (--columns or --all for more), every column in csv and json; --quiet only builds. With
+    --shards, the build is sharded by organisation and its shards run on the task runner."""
     if scope not in ("account", "org"):
         raise typer.BadParameter("use account or org", param_hint="--scope")
+    if shards is None and (shard_dir or runner != "threads" or dask_address):
+        raise typer.BadParameter("--shard-dir, --task-runner and --dask-address need --shards",
+                                 param_hint="--shards")
     try:
-        with open_writer(db, "features", create=False) as store:
-            note_provisional(store, quiet)
-            with progress_bar(quiet) as bar:
-                bar.add_task("building features", total=None)
-                as_of = build_features(store.con, as_of, windows=(window,))
-            frame = features_frame(store.con, as_of, window, scope)
+        if shards is None:
+            with open_writer(db, "features", create=False) as store:
+                note_provisional(store, quiet)
+                with progress_bar(quiet) as bar:
+                    bar.add_task("building features", total=None)
+                    as_of = build_features(store.con, as_of, windows=(window,))
+                frame = features_frame(store.con, as_of, window, scope)
+        else:
+            as_of = build_sharded(db, as_of, window, shards, shard_dir, runner, dask_address, quiet)
+            with open_store(db) as store:
+                frame = features_frame(store.con, as_of, window, scope)
     except KNOWN_ERRORS as exc:
         fail(str(exc))
     if quiet:
@@ -162,6 +180,28 @@ def features_command(
             frame = frame.drop(columns=["platform", "account"])
         frame, title = table_columns(frame, columns, all_columns, title)
     show(frame, fmt, title=title)
+
+
+def build_sharded(db: Path | None, as_of: datetime | None, window: int, shards: int, shard_dir: Path | None,
+                  runner: str, dask_address: str | None, quiet: bool) -> datetime:
+    """`maturity features --shards`: the sharded build flow on the chosen task runner, under the run lock."""
+    from pipeline.flows import build_features_sharded, task_runner
+    from pipeline.locking import exclusive_run
+
+    try:
+        flow = build_features_sharded.with_options(task_runner=task_runner(runner, dask_address))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--task-runner") from None
+    db_path = db_path_for(db)
+    with exclusive_run(db_path, "maturity features"):   # the whole build; re-entrant for the writer and flow
+        with open_writer(db, "features", create=False) as store:   # migrations, recovery, current facts
+            note_provisional(store, quiet)
+        with progress_bar(quiet) as bar:
+            bar.add_task(f"building features in {shards} shards", total=None)
+            result = flow(db_path=str(db_path), shards=shards, windows=[window],
+                          as_of=as_of.isoformat() if as_of else None,
+                          shard_dir=str(shard_dir) if shard_dir else None)
+    return result.as_of
 
 
 def table_columns(frame: pd.DataFrame, columns: str | None, all_columns: bool, title: str

@@ -25,7 +25,7 @@ DEFAULT_WINDOW_DAYS = 90
 SOURCE_KINDS = {"twcs", "synthetic", "sp500", "facebook_pages", "x", "reddit", "mastodon", "bluesky"}
 
 TOP_KEYS = {"include", "settings", "source", "org"}
-SETTINGS_KEYS = {"database", "keep_customer_text", "window_days", "timezone"}
+SETTINGS_KEYS = {"database", "keep_customer_text", "window_days", "timezone", "feature_shards", "shard_dir"}
 SOURCE_KEYS = {"kind", "path", "required", "seed", "orgs", "posts", "name", "fallback_for"}
 ORG_KEYS = {"id", "name", "sector", "timezone", "business_hours", "accounts"}
 ACCOUNT_KEYS = {"platform", "handle", "role", "instance"}
@@ -108,6 +108,10 @@ class Config:
     keep_customer_text: bool = False
     window_days: int = DEFAULT_WINDOW_DAYS
     timezone: str = "UTC"  # of the nightly schedule
+    # the nightly's feature build sharded by organisation on the task runner (docs/scale-out.md);
+    # 0: one build in the flow process, the fastest on one machine
+    feature_shards: int = 0
+    shard_dir: Path | None = None   # where shards are written (default: <database>.shards beside it)
 
     def org(self, org_id: str) -> Organisation:
         for org in self.organisations:
@@ -270,6 +274,21 @@ def _parse_settings(raw: dict, config: Config, path: Path, where: _Locator, prob
             line = where.find("timezone", "settings")
             config.timezone = _check_timezone(_type_check(settings["timezone"], str, path, line, "timezone"),
                                               path, line)
+    _parse_sharding(settings, config, path, where, problems)
+
+
+def _parse_sharding(settings: dict, config: Config, path: Path, where: _Locator, problems: "_Problems") -> None:
+    with problems.collect():
+        if "feature_shards" in settings:
+            line = where.find("feature_shards", "settings")
+            config.feature_shards = _type_check(settings["feature_shards"], int, path, line, "feature_shards")
+            if config.feature_shards < 0:
+                raise ConfigError(path, line, "feature_shards",
+                                  f"must be 0 (no sharding) or a shard count, found {config.feature_shards}")
+    with problems.collect():
+        if "shard_dir" in settings:
+            folder = Path(_type_check(settings["shard_dir"], str, path, where.find("shard_dir", "settings"), "shard_dir"))
+            config.shard_dir = folder if folder.is_absolute() else path.parent / folder
 
 
 def _parse_source(table, index: int, path: Path, where: _Locator, problems: "_Problems") -> Source:

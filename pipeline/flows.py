@@ -1,11 +1,14 @@
 """Prefect flows. Thin: every task wraps a plain function from pipeline.jobs.
 
 Per-organisation isolation: live pulls and estimation are tasks mapped over organisations; a task
-that fails is recorded as that organisation's failure and the others carry on.
+that fails is recorded as that organisation's failure and the others carry on. A sharded feature
+build is the exception: every shard is part of the whole, so a failed shard fails the feature step
+and nothing of it is stored.
 
 Single writer: only tasks called directly in the flow (which run in the flow's own process) open
-the database. The mapped tasks (`pull-organisation`, `estimate-organisations`) take plain inputs
-and return records, so they can run on any task runner, a Dask cluster included
+the database. The mapped tasks (`pull-organisation`, `estimate-organisations`, and
+`build-feature-shard` when the feature build is sharded) take plain inputs -- a shard task a folder
+of Parquet files -- and return records or frames, so they can run on any task runner, a Dask cluster included
 (`nightly.with_options(task_runner=task_runner("dask", address))`), while every write goes through
 the flow process that holds the run lock (pipeline/locking.py).
 
@@ -19,11 +22,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed, State
 
+from features.runner import FeatureError
 from pipeline import jobs
 from pipeline.config import Config, Source, load_config
 from pipeline.locking import exclusive_run
@@ -100,6 +105,27 @@ def store_live_pulls_task(db_path: str, config: Config, plan: jobs.LivePlan, pul
 @task(name="build-features", cache_policy=NO_CACHE)
 def build_features_task(db_path: str, as_of: datetime | None, windows: tuple[int, ...]) -> FeatureResult:
     return jobs.compute_features(db_path, as_of, windows)
+
+
+@task(name="export-feature-shards", cache_policy=NO_CACHE)
+def export_feature_shards_task(db_path: str, as_of: datetime | None, windows: tuple[int, ...], shards: int,
+                               shard_dir: str | None, rebuild: bool) -> jobs.ShardedFeatures:
+    return jobs.export_feature_shards(db_path, as_of, windows, shards, shard_dir, rebuild)
+
+
+@task(name="build-feature-shard", cache_policy=NO_CACHE)
+def build_feature_shard_task(shard: str, as_of: datetime, windows: tuple[int, ...]):
+    return jobs.build_feature_shard(shard, as_of, windows)
+
+
+@task(name="store-feature-shards", cache_policy=NO_CACHE)
+def store_feature_shards_task(db_path: str, build: jobs.ShardedFeatures, rows: list) -> FeatureResult:
+    return jobs.store_feature_shards(db_path, build, rows)
+
+
+@task(name="discard-feature-shards", cache_policy=NO_CACHE)
+def discard_feature_shards_task(build: jobs.ShardedFeatures) -> None:
+    jobs.discard_feature_shards(build)
 
 
 @task(name="prepare-estimation", cache_policy=NO_CACHE)
@@ -179,8 +205,13 @@ def _nightly(run_id: str, config: Config, config_path: str, db_path: str, as_of:
         # fatal (unknown, suspended, forbidden account) and failed (retries exhausted) accounts alike
         failures += [Failure("pull", a["org"], a["message"] or f"{a['account']}: {a['status']}")
                      for a in summary.live["accounts"] if a["status"] != "ok"]
+    windows = jobs.feature_windows(summary.window_days)
     try:
-        summary.features = build_features_task(db_path, as_of, jobs.feature_windows(summary.window_days))
+        if config.feature_shards:
+            summary.features = _features_sharded(db_path, as_of, windows, config.feature_shards,
+                                                 str(config.shard_dir) if config.shard_dir else None)
+        else:
+            summary.features = build_features_task(db_path, as_of, windows)
     except Exception as exc:
         failures.append(Failure("features", None, str(exc)))
     else:
@@ -194,6 +225,35 @@ def _nightly(run_id: str, config: Config, config_path: str, db_path: str, as_of:
     summary.unassigned_accounts = jobs.unassigned_accounts(db_path)
     summary.status = "ok" if not failures else ("partial_failure" if summary.features else "failed")
     return write_summary_task(db_path, summary)
+
+
+@flow(name="features-sharded", log_prints=True)
+def build_features_sharded(db_path: str, shards: int, windows: list[int], as_of: str | None = None,
+                           shard_dir: str | None = None) -> FeatureResult:
+    """Build every feature of as_of (default: the newest post) and the windows, sharded by organisation:
+    the shards are built on the task runner, the flow process stores them."""
+    with exclusive_run(db_path, "sharded feature build"):
+        return _features_sharded(db_path, datetime.fromisoformat(as_of) if as_of else None, tuple(windows),
+                                 shards, shard_dir, rebuild=True)
+
+
+def _features_sharded(db_path: str, as_of: datetime | None, windows: tuple[int, ...], shards: int,
+                      shard_dir: str | None, rebuild: bool = False) -> FeatureResult:
+    """The feature step sharded: export (writer), one task per shard (task runner), store (writer); a
+    shard that fails fails the build, which stores nothing (every shard is needed for the whole)."""
+    build = export_feature_shards_task(db_path, as_of, windows, shards, shard_dir, rebuild)
+    if not build.shards:   # every window current: nothing to build, the stored features stand
+        return store_feature_shards_task(db_path, build, [])
+    try:
+        futures = dict(zip(build.shards, build_feature_shard_task.map(
+            build.shards, unmapped(build.plan.as_of), unmapped(build.built))))
+        rows, failed = gather(futures)
+        if failed:
+            raise FeatureError("the feature build stored nothing: " + "; ".join(
+                f"shard {Path(shard).name} failed: {cause}" for shard, cause in failed.items()))
+        return store_feature_shards_task(db_path, build, [rows[shard] for shard in build.shards])
+    finally:
+        discard_feature_shards_task(build)
 
 
 def _pull_live(db_path: str, config: Config) -> dict:

@@ -1,18 +1,23 @@
 """Plain, tested functions the nightly flow's tasks wrap. Each opens the store it needs."""
 from __future__ import annotations
 
+import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from connectors.facebook_pages import import_facebook_pages
 from connectors.sp500 import import_sp500
 from connectors.twcs import import_twcs
-from features.cache import cached_build
-from features.runner import as_of_dates
+from features.cache import CachedBuild, cached_build, plan_build, record_builds
+from features.runner import as_of_dates, store_feature_rows
+from features.shards import build_shard, export_shards
 from models import dimensions as D
 from models.estimate import FittedModels, estimate
 from pipeline import sync
@@ -157,12 +162,88 @@ def compute_features(db_path: str, as_of: datetime | None, windows: tuple[int, .
     with Store(db_path) as store:
         assign_provisional_orgs(store)
         build = cached_build(store.con, as_of, windows=windows)
-        accounts, orgs = store.con.execute(
-            "select count(distinct (platform, account)) filter (where scope = 'account'), "
-            "count(distinct org_id) filter (where scope = 'org') from features where as_of = ?",
-            [build.as_of]).fetchone()
+        return _feature_result(store, build, windows, started)
+
+
+def _feature_result(store: Store, build: CachedBuild, windows: tuple[int, ...], started: float) -> FeatureResult:
+    accounts, orgs = store.con.execute(
+        "select count(distinct (platform, account)) filter (where scope = 'account'), "
+        "count(distinct org_id) filter (where scope = 'org') from features where as_of = ?",
+        [build.as_of]).fetchone()
     return FeatureResult(build.as_of, accounts, orgs, round(time.perf_counter() - started, 3), list(windows),
                          build.cached)
+
+
+def default_shard_dir(db_path: str | Path) -> Path:
+    """Where a sharded build writes its shards unless `[settings] shard_dir` says: beside the database
+    (enough for workers on this machine; workers elsewhere need a folder they all reach)."""
+    return Path(f"{db_path}.shards")
+
+
+@dataclass
+class ShardedFeatures:
+    """A sharded feature build in progress: its cache plan and the shard folders of the stale windows."""
+    plan: CachedBuild
+    windows: tuple[int, ...]
+    folder: Path | None       # this build's shards, deleted once they are stored (None: nothing to build)
+    shards: list[str]
+    started: float            # perf_counter in the flow process, for the build's seconds
+
+    @property
+    def built(self) -> tuple[int, ...]:
+        return tuple(self.plan.built)
+
+
+def export_feature_shards(db_path: str, as_of: datetime | None, windows: tuple[int, ...], shards: int,
+                          shard_dir: str | Path | None = None, rebuild: bool = False) -> ShardedFeatures:
+    """In the writer: provisional organisations as for compute_features, the windows to build (all with
+    `rebuild`, else those whose inputs changed) and, when there are any, the facts exported to `shards`
+    shard folders in a new folder under shard_dir (default_shard_dir)."""
+    started = time.perf_counter()
+    with Store(db_path) as store:
+        assign_provisional_orgs(store)
+        plan = plan_build(store.con, as_of, windows, rebuild=rebuild)
+        if not plan.built:
+            return ShardedFeatures(plan, windows, None, [], started)
+        folder = Path(shard_dir or default_shard_dir(db_path)) / f"{plan.as_of:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        folders = export_shards(store.con, folder, shards)
+    return ShardedFeatures(plan, windows, folder, [str(f) for f in folders], started)
+
+
+def build_feature_shard(shard: str, as_of: datetime, windows: tuple[int, ...]) -> pa.Table:
+    """One shard's feature rows on a DuckDB connection of its own (any worker that reaches the shard
+    folder; no store access)."""
+    con = duckdb.connect()
+    try:
+        return build_shard(con, shard, as_of, windows)
+    finally:
+        con.close()
+
+
+def store_feature_shards(db_path: str, build: ShardedFeatures, rows: list[pa.Table]) -> FeatureResult:
+    """In the writer: every shard's rows stored in one transaction and the build's fingerprints recorded."""
+    with Store(db_path) as store:
+        if build.built:
+            store_feature_rows(store.con, build.plan.as_of, build.built, rows)
+            record_builds(store.con, build.plan)
+        return _feature_result(store, build.plan, build.windows, build.started)
+
+
+def discard_feature_shards(build: ShardedFeatures) -> None:
+    if build.folder is not None:
+        shutil.rmtree(build.folder, ignore_errors=True)
+
+
+def compute_features_sharded(db_path: str, as_of: datetime | None, windows: tuple[int, ...], shards: int,
+                             shard_dir: str | Path | None = None, rebuild: bool = False) -> FeatureResult:
+    """The sharded build without Prefect, its shards built one after another in this process (the flow
+    maps them over the task runner: pipeline.flows.build_features_sharded)."""
+    build = export_feature_shards(db_path, as_of, windows, shards, shard_dir, rebuild)
+    try:
+        rows = [build_feature_shard(shard, build.plan.as_of, build.built) for shard in build.shards]
+        return store_feature_shards(db_path, build, rows)
+    finally:
+        discard_feature_shards(build)
 
 
 # Organisations per estimation task: a vectorised call costs ~0.1 s fixed plus ~0.15 ms per

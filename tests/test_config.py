@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,13 @@ def test_apply_config_assigns_accounts(store, tmp_path):
     assert rows == [("acmecare", "acme", "support", True), ("acmejobs", "acme", "careers", True)]
     apply_config(store, load_config(write(tmp_path, GOOD)))  # re-applying is idempotent
     assert store.count("accounts") == 2 and store.count("organisations") == 1
+
+
+def test_feature_sharding_settings(tmp_path):
+    config = load_config(write(tmp_path, '[settings]\nfeature_shards = 8\nshard_dir = "shards"\n' + GOOD))
+    assert config.feature_shards == 8 and config.shard_dir == tmp_path / "shards"
+    assert load_config(write(tmp_path, GOOD)).feature_shards == 0   # not sharded unless asked
+    for value, words in (("-1", "must be 0 (no sharding) or a shard count"), ('"8"', "expected int")):
+        path = write(tmp_path, f"[settings]\nfeature_shards = {value}\n" + GOOD)
+        with pytest.raises(ConfigError, match=re.escape(f"{path}:2: feature_shards: {words}")):
+            load_config(path)

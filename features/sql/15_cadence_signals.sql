@@ -14,16 +14,21 @@ local_scoped as (
 ),
 gaps as (
     select scope, org_id, platform, account,
-           epoch(created_at) - epoch(lag(created_at) over (
-               partition by scope, org_id, platform, account order by created_at)) as gap_s,
+           epoch_us(created_at) - epoch_us(lag(created_at) over (
+               partition by scope, org_id, platform, account order by created_at)) as gap_us,
            isodow(local_at) * 24 + hour(local_at) as weekday_hour
     from local_scoped
 ),
 regularity as (
     select scope, org_id, platform, account,
            count(*) as posts,
-           count(gap_s) as gaps,
-           case when count(gap_s) >= 2 and avg(gap_s) > 0 then stddev_pop(gap_s) / avg(gap_s) end
+           count(gap_us) as gaps,
+           -- sd / mean = sqrt(n * sum(x^2) - sum(x)^2) / sum(x), from exact integer sums of the gaps in
+           -- microseconds: the same value whatever order the rows are added in (float sums differ in
+           -- their last bits between runs of DuckDB's parallel aggregation, and between shards)
+           case when count(gap_us) >= 2 and sum(gap_us) > 0
+                then sqrt((count(gap_us) * sum(gap_us::hugeint * gap_us)
+                           - sum(gap_us::hugeint) * sum(gap_us::hugeint))::double) / sum(gap_us)::double end
                as post_gap_cv,
            count(distinct weekday_hour) / 168.0 as weekday_hour_coverage
     from gaps
