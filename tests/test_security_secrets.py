@@ -138,7 +138,8 @@ def pipeline_run(tmp_path_factory, model_cache):
             done = subprocess.run([sys.executable, "-c", BOOT, *args], cwd=folder, env=env,
                                   capture_output=True, text=True, timeout=240)
             outputs[phase] = f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-            assert done.returncode in expect, f"{phase}: {done.stdout}\n{done.stderr[-3000:]}"
+            earlier = "".join(f"\n--- {name}: {text[-2000:]}" for name, text in outputs.items() if name != phase)
+            assert done.returncode in expect, f"{phase}: {done.stdout}\n{done.stderr[-3000:]}{earlier}"
 
         cli("sync", "sync", "--config", "pipeline.toml", env={**base_env, **credentials}, expect={1})
         received["sync"], api.requests[:] = "\n".join(api.requests), []
