@@ -1,6 +1,6 @@
 """Confidence from the data: how often a stage holds under resampling of the organisation's own
 conversations, combined with the classifier's probability, and shrunk where the inputs lie outside
-the training data. Pure numpy; pipeline/training/bootstrap.py supplies the resampled rows.
+the training data. Pure numpy; pipeline/confidence.py supplies the resampled rows.
 
 1. Replication bootstrap (cluster = conversation thread). The question a confidence answers is whether
    another, independent sample of the same behaviour would give the same stage. The difference between

@@ -111,7 +111,7 @@ def compare(first: list[dict], second: list[dict]) -> pd.DataFrame:
             "org": mine["org"].to_numpy(), "model": model_id,
             "same": (low_a == low_b) & (high_a == high_b),
             "within_one": _within_one(model_id, point_a, point_b),
-            "overlap": _overlap(mine, model_id),
+            "overlap": _overlap(mine, model_id, (low_a, high_a), (low_b, high_b)),
             "mentions": np.fmin(*(mine[f"explanation_{h}"].map(_judged_mentions).to_numpy(float) for h in "ab")),
             "confident": _either_confident(mine["confidence_a"], mine["confidence_b"]),
             "classifier_confident": _either_confident(*(mine[f"explanation_{h}"].map(_classifier_probability)
@@ -123,14 +123,14 @@ def compare(first: list[dict], second: list[dict]) -> pd.DataFrame:
 PAIR_COLUMNS = ["org", "model", "same", "within_one", "overlap", "mentions", "confident", "classifier_confident"]
 
 
-def _overlap(pairs: pd.DataFrame, model_id: str) -> np.ndarray:
-    """Whether the halves' estimates share a stage (smi: a quadrant both still allow)."""
+def _overlap(pairs: pd.DataFrame, model_id: str, bounds_a: tuple[np.ndarray, np.ndarray],
+             bounds_b: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Whether the halves' estimates share a stage (smi: a quadrant both still allow; its possible set
+    need not be the whole range between low and high)."""
     if model_id == "smi":
         return np.array([bool(set(a.split("|")) & set(b.split("|")))
                          for a, b in zip(pairs["stages_possible_a"], pairs["stages_possible_b"])])
-    low_a, high_a = stage_bounds(pairs, "_a")
-    low_b, high_b = stage_bounds(pairs, "_b")
-    return np.fmax(low_a, low_b) <= np.fmin(high_a, high_b)
+    return np.fmax(bounds_a[0], bounds_b[0]) <= np.fmin(bounds_a[1], bounds_b[1])
 
 
 def _judged_mentions(explanation: dict) -> float:
