@@ -229,12 +229,18 @@ def _computed_windows(con, groups: list[FeatureGroup], as_of: datetime,
     if any(g.name == "trend" for g in groups):
         for window_days in sorted({w for w in windows if w}):
             _build_prev(con, groups, as_of, window_days)
-    _set_period(con, as_of, 0)
-    for group in groups:  # staging that depends on as_of only: once for every window
-        if group.is_staging:
-            con.execute(_staging_parts(group)[0])
+    _run_as_of_staging(con, groups, as_of)
     for window_days in windows:
         yield window_days, " union all ".join(_build_window(con, groups, as_of, window_days))
+
+
+def _run_as_of_staging(con, groups: list[FeatureGroup], as_of: datetime) -> None:
+    """The staging that depends on as_of only (each staging file's part before '-- per window'): run
+    once for every window."""
+    _set_period(con, as_of, 0)
+    for group in groups:
+        if group.is_staging:
+            con.execute(_staging_parts(group)[0])
 
 
 def _replace_window(con, as_of: datetime, window_days: int, produced: list[str], rows_sql: str,
@@ -295,14 +301,8 @@ def build_staging(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: 
     read-only connection too."""
     install_text_macros(con)
     groups = [g for g in feature_groups() if g.is_staging]
-    _set_period(con, as_of, 0)
-    for group in groups:
-        con.execute(_staging_parts(group)[0])
-    _set_period(con, as_of, window_days)
-    for group in groups:
-        per_window = _staging_parts(group)[1]
-        if per_window:
-            con.execute(per_window)
+    _run_as_of_staging(con, groups, as_of)
+    _build_window(con, groups, as_of, window_days)   # staging groups only: their per-window part
 
 
 def affected_orgs(con: duckdb.DuckDBPyConnection, loaded_after: datetime) -> list[str]:
