@@ -308,7 +308,9 @@ def step_sharded(posts: int, shards: int = 8) -> dict:
         build_features(store.con, as_of, windows=windows)
         single = time.perf_counter() - started
         single_rss = peak_rss_mb()   # this process so far: the store and the single build
-        expected = store.df("select * exclude (computed_at) from features where as_of = ? order by all", [as_of])
+        stored_rows = lambda: store.df(  # noqa: E731
+            "select * exclude (computed_at) from features where as_of = ? order by all", [as_of])
+        expected = stored_rows()
 
         started = time.perf_counter()
         folders = [str(f) for f in export_shards(store.con, folder / "a", shards)]
@@ -319,8 +321,6 @@ def step_sharded(posts: int, shards: int = 8) -> dict:
         started = time.perf_counter()
         store_feature_rows(store.con, as_of, windows, rows)
         stored = time.perf_counter() - started
-        stored_rows = lambda: store.df(  # noqa: E731
-            "select * exclude (computed_at) from features where as_of = ? order by all", [as_of])
         identical = stored_rows().equals(expected)
 
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
