@@ -1,10 +1,11 @@
 """Data confidence for stored estimates: a thread bootstrap over the feature staging rows, and the
 distance of each organisation's inputs from the training data (models/confidence.py does the maths).
 
-pipeline.estimation calls it after models.estimate.estimate with the same feature frame (org_frame):
+pipeline.estimation calls it after models.estimate.estimate with the same feature frame (org_frame)
+and the dimensions computed from it:
 
-    rows = estimate(fitted, D.compute(features))
-    rows = with_data_confidence(store.con, fitted, features, rows, as_of, window_days)
+    dims = D.compute(features)
+    rows = with_data_confidence(store.con, fitted, features, dims, estimate(fitted, dims), as_of, window_days)
 
 Resampled signals (RESAMPLED_FEATURES), recomputed per replicate from the per-row staging tables with
 the feature SQL's definitions (features/sql/10_cadence, 20_responsiveness, 25_responsiveness_signals,
@@ -142,9 +143,10 @@ def input_reference(train: pd.DataFrame) -> InputReference:
     return InputReference(D.classifier_inputs(train))
 
 
-def with_data_confidence(con, fitted, features: pd.DataFrame, records: list[dict], as_of: datetime,
-                         window_days: int, *, replicates: int = REPLICATES, seed: int = 13) -> list[dict]:
-    """`records` (estimate(fitted, D.compute(features))) with the combined confidence, bootstrap_share
+def with_data_confidence(con, fitted, features: pd.DataFrame, dims: pd.DataFrame, records: list[dict],
+                         as_of: datetime, window_days: int, *, replicates: int = REPLICATES,
+                         seed: int = 13) -> list[dict]:
+    """`records` (estimate(fitted, dims), dims = D.compute(features)) with the combined confidence, bootstrap_share
     and out_of_distribution (models.confidence.apply_data_confidence). The training inputs come from
     fitted.info["input_reference"] (set by pipeline.training.cache.load_or_train); without it the
     distance is not assessed."""
@@ -153,6 +155,5 @@ def with_data_confidence(con, fitted, features: pd.DataFrame, records: list[dict
     reference = fitted.info.get("input_reference")
     distributions = None
     if reference is not None:
-        dims = D.compute(features)
         distributions = dict(zip(dims["org"], reference.assess(D.classifier_inputs(dims))))
     return apply_data_confidence(records, bounds, distributions)

@@ -91,8 +91,8 @@ def estimate_store(store, fitted, as_of: datetime | None, window_days: int, *,
     their confidence from the data (pipeline/confidence.py). Returns (estimates, as_of)."""
     as_of = resolve_as_of(store, as_of, window_days)
     features = org_frame(store, as_of, window_days)
-    rows = with_data_confidence(store.con, fitted, features, estimate(fitted, D.compute(features)), as_of,
-                                window_days)
+    dims = D.compute(features)
+    rows = with_data_confidence(store.con, fitted, features, dims, estimate(fitted, dims), as_of, window_days)
     replace_estimates(store, as_of, window_days, run_id or uuid.uuid4().hex, rows)
     return rows, as_of
 

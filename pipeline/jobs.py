@@ -309,7 +309,8 @@ def store_estimates(db_path: str, inputs: EstimationInputs, run_id: str, rows: l
     never duplicates; an organisation whose estimation failed has none for it."""
     as_of, window_days = inputs.as_of, inputs.window_days
     with Store(db_path) as store:
-        rows = with_data_confidence(store.con, inputs.fitted, inputs.features, rows, as_of, window_days)
+        rows = with_data_confidence(store.con, inputs.fitted, inputs.features, inputs.dims, rows, as_of,
+                                    window_days)
         replace_estimates(store, as_of, window_days, run_id, rows)
     return EstimationResult(as_of, window_days, len(rows), count_statuses(rows), dict(failed or {}))
 

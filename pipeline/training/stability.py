@@ -90,7 +90,7 @@ def estimate_file(csv_path: Path, config_path: Path, db_path: Path, as_of, windo
         fitted = load_or_train(store, dims, window_days)
         rows = estimate(fitted, dims)
         if data_confidence:
-            rows = with_data_confidence(store.con, fitted, features, rows, as_of, window_days)
+            rows = with_data_confidence(store.con, fitted, features, dims, rows, as_of, window_days)
     return rows
 
 
