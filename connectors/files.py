@@ -30,9 +30,14 @@ class InputFileError(ValueError):
 UTF8 = "utf-8-sig"
 
 
+def is_utf8(encoding: str) -> bool:
+    """Whether `encoding` is one of Python's utf-8 variants (utf-8, utf-8-sig, ...)."""
+    return codecs.lookup(encoding).name.startswith("utf-8")
+
+
 def encoding_label(encoding: str) -> str:
     """How an error names the encoding: "UTF-8" for Python's utf-8 variants, else as given."""
-    return "UTF-8" if codecs.lookup(encoding).name.startswith("utf-8") else encoding
+    return "UTF-8" if is_utf8(encoding) else encoding
 
 
 def open_text(path: Path, newline: str | None = None, encoding: str = UTF8) -> IO[str]:
@@ -142,7 +147,7 @@ def text_from_line(path: Path, line: int, chunk_bytes: int = 1 << 24) -> bytes:
 def utf8_file(path: Path, encoding: str, chunk_chars: int = 1 << 22) -> Iterator[Path]:
     """The file itself when it is UTF-8, else a temporary UTF-8 copy (the file was checked with
     check_encoding first); line breaks, and so line numbers, stay as they are."""
-    if codecs.lookup(encoding).name.startswith("utf-8"):
+    if is_utf8(encoding):
         yield path
         return
     handle, copy = tempfile.mkstemp(suffix=".csv", prefix="maturity-import-")
