@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from importlib import resources
+from pathlib import Path
 
 import duckdb
 
@@ -43,7 +43,9 @@ FACT_TABLES = ("fact_thread_posts", "fact_mentions", "fact_org_posts")
 def facts_code(con: duckdb.DuckDBPyConnection) -> str:
     """The derivation the stored facts were made with: this module, the text macros, the reply limit
     and the pseudonym key (through a keyed sample: mentions match accounts by pseudonym)."""
-    h = hashlib.sha256(resources.files("features").joinpath("facts.py").read_bytes())
+    # this file itself, not looked up by package name: a tests/features folder on sys.path can make
+    # "features" resolve to a namespace package there
+    h = hashlib.sha256(Path(__file__).read_bytes())
     h.update(macros_sql().encode() + f"|{REPLY_LIMIT_S}|".encode())
     h.update(con.execute("select pseudonym('facts-code-sample')").fetchone()[0].encode())
     return h.hexdigest()
