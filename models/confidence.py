@@ -131,13 +131,6 @@ class InputReference:
         return out
 
 
-def _bounds(record: dict) -> tuple[int, int]:
-    low = record.get("stage_low_index")
-    high = record.get("stage_high_index")
-    point = record["stage_index"]
-    return (point if low is None else low), (point if high is None else high)
-
-
 def apply_data_confidence(records: list[dict], replicate_bounds: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]],
                           distributions: dict[str, dict | None] | None = None,
                           classifier_weight: float = CLASSIFIER_WEIGHT) -> list[dict]:
@@ -157,7 +150,7 @@ def apply_data_confidence(records: list[dict], replicate_bounds: dict[tuple[str,
                           else distribution["out_of_distribution"])
             out.append(record)
             continue
-        low, high = _bounds(record)
+        low, high = record["stage_low_index"], record["stage_high_index"]
         share = stage_share(replicates[0], replicates[1], low, high)
         probabilities = list(record["probabilities"].values())
         classifier_probability = float(sum(probabilities[low:high + 1]))

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from features.runner import FeatureError  # noqa: E402
+from models.evaluate import stage_bounds  # noqa: E402
 from pipeline.api import WEEKDAYS, Analyst, NoEstimatesError  # noqa: E402
 
 # Every chart the report can draw (figure ids in the HTML, data-chart attributes).
@@ -498,25 +499,15 @@ BUSIEST_DAY_WARNING = 0.25  # warn when one day holds at least this share of a s
 
 
 def _stage_bounds(est: pd.DataFrame) -> pd.DataFrame:
-    """Per estimate: org, model, kind (point | interval | insufficient), low, high (stage indexes).
-    Interval estimates (status "interval" with stage_low_index/stage_high_index) keep both ends."""
-    rows = []
-    has_interval = "stage_low_index" in est.columns and "stage_high_index" in est.columns
-    for r in est.to_dict("records"):
-        status = r.get("status")
-        if has_interval and status == "interval" and pd.notna(r.get("stage_low_index")):
-            low, high = int(r["stage_low_index"]), int(r["stage_high_index"] if pd.notna(r.get("stage_high_index"))
-                                                         else r["stage_low_index"])
-            kind = "interval"
-        elif status in ("ok", "interval") and pd.notna(r.get("stage_index")):
-            low = high = int(r["stage_index"])
-            kind = "point"
-        else:
-            low = high = None
-            kind = "insufficient"
-        rows.append({"org": r["org"], "model": r["model"], "stage": r.get("stage"), "kind": kind,
-                     "low": low, "high": high})
-    return pd.DataFrame(rows, columns=["org", "model", "stage", "kind", "low", "high"])
+    """Per estimate: org, model, stage, kind (point | interval | insufficient), low, high (stage indexes;
+    None where insufficient)."""
+    low, high = stage_bounds(est)
+    staged = est["status"].isin(["ok", "interval"]).to_numpy() & ~np.isnan(low)
+    kind = np.where(~staged, "insufficient", np.where(est["status"].to_numpy() == "interval", "interval", "point"))
+    return pd.DataFrame({"org": est["org"].to_numpy(), "model": est["model"].to_numpy(),
+                         "stage": est["stage"].to_numpy(), "kind": kind,
+                         "low": [int(e) if s else None for e, s in zip(low.tolist(), staged)],
+                         "high": [int(e) if s else None for e, s in zip(high.tolist(), staged)]})
 
 
 def _leaderboard(ids: list[str], est: pd.DataFrame, specs) -> pd.DataFrame:

@@ -54,12 +54,12 @@ def test_input_reference_flags_and_shrinks_inputs_far_outside_the_training_data(
 
 
 def _record(org, model, point, probabilities, low=None, high=None):
-    record = {"org": org, "model": model, "stage_index": point, "stage": f"s{point}", "status": "ok",
-              "confidence": probabilities[point], "explanation": {},
-              "probabilities": {f"s{k}": p for k, p in enumerate(probabilities)}}
-    if low is not None:
-        record.update(stage_low_index=low, stage_high_index=high)
-    return record
+    """An estimate record as models.estimate writes it: a point is the interval [point, point]."""
+    return {"org": org, "model": model, "stage_index": point, "stage": f"s{point}",
+            "status": "ok" if low is None else "interval",
+            "stage_low_index": point if low is None else low, "stage_high_index": point if high is None else high,
+            "confidence": probabilities[point], "explanation": {},
+            "probabilities": {f"s{k}": p for k, p in enumerate(probabilities)}}
 
 
 def test_apply_data_confidence_on_points_intervals_and_far_inputs():
