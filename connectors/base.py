@@ -299,6 +299,9 @@ class Stream:
     ascending: ClassVar[bool] = False          # see module docstring
     api_applies_cursor: ClassVar[bool] = True  # False: the base drops posts at/behind the cursor
     tolerated_status: ClassVar[frozenset[int]] = frozenset()  # fatal codes that end only this stream
+    # the account's own posts: read to its end, this stream is the account's timeline, so a post it
+    # did not return was not written (the evidence an absence stage needs)
+    timeline: ClassVar[bool] = False
 
     def __init__(self, connector: "Connector", account: Account, context: Any):
         self.connector, self.account, self.context = connector, account, context
@@ -350,6 +353,8 @@ class StreamResult:
     cursor: str | None = None
     note: str | None = None
     rejected: int = 0                 # payloads set aside as malformed (recorded in rejected_rows)
+    timeline: bool = False            # Stream.timeline
+    oldest: datetime | None = None    # the oldest of the stream's own records read (UTC, naive)
 
 
 @dataclass
@@ -362,6 +367,18 @@ class AccountResult:
     pages: int = 0
     message: str | None = None
     streams: list[StreamResult] = field(default_factory=list)
+
+    @property
+    def read_timeline(self) -> bool:
+        """The account's timeline was read to its end this run: status ok and every timeline stream ran
+        without reaching the page cap or being skipped."""
+        streams = [s for s in self.streams if s.timeline]
+        return self.status == "ok" and bool(streams) and not any(s.capped or s.note for s in streams)
+
+    @property
+    def oldest_own_post(self) -> datetime | None:
+        found = [s.oldest for s in self.streams if s.timeline and s.oldest is not None]
+        return min(found) if found else None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -495,7 +512,7 @@ class Connector:
         try:
             context = self.call(account, "resolve account", lambda: self.resolve(account))
             for stream in self.streams(account, context):
-                stream_result = StreamResult(stream.name)
+                stream_result = StreamResult(stream.name, timeline=stream.timeline)
                 result.streams.append(stream_result)
                 try:
                     self.sync_stream(sink, stream, cursors=cursors, source=source, run_id=run_id,
@@ -580,6 +597,9 @@ class Connector:
                 records = [r for r in records if window.contains(r.created_at)]
                 if (before and not stream.ascending) or (after and stream.ascending):
                     reached_known = True   # ordered pages have left the window
+            if records:
+                oldest = min(to_utc_naive(r.created_at) for r in records)
+                out.oldest = oldest if out.oldest is None else min(out.oldest, oldest)
             related = self.call(account, f"{stream.name} replies", lambda: stream.related(records)) \
                 if records else []
             posts = {p.post_id: p for p in records + related}   # one row per post per page

@@ -106,6 +106,7 @@ class BlueskyConnector(Connector):
 
 class FeedStream(Stream):
     name = "feed"
+    timeline = True
     cursor_name = "cursor"
     ascending = False
     api_applies_cursor = False

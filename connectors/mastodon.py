@@ -220,6 +220,7 @@ class _MastodonStream(Stream):
 
 class StatusesStream(_MastodonStream):
     name = "statuses"
+    timeline = True
 
     def fetch_page(self, cursor, token, window) -> Page:
         statuses = self.api.account_statuses(self.context["id"], min_id=cursor or "0", limit=PAGE_LIMIT)

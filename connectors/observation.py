@@ -61,12 +61,35 @@ OBSERVES: dict[str, dict[str, str]] = {
 }
 
 
-def observe(kinds) -> dict[str, str]:
+# How far in time a kind's evidence reaches. "collection": a file shows the period from its oldest to its
+# newest post; "reads": a live connector shows an account over the period its timeline was read to the
+# end (the timeline_reads table), with or without posts -- what makes a silent account evidence of
+# absence; "unbounded": the source holds everything there is (the synthetic generator writes every post).
+COVERAGE = {"twcs": "collection", "sp500": "collection", "facebook_pages": "collection", "x": "reads",
+            "mastodon": "reads", "bluesky": "reads", "reddit": "reads", "synthetic": "unbounded"}
+
+# Needs that count what the organisation did in the period: exact only where the source covers the
+# whole window, at most a lower bound where the window reaches beyond it (a 2020 timeline file says
+# nothing of 2021: silence there is not dormancy).
+PERIOD_NEEDS = ("own_posts", "timeline", "reply_volume")
+
+
+def covers(covered_from, covered_through, window_start, as_of) -> bool:
+    """Whether the period [covered_from, covered_through] (covered_from None: without a start) holds the
+    window (window_start, as_of] (window_start None: all data up to as_of)."""
+    return covered_through >= as_of and (window_start is None or covered_from is None
+                                         or covered_from <= window_start)
+
+
+def observe(kinds, partial=()) -> dict[str, str]:
     """How the union of sources of these kinds observes each need: the strongest of them (a complete
-    timeline from one source makes cadence exact even when another source is only a sample)."""
+    timeline from one source makes cadence exact even when another source is only a sample). Kinds in
+    `partial` cover only part of the window: their period needs are at most lower bounds."""
     result = {need: NONE for need in NEEDS}
     for kind in kinds:
         for need, how in OBSERVES.get(kind, {}).items():
+            if kind in partial and need in PERIOD_NEEDS and how == EXACT:
+                how = LOWER_BOUND
             if KIND_ORDER[how] > KIND_ORDER[result[need]]:
                 result[need] = how
     return result

@@ -153,12 +153,14 @@ class _ListingStream(Stream):
 
 class SubmissionsStream(_ListingStream):
     name = "submissions"
+    timeline = True
     path = "user/{name}/submitted"
 
 
 class CommentsStream(_ListingStream):
     name = "comments"
     path = "user/{name}/comments"
+    timeline = True
 
 
 class RepliesStream(_ListingStream):

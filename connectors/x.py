@@ -126,6 +126,7 @@ class _XStream(Stream):
 class TimelineStream(_XStream):
     name = "timeline"
     own_posts = True     # the user timeline only holds the account's own posts
+    timeline = True
 
     def request(self, **params):
         return self.connector.client.get_users_tweets(self.context["id"], **params)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
-from connectors.observation import EXACT, LOWER_BOUND, observe
+from connectors.observation import COVERAGE, EXACT, LOWER_BOUND, covers, observe
 from features.runner import FeatureError, features_frame, latest_as_of
 from models import dimensions as D
 from models.estimate import estimate
@@ -39,25 +39,56 @@ def org_frame(store, as_of: datetime, window_days: int) -> pd.DataFrame:
     sources observe each need (`observes_<need>`, see org_observation)."""
     features = (features_frame(store.con, as_of, window_days, scope="org")
                 .drop(columns=["platform", "account"]).reset_index(drop=True))
-    return features.merge(org_observation(store, as_of), on="org", how="left").fillna(
+    return features.merge(org_observation(store, as_of, window_days), on="org", how="left").fillna(
         {f"observes_{need}": "none" for need in D.NEEDS})
 
 
-def org_observation(store, as_of: datetime) -> pd.DataFrame:
-    """Per organisation, how the sources that contributed its accounts' posts up to as_of observe each
-    need (connectors/observation.py; the source kind is the post's ingest run kind). Without a
-    configured support-role account, "no active care account" is what the configuration says, so a
-    sample's lower bound of care_account becomes exact."""
-    kinds = store.df(
-        "select distinct a.org_id as org, coalesce(r.kind, split_part(p.source, ':', 1)) as kind "
-        "from posts p join accounts a on a.platform = p.platform and a.handle_key = p.author_key "
-        "left join ingest_runs r on r.run_id = p.ingest_run_id "
-        "where a.org_id is not null and p.created_at <= ?", [as_of])
+def org_observation(store, as_of: datetime, window_days: int) -> pd.DataFrame:
+    """Per organisation, how its sources observe each need over the window ending at as_of
+    (connectors/observation.py): the kinds that contributed its accounts' posts up to as_of (the source
+    kind is the post's ingest run kind) and the live kinds that read its timelines; a kind whose
+    coverage (COVERAGE: a file's collection period, the accounts' timeline reads) does not hold the
+    whole window shows its period needs as lower bounds. Without a configured support-role account,
+    "no active care account" is what the configuration says, so a sample's lower bound of care_account
+    becomes exact."""
+    window_start = as_of - timedelta(days=window_days) if window_days else None
+    posts = store.df(
+        "with kinds as (select p.created_at, a.org_id, coalesce(r.kind, split_part(p.source, ':', 1)) as kind "
+        "  from posts p left join ingest_runs r on r.run_id = p.ingest_run_id "
+        "  left join accounts a on a.platform = p.platform and a.handle_key = p.author_key) "
+        "select kind, org_id as org, min(created_at) as covered_from, max(created_at) as covered_through, "
+        "  bool_or(created_at <= ?) as contributed, grouping(org_id) = 1 as whole_kind "
+        "from kinds group by grouping sets ((kind), (kind, org_id))", [as_of])
+    collections = posts[posts["whole_kind"]].set_index("kind")
+    contributed = posts[~posts["whole_kind"] & posts["org"].notna() & posts["contributed"]]
+    reads = store.df(
+        "with org_accounts as (select org_id, platform, handle_key, count(*) over (partition by org_id, platform) "
+        "  as on_platform from accounts where org_id is not null) "
+        "select a.org_id as org, t.source as kind, "
+        "  count(*) filter (where t.read_through >= $as_of and ($start::timestamp is null or t.read_from is null "
+        "    or t.read_from <= $start::timestamp)) = max(a.on_platform) as covered "
+        "from timeline_reads t join org_accounts a on a.platform = t.platform and a.handle_key = t.handle_key "
+        "where t.read_from is null or t.read_from <= $as_of group by all",
+        {"as_of": as_of, "start": window_start})
+    read_covered = {(r.org, r.kind): bool(r.covered) for r in reads.itertuples(index=False)}
+    by_org: dict[str, set[str]] = {}
+    for org, kind in [*zip(contributed["org"], contributed["kind"]), *read_covered]:
+        by_org.setdefault(org, set()).add(kind)
+
+    def partial(org: str, kind: str) -> bool:
+        how = COVERAGE.get(kind, "collection")
+        if how == "unbounded":
+            return False
+        if how == "reads":
+            return not read_covered.get((org, kind), False)
+        row = collections.loc[kind]
+        return not covers(row["covered_from"], row["covered_through"], window_start, as_of)
+
     care = {org for (org,) in store.con.execute(
         "select distinct org_id from accounts where org_id is not null and lower(role) = 'support'").fetchall()}
     rows = []
-    for org, group in kinds.groupby("org"):
-        observed = observe(group["kind"])
+    for org, kinds in sorted(by_org.items()):
+        observed = observe(kinds, {kind for kind in kinds if partial(org, kind)})
         if org not in care and observed["care_account"] == LOWER_BOUND:
             observed["care_account"] = EXACT
         rows.append({"org": org, **{f"observes_{need}": observed.get(need, "none") for need in D.NEEDS}})

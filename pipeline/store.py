@@ -473,6 +473,27 @@ class Store:
             "cursor_value = excluded.cursor_value, updated_at = excluded.updated_at",
             [source, account, cursor_name, value, utcnow()])
 
+    def record_timeline_read(self, source: str, platform: str, handle_key: str, read_from: datetime | None,
+                             read_through: datetime, run_id: int | None, continues: bool) -> None:
+        """An account's timeline read to its end over [read_from, read_through] (read_from None: from the
+        start of what the platform serves). `continues`: an incremental read from the saved cursors,
+        which picks up where the stored period ends. A read that meets the stored period extends it;
+        one that leaves a gap replaces it (the evidence is the one unbroken period)."""
+        stored = self.con.execute(
+            "select read_from, read_through from timeline_reads where source = ? and platform = ? "
+            "and handle_key = ?", [source, platform, handle_key]).fetchone()
+        if stored is not None and (continues or read_from is None or read_from <= stored[1]):
+            if continues:
+                start = stored[0]
+            else:
+                start = None if read_from is None or stored[0] is None else min(read_from, stored[0])
+            read_through = max(read_through, stored[1])
+        else:
+            start = read_from
+        self.con.execute(
+            "insert or replace into timeline_reads values (?, ?, ?, ?, ?, ?)",
+            [source, platform, handle_key, start, read_through, run_id])
+
     # -- queries ---------------------------------------------------------------------------
     def df(self, sql: str, params: list | dict | None = None):
         return self.con.execute(sql, params or []).df()

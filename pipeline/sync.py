@@ -24,9 +24,11 @@ import pyarrow as pa
 
 from connectors.accounts import Account
 from connectors.base import AccountResult, Clock, Connector, Window
+from connectors.records import to_utc_naive
 from connectors.credentials import Credentials, load_credentials
 from connectors.sink import LoadCounts, Rejection, Sink
 from pipeline.config import Config
+from pipeline.store import utcnow
 
 log = logging.getLogger("maturity.sync")
 
@@ -166,8 +168,10 @@ def sync(store, config: Config, platform: str | None = None, org: str | None = N
         run_id = store.start_run(kind, kind)
         summary.runs[kind] = run_id
         cursors = saved_cursors(store, [(kind, a.key) for a in targets])
+        started = utcnow()
         results = sync_accounts(connector, store, targets, cursors, source=kind, run_id=run_id, window=window)
         summary.accounts.extend(results)
+        record_timeline_reads(store, TimelineReads(kind, run_id, started, window, cursors, targets, results))
         finish_kind_run(store, run_id, results)
     return summary
 
@@ -178,6 +182,38 @@ def sync_accounts(connector: Connector, sink: Sink, accounts: list[Account], cur
     return [connector.sync_account(sink, account, cursors=account_cursors(cursors, source, account.key),
                                    source=source, run_id=run_id, window=window)
             for account in accounts]
+
+
+@dataclass
+class TimelineReads:
+    """One platform kind's account reads of one run, as record_timeline_reads needs them: `accounts`
+    and `results` in the same order, `cursors` as the reads started from, `started` before the first read."""
+    source: str
+    run_id: int | None
+    started: datetime
+    window: Window
+    cursors: Mapping[CursorKey, str | None]
+    accounts: list[Account]
+    results: list[AccountResult]
+
+
+def record_timeline_reads(store, reads: TimelineReads) -> None:
+    """Record the period each account's timeline was read to its end (Store.record_timeline_read): a
+    backfill covers its window; an incremental read from saved cursors continues the stored period up
+    to when the run started; a first read reaches back to its oldest own post (to the platform's start
+    when it returned none: the account never posted)."""
+    window = reads.window
+    for account, result in zip(reads.accounts, reads.results):
+        if not result.read_timeline:
+            continue
+        if window.is_backfill:
+            read_from, continues = window.since, False
+        else:
+            continues = any(s == reads.source and a == account.key for s, a, _ in reads.cursors)
+            read_from = result.oldest_own_post
+        through = reads.started if window.until is None else min(to_utc_naive(window.until), reads.started)
+        store.record_timeline_read(reads.source, result.platform, account.key,
+                                   to_utc_naive(read_from) if read_from else None, through, reads.run_id, continues)
 
 
 def finish_kind_run(store, run_id: int, results: list[AccountResult], crashed: list[str] = ()) -> None:
@@ -259,6 +295,7 @@ class OrgPull:
     org: str
     accounts: list[AccountResult]
     commits: list[Commit]
+    reads: list[TimelineReads]
 
 
 def saved_cursors(store, accounts: Iterable[tuple[str, str]]) -> dict[CursorKey, str | None]:
@@ -290,13 +327,16 @@ def pull_org(config: Config, org_id: str, kinds: list[str], cursors: dict[Cursor
     without opening the database: returns the committed work for `apply_pull`. Re-running it from
     the same cursors fetches the same pages, so it is safe to retry."""
     buffer = BufferedStore()
-    results = []
+    results, reads = [], []
     for kind in kinds:
         targets = [a for a in config.org(org_id).accounts if a.platform == KIND_PLATFORM[kind]]
         if targets:
             connector = build_connector(kind, config, clock=clock, env=env, dotenv_path=dotenv_path)
-            results += sync_accounts(connector, buffer, targets, cursors, source=kind, run_id=runs[kind])
-    return OrgPull(org_id, results, buffer.commits)
+            started = utcnow()
+            kind_results = sync_accounts(connector, buffer, targets, cursors, source=kind, run_id=runs[kind])
+            reads.append(TimelineReads(kind, runs[kind], started, Window(), cursors, targets, kind_results))
+            results += kind_results
+    return OrgPull(org_id, results, buffer.commits, reads)
 
 
 def apply_pull(store, pull: OrgPull) -> int:
@@ -311,9 +351,12 @@ def apply_pull(store, pull: OrgPull) -> int:
                 store.reject(run_id, source, rows)
             for (source, account, name), value in commit.cursors.items():
                 store.set_cursor(source, account, name, value)
+    with store.transaction():
+        for reads in pull.reads:
+            record_timeline_reads(store, reads)
     return written
 
 
 __all__ = ["SyncSummary", "sync", "configured_kinds", "LIVE_KINDS", "pull_org", "apply_pull", "cursor_snapshot",
            "live_kinds_ready", "finish_kind_run", "OrgPull", "BufferedStore", "build_connector", "sync_accounts",
-           "saved_cursors", "account_cursors", "MissingCredentials"]
+           "saved_cursors", "account_cursors", "MissingCredentials", "TimelineReads", "record_timeline_reads"]

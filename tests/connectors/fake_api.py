@@ -153,8 +153,10 @@ class FakeAPI(LoopbackServer):
             if query.get("acct") == "ghost":
                 return "m.lookup", lambda: (404, {"error": "Record not found"}, {})
             return "m.lookup", lambda: (200, mastodon_account(query["acct"]), {})
-        if re.fullmatch(r"/api/v1/accounts/\d+/statuses", path):
-            return "m.statuses", lambda: self.min_id_page(self.statuses, query)
+        if m := re.fullmatch(r"/api/v1/accounts/(\d+)/statuses", path):
+            # the account's own statuses (and malformed ones without an account, on every timeline)
+            return "m.statuses", lambda: self.min_id_page(
+                [s for s in self.statuses if s.get("account", {}).get("id", m.group(1)) == m.group(1)], query)
         if path == "/api/v2/search":   # status search without a token: refused, as on most servers
             return "m.search", lambda: (401, {"error": "Search queries require authentication"}, {})
         if path == "/api/v1/notifications":
