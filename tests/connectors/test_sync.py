@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from connector_helpers import FakeClock
 from fake_api import BASE_TIME, FakeAPI
 from pipeline.config import load_config
+from pipeline.store import Store
 from pipeline.sync import sync
 
 
@@ -93,8 +94,14 @@ def test_cli_sync_and_nightly_job(api, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "x: skipped - no credentials (set MATURITY_X_BEARER_TOKEN)" in result.output
     assert "mastodon:brand: ok, 4 posts" in result.output   # mentions need a token here: search is tried
+    reads = "select read_from, read_through from timeline_reads where handle_key = 'brand'"
+    with Store(db) as store:
+        (first_from, first_through), = store.con.execute(reads).fetchall()
     live = jobs.sync_live(str(db), load_config(config_path))  # the nightly task's function
     assert live["status"] == "ok" and live["posts"] == 0 and live["skipped"]["x"].startswith("no credentials")
+    with Store(db) as store:   # the nightly's incremental read extends the period the first read began
+        (read_from, read_through), = store.con.execute(reads).fetchall()
+    assert read_from == first_from and read_through > first_through
 
 
 def test_cli_sync_exits_1_when_an_account_fails_and_still_syncs_the_others(api, tmp_path, monkeypatch):
