@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models import dimensions as D
 from models.dimensions import EXACT, LOWER_BOUND
 from models.spec import OPS, Criterion, ModelSpec
 
@@ -56,8 +57,37 @@ def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray
     # a lower bound shows that at least this much happened: it can pass '>=' and fail '<=', nothing else
     hold_valid = exact | upward
     fail_valid = (exact | (not upward)) & criterion.fail_excludes
-    verdict = np.where(passes, np.where(hold_valid, HOLD, ABSTAIN), np.where(fail_valid, FAIL, ABSTAIN))
-    return np.where(~observed, UNOBSERVED, np.where(enough, verdict, ABSTAIN)).astype(np.int8)
+    # below the minimum evidence, the verdict the minimum would reach whatever the missing units are
+    at_minimum = decided_before_minimum(criterion, frame, values)
+    holds = np.where(enough, passes, at_minimum == HOLD)
+    fails = np.where(enough, ~passes, at_minimum == FAIL)
+    verdict = np.where(holds & hold_valid, HOLD, np.where(fails & fail_valid, FAIL, ABSTAIN))
+    return np.where(~observed, UNOBSERVED, verdict).astype(np.int8)
+
+
+def decided_before_minimum(criterion: Criterion, frame: pd.DataFrame, values: np.ndarray | None = None) -> np.ndarray:
+    """For a single comparison, per row: HOLD (FAIL) where its evidence is below the minimum only in the
+    volume the signal grows with (models.dimensions.Growth) and every completion of that volume up to
+    the minimum passes (fails) the threshold: the verdict at the minimum is already determined. ABSTAIN
+    elsewhere (also where the minimum is met: this reads only what the minimum would decide). Whether
+    the verdict is valid for the observation kind is the caller's decision."""
+    growth = D.SCALE_BY_SIGNAL[criterion.signal].growth
+    need = dict(criterion.min_evidence).get(growth.volume) if growth is not None else None
+    if need is None:
+        return np.full(len(frame), ABSTAIN, dtype=np.int8)
+    if values is None:
+        values = _column(frame, f"sig_{criterion.signal}", np.nan).astype(float)
+    have = _column(frame, growth.volume, 0.0).astype(float)
+    candidate = ~np.isnan(values) & (have < need)
+    for name, other in criterion.min_evidence:
+        if name != growth.volume:
+            candidate &= _column(frame, name, 0.0).astype(float) >= other
+    lowest, highest = D.completion_range(growth, np.nan_to_num(values), have, need)
+    upward = criterion.op in (">=", ">")
+    worst, best = (lowest, highest) if upward else (highest, lowest)
+    compare = OPS[criterion.op]
+    return np.where(candidate & compare(worst, criterion.threshold), HOLD,
+                    np.where(candidate & ~compare(best, criterion.threshold), FAIL, ABSTAIN)).astype(np.int8)
 
 
 @dataclass
@@ -251,5 +281,5 @@ def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray
 
 
 __all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
-           "RuleFrame", "rule_frame", "comparison_verdicts", "criterion_entry", "full_observation_truth",
+           "RuleFrame", "rule_frame", "comparison_verdicts", "decided_before_minimum", "criterion_entry", "full_observation_truth",
            "quadrant_indices", "row_patterns"]
