@@ -176,3 +176,79 @@ def test_rule_walk_is_monotone_in_every_signal():
             continue
         a, b = rule_frame(spec, base), rule_frame(spec, better)
         assert (b.low >= a.low).all() and (b.high >= a.high).all(), spec.id
+
+
+def _criterion(model: str, signal: str, op: str):
+    return next(c for spec in [load_model(model)] for criterion in spec.criteria
+                for c in criterion.comparisons if c.signal == signal and c.op == op and c.min_evidence)
+
+
+def _verdict_at_minimum_for_every_completion(criterion, row: dict) -> set[int]:
+    """The verdicts the criterion reaches once its growth volume is completed to the minimum, over
+    every way the further units can turn out (a share: any number of them favourable; a distinct count:
+    any number of new values, up to its cap)."""
+    growth = D.SCALE_BY_SIGNAL[criterion.signal].growth
+    need = dict(criterion.min_evidence)[growth.volume]
+    have = row[growth.volume]
+    further = int(need - have)
+    verdicts = set()
+    for added in range(further + 1):
+        completed = dict(row, **{growth.volume: float(need)})
+        if criterion.signal == "response_rate":
+            completed["answered"] = row["answered"] + added
+            completed["response_rate"] = completed["answered"] / need
+        elif growth.kind == D.SHARE:
+            completed[criterion.signal] = (row[criterion.signal] * have + added) / need
+        else:
+            completed[criterion.signal] = min(row[criterion.signal] + added, growth.most)
+        verdicts.add(int(comparison_verdicts(criterion, _org(None, **completed))[0]))
+    return verdicts
+
+
+@pytest.mark.parametrize("model, signal, op", [("forrester", "response_rate", ">="), ("smi", "response_rate", "<"),
+                                               ("s3m", "signed_reply_share", ">="),
+                                               ("forrester", "private_channel_share", ">="),
+                                               ("s3m", "reply_hours_covered", ">=")])
+def test_below_its_minimum_a_criterion_decides_exactly_when_every_completion_agrees(model, signal, op):
+    criterion = _criterion(model, signal, op)
+    growth = D.SCALE_BY_SIGNAL[signal].growth
+    need = int(dict(criterion.min_evidence)[growth.volume])
+    rng = np.random.default_rng(5)
+    decided = 0
+    for _ in range(60):
+        have = int(rng.integers(1, need))
+        if growth.kind == D.SHARE:
+            value = int(rng.integers(0, have + 1)) / have
+        else:
+            value = float(rng.integers(1, min(have, 24) + 1))
+        row = {growth.volume: float(have), signal: value}
+        if signal == "response_rate":
+            row.update(answered=value * have)
+        early = int(comparison_verdicts(criterion, _org(None, **row))[0])
+        at_minimum = _verdict_at_minimum_for_every_completion(criterion, {**_org_features(), **row})
+        expected = at_minimum.pop() if len(at_minimum) == 1 else ABSTAIN
+        assert early == expected, (row, early, at_minimum)
+        decided += early != ABSTAIN
+    assert decided > 0
+
+
+def _org_features() -> dict:
+    return {"posts": 120.0, "mentions": 100.0, "answered": 90.0, "replies": 110.0, "response_rate": 0.9,
+            "signed_reply_share": 0.8, "private_channel_share": 0.3, "reply_hours_covered": 20.0}
+
+
+def test_a_verdict_below_the_minimum_is_explained_with_the_bound_that_decided_it():
+    spec = load_model("forrester")
+    frame = _org(TWCS, mentions=7.0, answered=7.0, response_rate=1.0, first_reply_p90_s=3000.0)
+    rules = rule_frame(spec, frame)
+    record = _estimate_record(spec, rules, frame)
+    exp = explain_row(frame.iloc[0].to_dict(), record)
+    rate = next(c for c in spec.criteria if c.signal == "response_rate")
+    assert exp["decided_before_minimum"][rate.name] == [
+        "response rate 1.00 over 7 mentions, held before its minimum of 10: at least 0.70 at 10 whatever "
+        "the other 3 are (>= 0.50)"]
+    failing = _org(TWCS, mentions=6.0, answered=0.0, response_rate=0.0)
+    record = _estimate_record(spec, rule_frame(spec, failing), failing)
+    reasons = explain_row(failing.iloc[0].to_dict(), record)["decided_before_minimum"][rate.name]
+    assert reasons == ["response rate 0.00 over 6 mentions, failed before its minimum of 10: at most 0.40 at 10 "
+                       "whatever the other 4 are (>= 0.50)"]
