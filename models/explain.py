@@ -2,10 +2,10 @@
 
 For an organisation and model: the reported stage (a point, or the low end of an interval, with the
 interval in words and why it cannot be narrowed); the criteria of the reported stage with their
-verdicts (they hold: the rules only report a stage whose required criteria hold), and, for a verdict
-reached below its minimum evidence, the bound that decided it whatever the missing evidence is; every signal the
-model reads, with its value (or "not observed" when the sources cannot show it) against what the
-reported and the next stage need; the seed's advice for moving on from the reported stage, quoted,
+verdicts (they hold: the rules only report a stage whose required criteria hold); for every verdict
+reached below its minimum evidence, the bound that decided it whatever the missing evidence is; every
+signal the model reads, with its value (or "not observed" when the sources cannot show it) against
+what the reported and the next stage need; the seed's advice for moving on from the reported stage, quoted,
 followed by the measured gaps to the NEXT stage's criteria. A criterion of the next stage resting on a
 signal the sources cannot show is listed as not assessable, never as advice. Optionally the
 classifier's main contributions (occlusion: how its probability of reaching the next stage moves when
