@@ -5,9 +5,9 @@ interval in words and why it cannot be narrowed); the criteria of the reported s
 verdicts (they hold: the rules only report a stage whose required criteria hold); for every verdict
 reached below its minimum evidence, the bound that decided it whatever the missing evidence is; every
 signal the model reads, with its value (or "not observed" when the sources cannot show it) against
-what the reported and the next stage need; the seed's advice for moving on from the reported stage, quoted,
-followed by the measured gaps to the NEXT stage's criteria. A criterion of the next stage resting on a
-signal the sources cannot show is listed as not assessable, never as advice. Optionally the
+what the reported and the next stage need; the seed's advice for moving on from the reported stage,
+quoted, followed by the measured gaps to the NEXT stage's criteria. A criterion of the next stage
+resting on a signal the sources cannot show is listed as not assessable, never as advice. Optionally the
 classifier's main contributions (occlusion: how its probability of reaching the next stage moves when
 one dimension is set to the training median).
 """
@@ -18,7 +18,7 @@ import pandas as pd
 
 from models import dimensions as D
 from models.estimate import classifier_proba
-from models.rules import FAIL, HOLD, comparison_verdicts
+from models.rules import FAIL, HOLD, comparison_verdicts, growth_minimum
 from models.spec import Criterion, ModelSpec, load_model
 
 NOT_OBSERVED_TEXT = "not observed"
@@ -59,35 +59,35 @@ def next_stage_index(spec: ModelSpec, current: int | None) -> int | None:
     return current + 1 if current + 1 < len(spec.stages) else None
 
 
+VERDICT_WORD = {HOLD: "held", FAIL: "failed"}
+
+
 def decided_before_minimum(spec: ModelSpec, row: dict) -> dict[str, list[str]]:
-    """Per criterion name, the comparisons that reached their verdict below their minimum evidence
+    """Per criterion name, its comparisons that reached a verdict below their minimum evidence
     (models.rules.decided_before_minimum: every completion up to the minimum gives that verdict), in
-    words: what the signal is now and the most it can become at the minimum."""
+    words: the signal now, and the bound it keeps at the minimum whatever the missing evidence is."""
     frame = pd.DataFrame([row])
     out: dict[str, list[str]] = {}
     for criterion in spec.criteria:
         for c in criterion.comparisons:
-            growth = D.SCALE_BY_SIGNAL[c.signal].growth
-            need = dict(c.min_evidence).get(growth.volume) if growth is not None else None
-            have = float(row.get(growth.volume) or 0.0) if growth is not None else 0.0
-            if need is None or have >= need:
+            minimum = growth_minimum(c)
+            if minimum is None:
                 continue
+            (growth, need), have = minimum, float(row.get(minimum[0].volume) or 0.0)
             verdict = comparison_verdicts(c, frame)[0]
-            if verdict not in (HOLD, FAIL):
+            if have >= need or verdict not in (HOLD, FAIL):
                 continue
             scale, value = D.SCALE_BY_SIGNAL[c.signal], float(row[f"sig_{c.signal}"])
-            lowest, highest = (float(x[0]) for x in D.completion_range(growth, np.array([value]), np.array([have]), need))
-            # the completion that came closest to the other verdict: the least for a '>=' that held
+            lowest, highest = (float(x[0]) for x in
+                               D.completion_range(growth, np.array([value]), np.array([have]), need))
+            # the completion closest to the other verdict: the least for a '>=' that held
             bound = (f"at least {_fmt(lowest, scale.unit)}" if (verdict == HOLD) == (c.op in (">=", ">"))
                      else f"at most {_fmt(highest, scale.unit)}")
             out.setdefault(criterion.name, []).append(
-                f"{scale.label} {_fmt(value, scale.unit)} over {have:.0f} {growth.volume}, {VERDICT_WORD[verdict]} "
-                f"before its minimum of {need:.0f}: {bound} at {need:.0f} whatever the other "
-                f"{need - have:.0f} are ({_need(c)})")
+                f"{scale.label} {_fmt(value, scale.unit)} over {have:.0f} {growth.volume}, "
+                f"{VERDICT_WORD[verdict]} before its minimum of {need:.0f}: {bound} at {need:.0f} whatever "
+                f"the other {need - have:.0f} are ({_need(c)})")
     return out
-
-
-VERDICT_WORD = {HOLD: "held", FAIL: "failed"}
 
 
 def _verdicts(rules: dict) -> dict[str, str]:

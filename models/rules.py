@@ -6,6 +6,9 @@ sample failing `>=`, which proves nothing) or UNOBSERVED (the sources cannot sho
 semantics (required, fail_excludes, implies_below, any_of, min_evidence; supported, excluded and
 passable stages; low and high) are documented at the top of models/smmm.toml.
 
+Below its minimum evidence a criterion is decided when the verdict at the minimum is already
+determined whatever the missing evidence is (decided_before_minimum; models.dimensions.Growth).
+
 Ordinal models: better signals only turn FAIL into ABSTAIN into HOLD, so low and high are both
 non-decreasing in every signal. Quadrant model (smi): each axis is HIGH, LOW or UNKNOWN; the
 possible quadrants are those consistent with the axes, minus the exclusions; low / high are the lowest
@@ -71,10 +74,10 @@ def decided_before_minimum(criterion: Criterion, frame: pd.DataFrame, values: np
     the minimum passes (fails) the threshold: the verdict at the minimum is already determined. ABSTAIN
     elsewhere (also where the minimum is met: this reads only what the minimum would decide). Whether
     the verdict is valid for the observation kind is the caller's decision."""
-    growth = D.SCALE_BY_SIGNAL[criterion.signal].growth
-    need = dict(criterion.min_evidence).get(growth.volume) if growth is not None else None
-    if need is None:
+    minimum = growth_minimum(criterion)
+    if minimum is None:
         return np.full(len(frame), ABSTAIN, dtype=np.int8)
+    growth, need = minimum
     if values is None:
         values = _column(frame, f"sig_{criterion.signal}", np.nan).astype(float)
     have = _column(frame, growth.volume, 0.0).astype(float)
@@ -88,6 +91,15 @@ def decided_before_minimum(criterion: Criterion, frame: pd.DataFrame, values: np
     compare = OPS[criterion.op]
     return np.where(candidate & compare(worst, criterion.threshold), HOLD,
                     np.where(candidate & ~compare(best, criterion.threshold), FAIL, ABSTAIN)).astype(np.int8)
+
+
+def growth_minimum(criterion: Criterion) -> tuple[D.Growth, float] | None:
+    """How a single comparison's signal grows with its evidence and the minimum of that volume the
+    criterion asks for; None when it cannot be decided before its minimum."""
+    growth = D.SCALE_BY_SIGNAL[criterion.signal].growth
+    if growth is None or growth.volume not in dict(criterion.min_evidence):
+        return None
+    return growth, dict(criterion.min_evidence)[growth.volume]
 
 
 @dataclass
@@ -281,5 +293,5 @@ def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray
 
 
 __all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
-           "RuleFrame", "rule_frame", "comparison_verdicts", "decided_before_minimum", "criterion_entry", "full_observation_truth",
-           "quadrant_indices", "row_patterns"]
+           "RuleFrame", "rule_frame", "comparison_verdicts", "decided_before_minimum", "growth_minimum",
+           "criterion_entry", "full_observation_truth", "quadrant_indices", "row_patterns"]
