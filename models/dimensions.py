@@ -41,6 +41,21 @@ DIMENSION_DOC = {
 
 EXACT, LOWER_BOUND, NOT_OBSERVED = "exact", "lower_bound", "none"
 _STRENGTH = {NOT_OBSERVED: 0, LOWER_BOUND: 1, EXACT: 2}
+SHARE, DISTINCT = "share", "distinct"
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How far a signal can move while its evidence volume (EVIDENCE) grows, exactly by its feature
+    definition: SHARE — the signal is a share of `volume` (each further unit adds 0 or 1 to the
+    numerator); DISTINCT — a count of distinct values over the units of `volume` (each further unit adds
+    at most one, up to `most`). models/rules.py uses it to decide a criterion before its minimum
+    evidence when every completion gives the same verdict."""
+    kind: str
+    volume: str
+    most: float = math.inf
+
+
 @dataclass(frozen=True)
 class Scale:
     """Maps a signal value to 0..1. kind: lin (linear), log (log10). `lo` scores 0 and `hi` scores 1;
@@ -56,6 +71,7 @@ class Scale:
     label: str
     needs: tuple[str, ...]
     feature: str | None = None
+    growth: Growth | None = None
 
     def _f(self, value: float) -> float:
         if self.kind == "lin":
@@ -98,7 +114,8 @@ SCALES: list[Scale] = [
           ("timeline",)),
     Scale("proactive_posts", "presence", "log", 1.0, 270.0, "posts", "proactive posts (not replies)",
           ("timeline",)),
-    Scale("response_rate", "responsiveness", "lin", 0.125, 0.90, "share", "response rate", ("mentions",)),
+    Scale("response_rate", "responsiveness", "lin", 0.125, 0.90, "share", "response rate", ("mentions",),
+          growth=Growth(SHARE, "mentions")),
     Scale("first_reply_median_s", "responsiveness", "log", 259200.0, 3600.0, "seconds",
           "median first-reply time", ("mentions",)),
     Scale("first_reply_p90_s", "responsiveness", "log", 259200.0, 3600.0, "seconds",
@@ -108,9 +125,10 @@ SCALES: list[Scale] = [
     Scale("multi_turn_share", "dialogue", "lin", 0.0, 0.40, "share",
           "share of replies continuing a back-and-forth", ("threads",)),
     Scale("private_channel_share", "coordination", "lin", 0.0, 0.50, "share",
-          "share of replies routing to a private channel", ("reply_text",)),
+          "share of replies routing to a private channel", ("reply_text",), growth=Growth(SHARE, "replies")),
     Scale("signed_reply_share", "coordination", "lin", 0.0, 1.0, "share",
-          "share of replies signed by an agent (a structured webcare team)", ("reply_text",)),
+          "share of replies signed by an agent (a structured webcare team)", ("reply_text",),
+          growth=Growth(SHARE, "replies")),
     Scale("care_account_active", "coordination", "lin", 0.0, 1.0, "flag", "an active support-role account",
           ("care_account",)),
     Scale("department_accounts", "integration", "lin", 0.0, 4.0, "accounts", "active department accounts",
@@ -120,12 +138,12 @@ SCALES: list[Scale] = [
     Scale("estimated_team_size", "investment", "log", 1.0, 20.0, "agents",
           "agents answering (signatures signing at least 2 replies)", ("reply_text", "reply_volume")),
     Scale("reply_hours_covered", "investment", "lin", 4.0, 24.0, "hours", "hours of the day with replies",
-          ("reply_volume",)),
+          ("reply_volume",), growth=Growth(DISTINCT, "replies", most=24.0)),
     Scale("platforms", "innovation", "lin", 1.0, 4.0, "platforms", "platforms used", ("structure",)),
     Scale("platforms_engaged", "innovation", "lin", 1.0, 4.0, "platforms",
           "platforms with at least 10 answered mentions", ("mentions", "structure")),
     Scale("proactive_share", "innovation", "lin", 0.0, 0.50, "share", "share of posts that are proactive",
-          ("timeline",)),
+          ("timeline",), growth=Growth(SHARE, "posts")),
     Scale("media_share", "innovation", "lin", 0.0, 0.40, "share", "share of posts with media", ("media",)),
 ]
 SCALE_BY_SIGNAL = {s.signal: s for s in SCALES}
@@ -134,6 +152,22 @@ NEEDS = sorted({need for s in SCALES for need in s.needs})
 
 # Evidence volumes the criteria's `min_evidence` refers to (organisation features of the same names).
 EVIDENCE = ["posts", "mentions", "answered", "replies"]
+
+
+def completion_range(growth: Growth, values: np.ndarray, have: np.ndarray,
+                     need: float) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest value a signal (`values`, over `have` units of its growth volume) can
+    take once that volume reaches `need` units, whatever the further units are."""
+    have = np.asarray(have, dtype=float)
+    further = np.maximum(need - have, 0.0)
+    if growth.kind == SHARE:
+        # the numerator is a count of units; rounding only absorbs the float error of share x volume
+        count = np.round(values * have, 6)
+        total = have + further
+        return count / total, (count + further) / total
+    if growth.kind == DISTINCT:
+        return values, np.minimum(values + further, growth.most)
+    raise ValueError(growth.kind)
 
 
 def observation_kinds(features: pd.DataFrame) -> pd.DataFrame:

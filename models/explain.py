@@ -2,11 +2,12 @@
 
 For an organisation and model: the reported stage (a point, or the low end of an interval, with the
 interval in words and why it cannot be narrowed); the criteria of the reported stage with their
-verdicts (they hold: the rules only report a stage whose required criteria hold); every signal the
-model reads, with its value (or "not observed" when the sources cannot show it) against what the
-reported and the next stage need; the seed's advice for moving on from the reported stage, quoted,
-followed by the measured gaps to the NEXT stage's criteria. A criterion of the next stage resting on a
-signal the sources cannot show is listed as not assessable, never as advice. Optionally the
+verdicts (they hold: the rules only report a stage whose required criteria hold); for every verdict
+reached below its minimum evidence, the bound that decided it whatever the missing evidence is; every
+signal the model reads, with its value (or "not observed" when the sources cannot show it) against
+what the reported and the next stage need; the seed's advice for moving on from the reported stage,
+quoted, followed by the measured gaps to the NEXT stage's criteria. A criterion of the next stage
+resting on a signal the sources cannot show is listed as not assessable, never as advice. Optionally the
 classifier's main contributions (occlusion: how its probability of reaching the next stage moves when
 one dimension is set to the training median).
 """
@@ -17,6 +18,7 @@ import pandas as pd
 
 from models import dimensions as D
 from models.estimate import classifier_proba
+from models.rules import FAIL, HOLD, comparison_verdicts, growth_minimum
 from models.spec import Criterion, ModelSpec, load_model
 
 NOT_OBSERVED_TEXT = "not observed"
@@ -55,6 +57,37 @@ def next_stage_index(spec: ModelSpec, current: int | None) -> int | None:
         following = spec.stages[current].next_stage
         return None if following is None else spec.index_of(following)
     return current + 1 if current + 1 < len(spec.stages) else None
+
+
+VERDICT_WORD = {HOLD: "held", FAIL: "failed"}
+
+
+def decided_before_minimum(spec: ModelSpec, row: dict) -> dict[str, list[str]]:
+    """Per criterion name, its comparisons that reached a verdict below their minimum evidence
+    (models.rules.decided_before_minimum: every completion up to the minimum gives that verdict), in
+    words: the signal now, and the bound it keeps at the minimum whatever the missing evidence is."""
+    frame = pd.DataFrame([row])
+    out: dict[str, list[str]] = {}
+    for criterion in spec.criteria:
+        for c in criterion.comparisons:
+            minimum = growth_minimum(c)
+            if minimum is None:
+                continue
+            (growth, need), have = minimum, float(row.get(minimum[0].volume) or 0.0)
+            verdict = comparison_verdicts(c, frame)[0]
+            if have >= need or verdict not in (HOLD, FAIL):
+                continue
+            scale, value = D.SCALE_BY_SIGNAL[c.signal], float(row[f"sig_{c.signal}"])
+            lowest, highest = (float(x[0]) for x in
+                               D.completion_range(growth, np.array([value]), np.array([have]), need))
+            # the completion closest to the other verdict: the least for a '>=' that held
+            bound = (f"at least {_fmt(lowest, scale.unit)}" if (verdict == HOLD) == (c.op in (">=", ">"))
+                     else f"at most {_fmt(highest, scale.unit)}")
+            out.setdefault(criterion.name, []).append(
+                f"{scale.label} {_fmt(value, scale.unit)} over {have:.0f} {growth.volume}, "
+                f"{VERDICT_WORD[verdict]} before its minimum of {need:.0f}: {bound} at {need:.0f} whatever "
+                f"the other {need - have:.0f} are ({_need(c)})")
+    return out
 
 
 def _verdicts(rules: dict) -> dict[str, str]:
@@ -99,7 +132,9 @@ def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame
                                  "threshold": c.threshold, "value": _round(value), "stage": spec.stages[nxt].name})
             gaps.append(f"{scale.label} {_fmt(value, scale.unit)}; the next stage ({spec.stages[nxt].name}) "
                         f"expects {_need(c)} (seed: \"{criterion.cite.quote}\")")
-    current_holds = [{"criterion": c.name, "verdict": verdict.get(c.name, "abstained"), "required": c.required}
+    early = decided_before_minimum(spec, row)
+    current_holds = [{"criterion": c.name, "verdict": verdict.get(c.name, "abstained"), "required": c.required,
+                      "before_minimum": early.get(c.name, [])}
                      for c in current_criteria]
     contributions = _contributions(spec, row, fitted, train_dims, nxt) if fitted is not None else []
     return {"org": estimate["org"], "model": spec.id, "model_name": spec.name, "status": estimate["status"],
@@ -117,6 +152,7 @@ def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame
             "rules_failed": [e["criterion"] for e in rules.get("failed", [])],
             "rules_abstained": [e["criterion"] for e in rules.get("abstained", [])],
             "rules_unobserved": [e["criterion"] for e in rules.get("unobserved", [])],
+            "decided_before_minimum": early,
             "classifier_contributions": contributions,
             "advice": [] if current is None else [{"section": a.section, "quote": a.quote}
                                                   for a in spec.stages[current].advice],
@@ -182,6 +218,9 @@ def render_text(exp: dict) -> str:
         lines.append("  rules without enough evidence: " + "; ".join(exp["rules_abstained"]))
     if exp["rules_unobserved"]:
         lines.append("  rules not observable in these sources: " + "; ".join(exp["rules_unobserved"]))
+    for name, reasons in exp["decided_before_minimum"].items():
+        for reason in reasons:
+            lines.append(f"  decided before its minimum evidence: {name}: {reason}")
     if exp["classifier_contributions"]:
         lines.append("  classifier's main contributions to reaching the next stage: " + ", ".join(
             f"{c['dimension']} {c['contribution']:+.2f}" for c in exp["classifier_contributions"]))

@@ -6,6 +6,9 @@ sample failing `>=`, which proves nothing) or UNOBSERVED (the sources cannot sho
 semantics (required, fail_excludes, implies_below, any_of, min_evidence; supported, excluded and
 passable stages; low and high) are documented at the top of models/smmm.toml.
 
+Below its minimum evidence a criterion is decided when the verdict at the minimum is already
+determined whatever the missing evidence is (decided_before_minimum; models.dimensions.Growth).
+
 Ordinal models: better signals only turn FAIL into ABSTAIN into HOLD, so low and high are both
 non-decreasing in every signal. Quadrant model (smi): each axis is HIGH, LOW or UNKNOWN; the
 possible quadrants are those consistent with the axes, minus the exclusions; low / high are the lowest
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models import dimensions as D
 from models.dimensions import EXACT, LOWER_BOUND
 from models.spec import OPS, Criterion, ModelSpec
 
@@ -56,8 +60,46 @@ def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray
     # a lower bound shows that at least this much happened: it can pass '>=' and fail '<=', nothing else
     hold_valid = exact | upward
     fail_valid = (exact | (not upward)) & criterion.fail_excludes
-    verdict = np.where(passes, np.where(hold_valid, HOLD, ABSTAIN), np.where(fail_valid, FAIL, ABSTAIN))
-    return np.where(~observed, UNOBSERVED, np.where(enough, verdict, ABSTAIN)).astype(np.int8)
+    # below the minimum evidence, the verdict the minimum would reach whatever the missing units are
+    at_minimum = decided_before_minimum(criterion, frame, values)
+    holds = np.where(enough, passes, at_minimum == HOLD)
+    fails = np.where(enough, ~passes, at_minimum == FAIL)
+    verdict = np.where(holds & hold_valid, HOLD, np.where(fails & fail_valid, FAIL, ABSTAIN))
+    return np.where(~observed, UNOBSERVED, verdict).astype(np.int8)
+
+
+def decided_before_minimum(criterion: Criterion, frame: pd.DataFrame, values: np.ndarray | None = None) -> np.ndarray:
+    """For a single comparison, per row: HOLD (FAIL) where its evidence is below the minimum only in the
+    volume the signal grows with (models.dimensions.Growth) and every completion of that volume up to
+    the minimum passes (fails) the threshold: the verdict at the minimum is already determined. ABSTAIN
+    elsewhere (also where the minimum is met: this reads only what the minimum would decide). Whether
+    the verdict is valid for the observation kind is the caller's decision."""
+    minimum = growth_minimum(criterion)
+    if minimum is None:
+        return np.full(len(frame), ABSTAIN, dtype=np.int8)
+    growth, need = minimum
+    if values is None:
+        values = _column(frame, f"sig_{criterion.signal}", np.nan).astype(float)
+    have = _column(frame, growth.volume, 0.0).astype(float)
+    candidate = ~np.isnan(values) & (have < need)
+    for name, other in criterion.min_evidence:
+        if name != growth.volume:
+            candidate &= _column(frame, name, 0.0).astype(float) >= other
+    lowest, highest = D.completion_range(growth, np.nan_to_num(values), have, need)
+    upward = criterion.op in (">=", ">")
+    worst, best = (lowest, highest) if upward else (highest, lowest)
+    compare = OPS[criterion.op]
+    return np.where(candidate & compare(worst, criterion.threshold), HOLD,
+                    np.where(candidate & ~compare(best, criterion.threshold), FAIL, ABSTAIN)).astype(np.int8)
+
+
+def growth_minimum(criterion: Criterion) -> tuple[D.Growth, float] | None:
+    """How a single comparison's signal grows with its evidence and the minimum of that volume the
+    criterion asks for; None when it cannot be decided before its minimum."""
+    growth = D.SCALE_BY_SIGNAL[criterion.signal].growth
+    if growth is None or growth.volume not in dict(criterion.min_evidence):
+        return None
+    return growth, dict(criterion.min_evidence)[growth.volume]
 
 
 @dataclass
@@ -251,5 +293,5 @@ def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray
 
 
 __all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
-           "RuleFrame", "rule_frame", "comparison_verdicts", "criterion_entry", "full_observation_truth",
-           "quadrant_indices", "row_patterns"]
+           "RuleFrame", "rule_frame", "comparison_verdicts", "decided_before_minimum", "growth_minimum",
+           "criterion_entry", "full_observation_truth", "quadrant_indices", "row_patterns"]

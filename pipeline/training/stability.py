@@ -11,7 +11,9 @@ window is the same. Per (organisation, model) staged in both halves:
   measured with the estimates' own confidence and, when the data confidence is applied
   (pipeline/confidence.py), with the combined one.
 The same figures per evidence band (the smaller half's judged mentions) show where the instability
-lies. Whatever models/ is at the time is what gets measured (the estimate records decide low/high).
+lies; `evidence_ratio` (how unequal the halves' evidence is) and `answer_rate_shift` / `_spread` (how
+the halves' answer rates differ where both have enough mentions) tell a split whose halves saw
+different amounts of an organisation's conversations from one whose behaviour differed. Whatever models/ is at the time is what gets measured (the estimate records decide low/high).
 
 Run: PYTHONPATH=$PWD python -m pipeline.training.stability [--splits 3] [--window 90] [--json out.json]
 """
@@ -42,6 +44,7 @@ TWCS_PREFIX = REPO.parent / "shared" / "data" / "raw" / "twcs_prefix5k__monalisa
 ORGS = REPO / "data" / "orgs.example.toml"
 TARGETS = {"random.same": 0.90, "random.within_one": 0.98, "time.same": 0.80, "random.confident_keep": 0.95}
 CONFIDENT = 0.9
+RATE_COMPARED_FROM = 20                  # judged mentions in each half to compare their answer rates
 EVIDENCE_BANDS = (0, 10, 20, 40, 80)     # judged mentions in the smaller half: 0-9, 10-19, 20-39, 40-79, 80+
 
 
@@ -113,6 +116,10 @@ def compare(first: list[dict], second: list[dict]) -> pd.DataFrame:
             "within_one": _within_one(model_id, point_a, point_b),
             "overlap": _overlap(mine, model_id, (low_a, high_a), (low_b, high_b)),
             "mentions": np.fmin(*(mine[f"explanation_{h}"].map(_judged_mentions).to_numpy(float) for h in "ab")),
+            "mentions_larger": np.fmax(*(mine[f"explanation_{h}"].map(_judged_mentions).to_numpy(float)
+                                         for h in "ab")),
+            "answer_rate_gap": np.subtract(*(mine[f"explanation_{h}"].map(_answer_rate).to_numpy(float)
+                                             for h in "ab")),
             "confident": _either_confident(mine["confidence_a"], mine["confidence_b"]),
             "classifier_confident": _either_confident(*(mine[f"explanation_{h}"].map(_classifier_probability)
                                                         for h in "ab")),
@@ -120,7 +127,8 @@ def compare(first: list[dict], second: list[dict]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PAIR_COLUMNS)
 
 
-PAIR_COLUMNS = ["org", "model", "same", "within_one", "overlap", "mentions", "confident", "classifier_confident"]
+PAIR_COLUMNS = ["org", "model", "same", "within_one", "overlap", "mentions", "mentions_larger", "answer_rate_gap",
+                "confident", "classifier_confident"]
 
 
 def _overlap(pairs: pd.DataFrame, model_id: str, bounds_a: tuple[np.ndarray, np.ndarray],
@@ -137,6 +145,11 @@ def _judged_mentions(explanation: dict) -> float:
     return float(explanation.get("evidence", {}).get("mentions", 0.0))
 
 
+def _answer_rate(explanation: dict) -> float:
+    rate = explanation.get("signals", {}).get("response_rate")
+    return float("nan") if rate is None else float(rate)
+
+
 def _classifier_probability(explanation: dict) -> float:
     """The classifier's probability of the reported stage, before the data confidence replaced it."""
     reading = explanation.get("data_confidence")
@@ -148,13 +161,26 @@ def _either_confident(first: pd.Series, second: pd.Series) -> np.ndarray:
 
 
 def summarise(pairs: pd.DataFrame) -> dict:
+    """The figures of a set of pairs, and what sets the halves apart: `evidence_ratio`, the median of the
+    smaller half's judged mentions over the larger's; `answer_rate_shift`, the mean answer rate of the
+    first half minus the second's and `answer_rate_spread`, the mean absolute difference, both over
+    the pairs with >= 20 judged mentions in each half (a time split's first half is the earlier)."""
     confident = pairs[pairs["confident"]]
     by_classifier = pairs[pairs["classifier_confident"]]
+    ratio = pairs["mentions"] / pairs["mentions_larger"].where(pairs["mentions_larger"] > 0)
+    gap = pairs.loc[pairs["mentions"] >= RATE_COMPARED_FROM, "answer_rate_gap"]
     return {"pairs": int(len(pairs)), "same": _share(pairs["same"]), "within_one": _share(pairs["within_one"]),
             "overlap": _share(pairs["overlap"]),
             "confident_pairs": int(len(confident)), "confident_keep": _share(confident["same"]),
             "classifier_confident_pairs": int(len(by_classifier)),
-            "classifier_confident_keep": _share(by_classifier["same"])}
+            "classifier_confident_keep": _share(by_classifier["same"]),
+            "evidence_ratio": _rounded(ratio.median()),
+            "answer_rate_shift": _rounded(gap.mean()), "answer_rate_spread": _rounded(gap.abs().mean()),
+            "answer_rate_pairs": int(gap.notna().sum())}
+
+
+def _rounded(value: float) -> float | None:
+    return None if value != value else round(float(value), 4)
 
 
 def _share(values: pd.Series) -> float | None:

@@ -176,3 +176,76 @@ def test_rule_walk_is_monotone_in_every_signal():
             continue
         a, b = rule_frame(spec, base), rule_frame(spec, better)
         assert (b.low >= a.low).all() and (b.high >= a.high).all(), spec.id
+
+
+def _criterion(model: str, signal: str, op: str):
+    return next(c for spec in [load_model(model)] for criterion in spec.criteria
+                for c in criterion.comparisons if c.signal == signal and c.op == op and c.min_evidence)
+
+
+def _completions(criterion, row: dict) -> list[dict]:
+    """Every way the criterion's growth volume can be completed to its minimum (a share: any number
+    of the further units favourable; a distinct count: any number of new values, up to its cap)."""
+    growth = D.SCALE_BY_SIGNAL[criterion.signal].growth
+    need = dict(criterion.min_evidence)[growth.volume]
+    have = row[growth.volume]
+    out = []
+    for added in range(int(need - have) + 1):
+        completed = dict(row, **{growth.volume: float(need)})
+        if criterion.signal == "response_rate":
+            completed["answered"] = row["answered"] + added
+            completed["response_rate"] = completed["answered"] / need
+        elif growth.kind == D.SHARE:
+            completed[criterion.signal] = (row[criterion.signal] * have + added) / need
+        else:
+            completed[criterion.signal] = min(row[criterion.signal] + added, growth.most)
+        out.append(completed)
+    return out
+
+
+@pytest.mark.parametrize("model, signal, op", [("forrester", "response_rate", ">="), ("smi", "response_rate", "<"),
+                                               ("s3m", "signed_reply_share", ">="),
+                                               ("forrester", "private_channel_share", ">="),
+                                               ("s3m", "reply_hours_covered", ">=")])
+def test_below_its_minimum_a_criterion_decides_exactly_when_every_completion_agrees(model, signal, op):
+    criterion = _criterion(model, signal, op)
+    growth = D.SCALE_BY_SIGNAL[signal].growth
+    need = int(dict(criterion.min_evidence)[growth.volume])
+    rng = np.random.default_rng(5)
+    rows = []
+    for _ in range(60):
+        have = int(rng.integers(1, need))
+        value = (int(rng.integers(0, have + 1)) / have if growth.kind == D.SHARE
+                 else float(rng.integers(1, min(have, 24) + 1)))
+        rows.append({**_ORG, growth.volume: float(have), signal: value,
+                     **({"answered": value * have} if signal == "response_rate" else {})})
+    early = comparison_verdicts(criterion, D.compute(pd.DataFrame(rows)))
+    completions = [_completions(criterion, row) for row in rows]
+    at_minimum = comparison_verdicts(criterion, D.compute(pd.DataFrame([c for cs in completions for c in cs])))
+    offsets = np.cumsum([0] + [len(cs) for cs in completions])
+    for i, row in enumerate(rows):
+        verdicts = set(at_minimum[offsets[i]:offsets[i + 1]].tolist())
+        expected = verdicts.pop() if len(verdicts) == 1 else ABSTAIN
+        assert early[i] == expected, (row, early[i], verdicts)
+    assert (early != ABSTAIN).any() and (early == ABSTAIN).any()
+
+
+_ORG = {"org": "o", "posts": 120.0, "mentions": 100.0, "answered": 90.0, "replies": 110.0, "response_rate": 0.9,
+        "signed_reply_share": 0.8, "private_channel_share": 0.3, "reply_hours_covered": 20.0}
+
+
+def test_a_verdict_below_the_minimum_is_explained_with_the_bound_that_decided_it():
+    spec = load_model("forrester")
+    frame = _org(TWCS, mentions=7.0, answered=7.0, response_rate=1.0, first_reply_p90_s=3000.0)
+    rules = rule_frame(spec, frame)
+    record = _estimate_record(spec, rules, frame)
+    exp = explain_row(frame.iloc[0].to_dict(), record)
+    rate = next(c for c in spec.criteria if c.signal == "response_rate")
+    assert exp["decided_before_minimum"][rate.name] == [
+        "response rate 1.00 over 7 mentions, held before its minimum of 10: at least 0.70 at 10 whatever "
+        "the other 3 are (>= 0.50)"]
+    failing = _org(TWCS, mentions=6.0, answered=0.0, response_rate=0.0)
+    record = _estimate_record(spec, rule_frame(spec, failing), failing)
+    reasons = explain_row(failing.iloc[0].to_dict(), record)["decided_before_minimum"][rate.name]
+    assert reasons == ["response rate 0.00 over 6 mentions, failed before its minimum of 10: at most 0.40 at 10 "
+                       "whatever the other 4 are (>= 0.50)"]

@@ -35,10 +35,11 @@ def test_splits_partition_the_file_into_whole_threads():
     assert set(first["tweet_id"]) == {1, 2, 3, 4, 5}                         # the two earliest threads
 
 
-def _rec(org, model, point, conf, status="ok", mentions=30.0, low=None, high=None):
+def _rec(org, model, point, conf, status="ok", mentions=30.0, low=None, high=None, rate=None):
     return {"org": org, "model": model, "stage_index": point, "confidence": conf, "status": status,
             "stage_low_index": point if low is None else low, "stage_high_index": point if high is None else high,
-            "explanation": {"data_confidence": {"classifier_probability": 0.95}, "evidence": {"mentions": mentions}}}
+            "explanation": {"data_confidence": {"classifier_probability": 0.95}, "evidence": {"mentions": mentions},
+                            "signals": {"response_rate": rate}}}
 
 
 def test_compare_counts_same_within_one_and_confident_pairs():
@@ -59,6 +60,18 @@ def test_compare_reads_overlap_of_intervals_and_the_smaller_halfs_evidence():
     pairs = S.compare(a, b).set_index("org")
     assert pairs.loc["x", "overlap"] and not pairs.loc["x", "same"] and pairs.loc["x", "mentions"] == 7.0
     assert not pairs.loc["y", "overlap"] and pairs.loc["y", "mentions"] == 40.0
+
+
+def test_summary_says_how_unequal_the_halves_evidence_is_and_how_their_answer_rates_differ():
+    a = [_rec("x", "smmm", 1, 0.9, mentions=10.0, rate=0.9), _rec("y", "smmm", 1, 0.9, mentions=40.0, rate=0.8),
+         _rec("z", "smmm", 1, 0.9, mentions=30.0, rate=0.5)]
+    b = [_rec("x", "smmm", 1, 0.9, mentions=40.0, rate=0.1), _rec("y", "smmm", 1, 0.9, mentions=20.0, rate=0.6),
+         _rec("z", "smmm", 1, 0.9, mentions=30.0, rate=0.7)]
+    summary = S.summarise(S.compare(a, b))
+    assert summary["evidence_ratio"] == 0.5                      # median of 10/40, 20/40, 30/30
+    # x has fewer than 20 judged mentions in one half: only y (+0.2) and z (-0.2) compare answer rates
+    assert summary["answer_rate_pairs"] == 2
+    assert summary["answer_rate_shift"] == 0.0 and summary["answer_rate_spread"] == 0.2
 
 
 def test_random_halves_of_the_twcs_prefix_are_imported_and_estimated_on_their_own(twcs_prefix, tmp_path):
