@@ -29,7 +29,7 @@ from models.rules import INSUFFICIENT, rule_frame
 from models.spec import load_models
 
 REPLICATES = 200
-RESAMPLED_FEATURES = ("posts", "mentions", "answered", "response_rate", "first_reply_median_s",
+RESAMPLED_FEATURES = ("posts", "replies", "mentions", "answered", "response_rate", "first_reply_median_s",
                       "first_reply_p90_s", "answered_within_1h_share", "signed_reply_share",
                       "private_channel_share", "agent_signatures", "estimated_team_size", "reply_hours_covered")
 ONE_HOUR_S = 3600
@@ -75,6 +75,7 @@ def replicate_signals(mentions: pd.DataFrame, posts: pd.DataFrame, weights: np.n
     with np.errstate(invalid="ignore", divide="ignore"):
         return {
             "posts": wp.sum(axis=1),
+            "replies": n_replies,
             "mentions": n_mentions,
             "answered": wm[:, answered].sum(axis=1),
             "response_rate": weighted_share(answered, wm),
