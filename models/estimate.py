@@ -220,13 +220,13 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     # thread count is per calling thread: each pool thread sets its own, for its lifetime.
     # A few rows are mostly per-call Python overhead, which holds the GIL: one thread is faster there.
     workers = min(len(specs), os.cpu_count() or 1) if len(dims) >= PARALLEL_MIN_ROWS else 1
-    with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
-        readings = dict(zip(specs, pool.map(lambda spec: _read_model(spec, fitted, dims), specs.values())))
-    # The records are many small acyclic dicts and lists: without this, the cyclic garbage collector
-    # rescans the growing result over and over (it cost more than building the records).
+    # The readings and records are many small acyclic lists and dicts: without this, the cyclic garbage
+    # collector rescans everything alive over and over as they grow (it cost more than building them).
     collecting = gc.isenabled()
     gc.disable()
     try:
+        with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
+            readings = dict(zip(specs, pool.map(lambda spec: _read_model(spec, fitted, dims), specs.values())))
         return _records(specs, readings, dims)
     finally:
         if collecting:
