@@ -261,13 +261,13 @@ class _RulePattern:
     """What every row with one rule reading (the same low, high, status, possible stages, verdicts and
     axis levels) reports alike: one object of each for all of them."""
     status: str
+    judged: bool                    # not insufficient: a stage is reported, with its confidence
     low: int | None
     low_name: str | None
     high: int | None
-    high_name: str | None
     stages_possible: str | None
-    interval: dict | None           # the explanation's interval: in words, and why it is not narrower
-    insufficient: list[str] | None  # why the evidence is insufficient
+    explained: str                  # the explanation's last key: "interval" or "insufficient"
+    explanation: dict | list[str]   # the interval in words and why it is not narrower, or why insufficient
 
 
 def _rule_patterns(spec: ModelSpec, rules: RuleFrame, readings: list[dict]) -> list[_RulePattern]:
@@ -281,14 +281,14 @@ def _rule_patterns(spec: ModelSpec, rules: RuleFrame, readings: list[dict]) -> l
     for i in set(first):
         status, reading = str(rules.status[i]), readings[i]
         if status == INSUFFICIENT:
-            patterns[i] = _RulePattern(status, None, None, None, None, None, None,
+            patterns[i] = _RulePattern(status, False, None, None, None, None, "insufficient",
                                        _insufficient_reasons(spec, rules, i))
             continue
         low, high, possible = int(rules.low[i]), int(rules.high[i]), reading["possible"]
         interval = {"low": names[low], "high": names[high], "possible": possible,
                     "text": spec.describe(low, high, possible),
                     "reasons": interval_reasons(spec, reading) if status != OK else []}
-        patterns[i] = _RulePattern(status, low, names[low], high, names[high], "|".join(possible), interval, None)
+        patterns[i] = _RulePattern(status, True, low, names[low], high, "|".join(possible), "interval", interval)
     return [patterns[i] for i in first]
 
 
@@ -303,52 +303,58 @@ def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], di
     signal_columns = {s: _rounded(column(f"sig_{s}", None)) for s in D.SIGNALS}
     signals = [dict(zip(D.SIGNALS, values))
                for values in by_row([_none_where_missing(c) for c in signal_columns.values()])]
-    dimension_values = by_row([reported(d, None) for d in D.DIMENSIONS])
-    evidence = by_row([reported(e, 0.0) for e in D.EVIDENCE])
-    completeness = reported("completeness", None)
     kind_columns = [column(f"obs_{s}", D.EXACT) for s in D.SIGNALS]
     kinds = by_row(kind_columns)
     # how the sources observe the signals: few combinations, each one object
     alike = row_patterns(np.column_stack([pd.factorize(pd.Series(k, dtype=object))[0] for k in kind_columns]))
     observations = {i: {s: k for s, k in zip(D.SIGNALS, kinds[i]) if k != D.EXACT} for i in set(alike)}
-    models = []
-    for model_id, reading in readings.items():
-        spec = specs[model_id]
-        names = spec.stage_names
-        rule_readings = reading.rules.results(signal_columns)
-        models.append((model_id, rule_readings, _rule_patterns(spec, reading.rules, rule_readings),
-                       [dict(zip(names, p)) for p in reading.proba],
-                       [dict(zip(names, p)) for p in reading.classifier_proba],
-                       [names[c] for c in reading.classifier_stage], reading.confidence, reading.axes))
-    out: list[dict] = []
-    for i, org in enumerate(dims["org"].tolist()):
-        not_exact = observations[alike[i]]
-        volumes = dict(zip(D.EVIDENCE, evidence[i]))
-        dimensions = dict(zip(D.DIMENSIONS, dimension_values[i]))
-        for model_id, rules, patterns, proba, classifier_proba, classifier_stage, confidence, axes in models:
-            pattern, reading = patterns[i], rules[i]
-            explanation = {"rules": reading,
-                           "classifier": {"stage": classifier_stage[i], "probabilities": classifier_proba[i]},
-                           "signals": signals[i], "observation": not_exact, "evidence": volumes,
-                           "dimensions": dimensions, "completeness": completeness[i]}
-            if axes:
-                explanation["axes"] = {a: v[i] for a, v in axes.items()}
-            if pattern.status == INSUFFICIENT:
-                explanation["insufficient"] = pattern.insufficient
-                out.append({"org": org, "model": model_id, "probabilities": proba[i],
-                            "explanation": explanation, "stage": None, "stage_index": None,
-                            "stage_low_index": None, "stage_high_index": None, "stages_possible": None,
-                            "confidence": None,
-                            "status": pattern.status, "rule_stage": None, "classifier_stage": None})
-                continue
-            explanation["interval"] = pattern.interval
-            out.append({"org": org, "model": model_id, "probabilities": proba[i],
-                        "explanation": explanation, "stage": pattern.low_name, "stage_index": pattern.low,
-                        "stage_low_index": pattern.low, "stage_high_index": pattern.high,
-                        "stages_possible": pattern.stages_possible, "confidence": confidence[i],
-                        "status": pattern.status, "rule_stage": pattern.low_name,
-                        "classifier_stage": classifier_stage[i]})
-    return out
+    organisation = _OrganisationParts(
+        dims["org"].tolist(), signals, [observations[i] for i in alike],
+        [dict(zip(D.EVIDENCE, values)) for values in by_row([reported(e, 0.0) for e in D.EVIDENCE])],
+        [dict(zip(D.DIMENSIONS, values)) for values in by_row([reported(d, None) for d in D.DIMENSIONS])],
+        reported("completeness", None))
+    by_model = [_model_records(model_id, specs[model_id], reading, signal_columns, organisation)
+                for model_id, reading in readings.items()]
+    return [record for records in zip(*by_model) for record in records]
+
+
+@dataclass
+class _OrganisationParts:
+    """Per organisation (row), what its records in every model report alike."""
+    org: list[str]
+    signals: list[dict]
+    observation: list[dict]
+    evidence: list[dict]
+    dimensions: list[dict]
+    completeness: list[float | None]
+
+
+def _model_records(model_id: str, spec: ModelSpec, reading: _ModelReading, signal_columns: dict[str, np.ndarray],
+                   organisation: _OrganisationParts) -> list[dict]:
+    """One model's record of every organisation, built a column at a time."""
+    names = spec.stage_names
+    rule_readings = reading.rules.results(signal_columns)
+    patterns = _rule_patterns(spec, reading.rules, rule_readings)
+    classifier_stage = [names[c] for c in reading.classifier_stage]
+    explanations = [{"rules": rules, "classifier": {"stage": stage, "probabilities": dict(zip(names, proba))},
+                     "signals": signals, "observation": observation, "evidence": evidence,
+                     "dimensions": dimensions, "completeness": completeness}
+                    for rules, stage, proba, signals, observation, evidence, dimensions, completeness
+                    in zip(rule_readings, classifier_stage, reading.classifier_proba, organisation.signals,
+                           organisation.observation, organisation.evidence, organisation.dimensions,
+                           organisation.completeness)]
+    if reading.axes:
+        for explanation, levels in zip(explanations, zip(*reading.axes.values())):
+            explanation["axes"] = dict(zip(reading.axes, levels))
+    for explanation, pattern in zip(explanations, patterns):
+        explanation[pattern.explained] = pattern.explanation
+    return [{"org": org, "model": model_id, "probabilities": dict(zip(names, proba)), "explanation": explanation,
+             "stage": pattern.low_name, "stage_index": pattern.low, "stage_low_index": pattern.low,
+             "stage_high_index": pattern.high, "stages_possible": pattern.stages_possible,
+             "confidence": confidence if pattern.judged else None, "status": pattern.status,
+             "rule_stage": pattern.low_name, "classifier_stage": stage if pattern.judged else None}
+            for org, proba, explanation, pattern, confidence, stage
+            in zip(organisation.org, reading.proba, explanations, patterns, reading.confidence, classifier_stage)]
 
 
 def _insufficient_reasons(spec: ModelSpec, rules: RuleFrame, i: int) -> list[str]:
