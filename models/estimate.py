@@ -148,22 +148,27 @@ class _ModelReading:
     """One model's readings for every organisation (row), computed with array operations; probabilities
     already rounded to 4 places as estimates report them."""
     rules: RuleFrame
-    classifier_proba: list[list[float]]    # the classifier's own distribution per row
+    classifier_proba: np.ndarray           # (rows, stages): the classifier's own distribution per row
     classifier_stage: list[int]            # its most likely stage inside the evidence's interval
-    proba: list[list[float]]               # the distribution restricted to the interval
+    proba: np.ndarray                      # (rows, stages): the distribution restricted to the interval
     confidence: list[float]                # the classifier's own probability of the reported point / interval
     axes: dict[str, list[float]]           # smi: P(high) per axis
 
 
 def _round4(values: np.ndarray) -> list:
-    """`round(v, 4)` of every element, as nested lists of Python floats. numpy's rint(v * 1e4) / 1e4 is
+    """_round4_array as nested lists of Python floats."""
+    return _round4_array(values).tolist()
+
+
+def _round4_array(values: np.ndarray) -> np.ndarray:
+    """`round(v, 4)` of every element. numpy's rint(v * 1e4) / 1e4 is
     the builtin's result except where v * 1e4 lies within its rounding error of a half (the product is
     inexact), so those few elements are rounded by the builtin. For |v| up to 1e4."""
     scaled = values * 1e4
     near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
     rounded = np.rint(scaled) / 1e4
     rounded[near_half] = [round(v, 4) for v in values[near_half].tolist()]
-    return rounded.tolist()
+    return rounded
 
 
 def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _ModelReading:
@@ -181,7 +186,7 @@ def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _M
         clf_stage = restricted.argmax(axis=1)
         point = np.where(rules.status == "ok", rules.low, -1)
         confidence = np.where(point >= 0, proba[rows, np.maximum(point, 0)], mass)
-        return _ModelReading(rules, _round4(proba), clf_stage.tolist(), _round4(restricted),
+        return _ModelReading(rules, _round4_array(proba), clf_stage.tolist(), _round4_array(restricted),
                              _round4(confidence), {a: _round4(v) for a, v in axis_p.items()})
     proba = classifier_proba(spec, fitted, dims)
     n = len(spec.stages)
@@ -196,7 +201,7 @@ def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _M
     clf_stage = (np.cumsum(clipped, axis=1) < 0.5).sum(axis=1)
     cumulative = np.column_stack([np.zeros(len(dims)), np.cumsum(proba, axis=1)])
     confidence = cumulative[rows, hi + 1] - cumulative[rows, lo]
-    return _ModelReading(rules, _round4(proba), np.clip(clf_stage, lo, hi).tolist(), _round4(clipped),
+    return _ModelReading(rules, _round4_array(proba), np.clip(clf_stage, lo, hi).tolist(), _round4_array(clipped),
                          _round4(confidence), {})
 
 
@@ -336,25 +341,36 @@ def _model_records(model_id: str, spec: ModelSpec, reading: _ModelReading, signa
     rule_readings = reading.rules.results(signal_columns)
     patterns = _rule_patterns(spec, reading.rules, rule_readings)
     classifier_stage = [names[c] for c in reading.classifier_stage]
-    explanations = [{"rules": rules, "classifier": {"stage": stage, "probabilities": dict(zip(names, proba))},
-                     "signals": signals, "observation": observation, "evidence": evidence,
-                     "dimensions": dimensions, "completeness": completeness}
-                    for rules, stage, proba, signals, observation, evidence, dimensions, completeness
-                    in zip(rule_readings, classifier_stage, reading.classifier_proba, organisation.signals,
-                           organisation.observation, organisation.evidence, organisation.dimensions,
-                           organisation.completeness)]
+    # the calibrated distributions take few distinct values: rows alike share one dict
+    proba = _shared(reading.proba, lambda i: dict(zip(names, reading.proba[i].tolist())))
+    own = _shared(reading.classifier_proba, lambda i: dict(zip(names, reading.classifier_proba[i].tolist())))
+    classifier = _shared(np.column_stack([reading.classifier_stage, reading.classifier_proba]),
+                         lambda i: {"stage": classifier_stage[i], "probabilities": own[i]})
+    explanations = [{"rules": rules, "classifier": reading_of_classifier, "signals": signals,
+                     "observation": observation, "evidence": evidence, "dimensions": dimensions,
+                     "completeness": completeness}
+                    for rules, reading_of_classifier, signals, observation, evidence, dimensions, completeness
+                    in zip(rule_readings, classifier, organisation.signals, organisation.observation,
+                           organisation.evidence, organisation.dimensions, organisation.completeness)]
     if reading.axes:
         for explanation, levels in zip(explanations, zip(*reading.axes.values())):
             explanation["axes"] = dict(zip(reading.axes, levels))
     for explanation, pattern in zip(explanations, patterns):
         explanation[pattern.explained] = pattern.explanation
-    return [{"org": org, "model": model_id, "probabilities": dict(zip(names, proba)), "explanation": explanation,
+    return [{"org": org, "model": model_id, "probabilities": distribution, "explanation": explanation,
              "stage": pattern.low_name, "stage_index": pattern.low, "stage_low_index": pattern.low,
              "stage_high_index": pattern.high, "stages_possible": pattern.stages_possible,
              "confidence": confidence if pattern.judged else None, "status": pattern.status,
              "rule_stage": pattern.low_name, "classifier_stage": stage if pattern.judged else None}
-            for org, proba, explanation, pattern, confidence, stage
-            in zip(organisation.org, reading.proba, explanations, patterns, reading.confidence, classifier_stage)]
+            for org, distribution, explanation, pattern, confidence, stage
+            in zip(organisation.org, proba, explanations, patterns, reading.confidence, classifier_stage)]
+
+
+def _shared(key: np.ndarray, make) -> list:
+    """make(i) for every row i, made once per distinct row of `key` (alike bit for bit) and shared."""
+    first = row_patterns(key)
+    made = {i: make(i) for i in set(first)}
+    return [made[i] for i in first]
 
 
 def _insufficient_reasons(spec: ModelSpec, rules: RuleFrame, i: int) -> list[str]:
@@ -371,9 +387,9 @@ def _insufficient_reasons(spec: ModelSpec, rules: RuleFrame, i: int) -> list[str
 def _rounded(values) -> np.ndarray:
     """A column as reported: every value `round(v, 4)`, NaN where missing (None in a column is missing)."""
     values = np.asarray(values, dtype=float)
-    in_range = np.abs(values) < 1e4     # _round4's range; False where missing
+    in_range = np.abs(values) < 1e4     # _round4_array's range; False where missing
     rounded = values.copy()
-    rounded[in_range] = _round4(values[in_range])
+    rounded[in_range] = _round4_array(values[in_range])
     rounded[~in_range] = [round(v, 4) for v in values[~in_range].tolist()]
     return rounded
 
