@@ -390,7 +390,8 @@ def _rounded(values) -> np.ndarray:
     in_range = np.abs(values) < 1e4     # _round4_array's range; False where missing
     rounded = values.copy()
     rounded[in_range] = _round4_array(values[in_range])
-    rounded[~in_range] = [round(v, 4) for v in values[~in_range].tolist()]
+    outside = ~in_range & ~np.isnan(values)
+    rounded[outside] = [round(v, 4) for v in values[outside].tolist()]
     return rounded
 
 

@@ -89,9 +89,8 @@ class RuleFrame:
             signals = tuple(template["signals"])
             columns = np.column_stack([np.asarray(values.get(s, np.full(n, np.nan)), dtype=float) for s in signals]
                                       if signals else [np.zeros(n)])
-            alike = row_patterns(columns)
-            distinct = {i: {**template, "signals": {s: None if v != v else v
-                                                    for s, v in zip(signals, columns[i].tolist())}}
+            alike, rows = row_patterns(columns), columns.tolist()
+            distinct = {i: {**template, "signals": {s: None if v != v else v for s, v in zip(signals, rows[i])}}
                         for i in set(alike)}
             entries.append([distinct[i] for i in alike])
         row_entries = list(zip(*entries)) if entries else [()] * n
