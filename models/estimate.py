@@ -215,9 +215,10 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     """One estimate per organisation (row of `dims`, from models.dimensions.compute) and model.
 
     Rules and classifiers run over all organisations at once per model; the records (with the
-    explanation stored beside each estimate) are assembled per organisation from parts built once for
-    all rows alike, which are one object in each of those records: read records, never modify them in
-    place (copy first, as models.confidence.apply_data_confidence does)."""
+    explanation stored beside each estimate) are assembled a model at a time, organisation by
+    organisation, from parts built once for all rows alike, which are one object in each of those
+    records: read records, never modify them in place (copy first, as
+    models.confidence.apply_data_confidence does)."""
     specs = load_models()
     dims = dims.reset_index(drop=True)
     # Models are predicted side by side, one per core (the tree code releases the GIL); within a model
