@@ -144,6 +144,8 @@ class PatternBoostingClassifier(HistGradientBoostingClassifier):
     def decision_function(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=False)  # as the plain one
+        if len(X) < 2:   # one row shares nothing (estimating one organisation)
+            return super().decision_function(X)
         first, pattern = split_patterns(X, self.split_thresholds_)
         return super().decision_function(X[first])[pattern]
 
