@@ -14,6 +14,11 @@ calibrated distribution, which is monotone in every input: the estimate uses it 
 With too few members of a boundary's minority class for cross-validated calibration, that boundary's
 model is fitted uncalibrated (tiny data sets only; the training sets used here never hit that case).
 
+The boosted trees' decision function runs once per distinct split pattern (`PatternBoostingClassifier`):
+rows on the same side of every split threshold of an ensemble reach the same leaves, so they have the
+same raw prediction bit for bit, and an ensemble's few dozen thresholds leave far fewer patterns than
+rows (organisations with close signals).
+
 `check_estimator` passes except for checks listed in EXPECTED_FAILED_CHECKS, with the reason for each.
 """
 from __future__ import annotations
@@ -25,6 +30,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+# A split pattern is packed into one int64 key, kept below this bound so that it cannot overflow.
+_KEY_BOUND = 2**62
 
 
 EXPECTED_FAILED_CHECKS = {
@@ -55,8 +63,8 @@ class OrdinalStageClassifier(ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.random_state = random_state
 
-    def _base(self, n_features: int) -> HistGradientBoostingClassifier:
-        return HistGradientBoostingClassifier(
+    def _base(self, n_features: int) -> PatternBoostingClassifier:
+        return PatternBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf, early_stopping=False,
             monotonic_cst=[1] * n_features if self.monotonic else None, random_state=self.random_state)
@@ -121,6 +129,58 @@ class OrdinalStageClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+class PatternBoostingClassifier(HistGradientBoostingClassifier):
+    """HistGradientBoostingClassifier whose decision function evaluates its trees on one row per distinct
+    split pattern (see the module docstring); `split_thresholds_`: per feature a split reads, its sorted
+    thresholds."""
+
+    def fit(self, X, y, sample_weight=None):
+        super().fit(X, y, sample_weight=sample_weight)
+        self.split_thresholds_ = _split_thresholds(self._predictors)
+        return self
+
+    def decision_function(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=False)  # as the plain one
+        if len(X) < 2:   # one row shares nothing (estimating one organisation)
+            return super().decision_function(X)
+        first, pattern = split_patterns(X, self.split_thresholds_)
+        return super().decision_function(X[first])[pattern]
+
+
+def _split_thresholds(predictors) -> list[tuple[int, np.ndarray]]:
+    """Per feature that a split of the trees reads, its distinct thresholds in ascending order."""
+    cuts: dict[int, set[float]] = {}
+    for trees in predictors:
+        for tree in trees:
+            splits = tree.nodes[tree.nodes["is_leaf"] == 0]
+            if splits["is_categorical"].any():
+                # a categorical split reads a category set, not a threshold: patterns would not cover it
+                raise ValueError("PatternBoostingClassifier supports numeric splits only")
+            for feature, threshold in zip(splits["feature_idx"].tolist(), splits["num_threshold"].tolist()):
+                cuts.setdefault(feature, set()).add(threshold)
+    return [(feature, np.array(sorted(values))) for feature, values in sorted(cuts.items())]
+
+
+def split_patterns(X: np.ndarray, thresholds: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(first, pattern): the first row of each distinct split pattern of X, and each row's pattern (an
+    index into `first`). A row's pattern is, per feature, how many of its thresholds lie below the value
+    (a split sends a row left when value <= threshold) or, for a missing value, a side of its own."""
+    key, bound = np.zeros(len(X), np.int64), 1   # the key's values are below `bound`
+    for feature, cuts in thresholds:
+        column = X[:, feature]
+        side = np.searchsorted(cuts, column)
+        side[np.isnan(column)] = len(cuts) + 1
+        radix = len(cuts) + 2
+        if bound * radix > _KEY_BOUND:
+            _, key = np.unique(key, return_inverse=True)   # its rank among the keys: below len(X)
+            bound = len(X)
+        key = key * radix + side
+        bound *= radix
+    _, first, pattern = np.unique(key, return_index=True, return_inverse=True)
+    return first, pattern
 
 
 def _stage_proba(cum: np.ndarray) -> np.ndarray:

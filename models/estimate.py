@@ -148,22 +148,27 @@ class _ModelReading:
     """One model's readings for every organisation (row), computed with array operations; probabilities
     already rounded to 4 places as estimates report them."""
     rules: RuleFrame
-    classifier_proba: list[list[float]]    # the classifier's own distribution per row
+    classifier_proba: np.ndarray           # (rows, stages): the classifier's own distribution per row
     classifier_stage: list[int]            # its most likely stage inside the evidence's interval
-    proba: list[list[float]]               # the distribution restricted to the interval
+    proba: np.ndarray                      # (rows, stages): the distribution restricted to the interval
     confidence: list[float]                # the classifier's own probability of the reported point / interval
     axes: dict[str, list[float]]           # smi: P(high) per axis
 
 
 def _round4(values: np.ndarray) -> list:
-    """`round(v, 4)` of every element, as nested lists of Python floats. numpy's rint(v * 1e4) / 1e4 is
+    """_round4_array as nested lists of Python floats."""
+    return _round4_array(values).tolist()
+
+
+def _round4_array(values: np.ndarray) -> np.ndarray:
+    """`round(v, 4)` of every element. numpy's rint(v * 1e4) / 1e4 is
     the builtin's result except where v * 1e4 lies within its rounding error of a half (the product is
     inexact), so those few elements are rounded by the builtin. For |v| up to 1e4."""
     scaled = values * 1e4
     near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
     rounded = np.rint(scaled) / 1e4
     rounded[near_half] = [round(v, 4) for v in values[near_half].tolist()]
-    return rounded.tolist()
+    return rounded
 
 
 def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _ModelReading:
@@ -181,7 +186,7 @@ def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _M
         clf_stage = restricted.argmax(axis=1)
         point = np.where(rules.status == "ok", rules.low, -1)
         confidence = np.where(point >= 0, proba[rows, np.maximum(point, 0)], mass)
-        return _ModelReading(rules, _round4(proba), clf_stage.tolist(), _round4(restricted),
+        return _ModelReading(rules, _round4_array(proba), clf_stage.tolist(), _round4_array(restricted),
                              _round4(confidence), {a: _round4(v) for a, v in axis_p.items()})
     proba = classifier_proba(spec, fitted, dims)
     n = len(spec.stages)
@@ -196,7 +201,7 @@ def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _M
     clf_stage = (np.cumsum(clipped, axis=1) < 0.5).sum(axis=1)
     cumulative = np.column_stack([np.zeros(len(dims)), np.cumsum(proba, axis=1)])
     confidence = cumulative[rows, hi + 1] - cumulative[rows, lo]
-    return _ModelReading(rules, _round4(proba), np.clip(clf_stage, lo, hi).tolist(), _round4(clipped),
+    return _ModelReading(rules, _round4_array(proba), np.clip(clf_stage, lo, hi).tolist(), _round4_array(clipped),
                          _round4(confidence), {})
 
 
@@ -210,9 +215,10 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     """One estimate per organisation (row of `dims`, from models.dimensions.compute) and model.
 
     Rules and classifiers run over all organisations at once per model; the records (with the
-    explanation stored beside each estimate) are assembled per organisation from parts built once for
-    all rows alike, which are one object in each of those records: read records, never modify them in
-    place (copy first, as models.confidence.apply_data_confidence does)."""
+    explanation stored beside each estimate) are assembled a model at a time, organisation by
+    organisation, from parts built once for all rows alike, which are one object in each of those
+    records: read records, never modify them in place (copy first, as
+    models.confidence.apply_data_confidence does)."""
     specs = load_models()
     dims = dims.reset_index(drop=True)
     # Models are predicted side by side, one per core (the tree code releases the GIL); within a model
@@ -220,13 +226,13 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     # thread count is per calling thread: each pool thread sets its own, for its lifetime.
     # A few rows are mostly per-call Python overhead, which holds the GIL: one thread is faster there.
     workers = min(len(specs), os.cpu_count() or 1) if len(dims) >= PARALLEL_MIN_ROWS else 1
-    with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
-        readings = dict(zip(specs, pool.map(lambda spec: _read_model(spec, fitted, dims), specs.values())))
-    # The records are many small acyclic dicts and lists: without this, the cyclic garbage collector
-    # rescans the growing result over and over (it cost more than building the records).
+    # The readings and records are many small acyclic lists and dicts: without this, the cyclic garbage
+    # collector rescans everything alive over and over as they grow (it cost more than building them).
     collecting = gc.isenabled()
     gc.disable()
     try:
+        with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
+            readings = dict(zip(specs, pool.map(lambda spec: _read_model(spec, fitted, dims), specs.values())))
         return _records(specs, readings, dims)
     finally:
         if collecting:
@@ -261,13 +267,13 @@ class _RulePattern:
     """What every row with one rule reading (the same low, high, status, possible stages, verdicts and
     axis levels) reports alike: one object of each for all of them."""
     status: str
+    judged: bool                    # not insufficient: a stage is reported, with its confidence
     low: int | None
     low_name: str | None
     high: int | None
-    high_name: str | None
     stages_possible: str | None
-    interval: dict | None           # the explanation's interval: in words, and why it is not narrower
-    insufficient: list[str] | None  # why the evidence is insufficient
+    explained: str                  # the explanation's last key: "interval" or "insufficient"
+    explanation: dict | list[str]   # the interval in words and why it is not narrower, or why insufficient
 
 
 def _rule_patterns(spec: ModelSpec, rules: RuleFrame, readings: list[dict]) -> list[_RulePattern]:
@@ -281,14 +287,14 @@ def _rule_patterns(spec: ModelSpec, rules: RuleFrame, readings: list[dict]) -> l
     for i in set(first):
         status, reading = str(rules.status[i]), readings[i]
         if status == INSUFFICIENT:
-            patterns[i] = _RulePattern(status, None, None, None, None, None, None,
+            patterns[i] = _RulePattern(status, False, None, None, None, None, "insufficient",
                                        _insufficient_reasons(spec, rules, i))
             continue
         low, high, possible = int(rules.low[i]), int(rules.high[i]), reading["possible"]
         interval = {"low": names[low], "high": names[high], "possible": possible,
                     "text": spec.describe(low, high, possible),
                     "reasons": interval_reasons(spec, reading) if status != OK else []}
-        patterns[i] = _RulePattern(status, low, names[low], high, names[high], "|".join(possible), interval, None)
+        patterns[i] = _RulePattern(status, True, low, names[low], high, "|".join(possible), "interval", interval)
     return [patterns[i] for i in first]
 
 
@@ -303,52 +309,69 @@ def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], di
     signal_columns = {s: _rounded(column(f"sig_{s}", None)) for s in D.SIGNALS}
     signals = [dict(zip(D.SIGNALS, values))
                for values in by_row([_none_where_missing(c) for c in signal_columns.values()])]
-    dimension_values = by_row([reported(d, None) for d in D.DIMENSIONS])
-    evidence = by_row([reported(e, 0.0) for e in D.EVIDENCE])
-    completeness = reported("completeness", None)
     kind_columns = [column(f"obs_{s}", D.EXACT) for s in D.SIGNALS]
     kinds = by_row(kind_columns)
     # how the sources observe the signals: few combinations, each one object
     alike = row_patterns(np.column_stack([pd.factorize(pd.Series(k, dtype=object))[0] for k in kind_columns]))
     observations = {i: {s: k for s, k in zip(D.SIGNALS, kinds[i]) if k != D.EXACT} for i in set(alike)}
-    models = []
-    for model_id, reading in readings.items():
-        spec = specs[model_id]
-        names = spec.stage_names
-        rule_readings = reading.rules.results(signal_columns)
-        models.append((model_id, rule_readings, _rule_patterns(spec, reading.rules, rule_readings),
-                       [dict(zip(names, p)) for p in reading.proba],
-                       [dict(zip(names, p)) for p in reading.classifier_proba],
-                       [names[c] for c in reading.classifier_stage], reading.confidence, reading.axes))
-    out: list[dict] = []
-    for i, org in enumerate(dims["org"].tolist()):
-        not_exact = observations[alike[i]]
-        volumes = dict(zip(D.EVIDENCE, evidence[i]))
-        dimensions = dict(zip(D.DIMENSIONS, dimension_values[i]))
-        for model_id, rules, patterns, proba, classifier_proba, classifier_stage, confidence, axes in models:
-            pattern, reading = patterns[i], rules[i]
-            explanation = {"rules": reading,
-                           "classifier": {"stage": classifier_stage[i], "probabilities": classifier_proba[i]},
-                           "signals": signals[i], "observation": not_exact, "evidence": volumes,
-                           "dimensions": dimensions, "completeness": completeness[i]}
-            if axes:
-                explanation["axes"] = {a: v[i] for a, v in axes.items()}
-            if pattern.status == INSUFFICIENT:
-                explanation["insufficient"] = pattern.insufficient
-                out.append({"org": org, "model": model_id, "probabilities": proba[i],
-                            "explanation": explanation, "stage": None, "stage_index": None,
-                            "stage_low_index": None, "stage_high_index": None, "stages_possible": None,
-                            "confidence": None,
-                            "status": pattern.status, "rule_stage": None, "classifier_stage": None})
-                continue
-            explanation["interval"] = pattern.interval
-            out.append({"org": org, "model": model_id, "probabilities": proba[i],
-                        "explanation": explanation, "stage": pattern.low_name, "stage_index": pattern.low,
-                        "stage_low_index": pattern.low, "stage_high_index": pattern.high,
-                        "stages_possible": pattern.stages_possible, "confidence": confidence[i],
-                        "status": pattern.status, "rule_stage": pattern.low_name,
-                        "classifier_stage": classifier_stage[i]})
-    return out
+    organisation = _OrganisationParts(
+        dims["org"].tolist(), signals, [observations[i] for i in alike],
+        [dict(zip(D.EVIDENCE, values)) for values in by_row([reported(e, 0.0) for e in D.EVIDENCE])],
+        [dict(zip(D.DIMENSIONS, values)) for values in by_row([reported(d, None) for d in D.DIMENSIONS])],
+        reported("completeness", None))
+    by_model = [_model_records(model_id, specs[model_id], reading, signal_columns, organisation)
+                for model_id, reading in readings.items()]
+    return [record for records in zip(*by_model) for record in records]
+
+
+@dataclass
+class _OrganisationParts:
+    """Per organisation (row), what its records in every model report alike."""
+    org: list[str]
+    signals: list[dict]
+    observation: list[dict]
+    evidence: list[dict]
+    dimensions: list[dict]
+    completeness: list[float | None]
+
+
+def _model_records(model_id: str, spec: ModelSpec, reading: _ModelReading, signal_columns: dict[str, np.ndarray],
+                   organisation: _OrganisationParts) -> list[dict]:
+    """One model's record of every organisation, built a column at a time."""
+    names = spec.stage_names
+    rule_readings = reading.rules.results(signal_columns)
+    patterns = _rule_patterns(spec, reading.rules, rule_readings)
+    classifier_stage = [names[c] for c in reading.classifier_stage]
+    # the calibrated distributions take few distinct values: rows alike share one dict
+    proba = _shared(reading.proba, lambda i: dict(zip(names, reading.proba[i].tolist())))
+    own = _shared(reading.classifier_proba, lambda i: dict(zip(names, reading.classifier_proba[i].tolist())))
+    classifier = _shared(np.column_stack([reading.classifier_stage, reading.classifier_proba]),
+                         lambda i: {"stage": classifier_stage[i], "probabilities": own[i]})
+    explanations = [{"rules": rules, "classifier": reading_of_classifier, "signals": signals,
+                     "observation": observation, "evidence": evidence, "dimensions": dimensions,
+                     "completeness": completeness}
+                    for rules, reading_of_classifier, signals, observation, evidence, dimensions, completeness
+                    in zip(rule_readings, classifier, organisation.signals, organisation.observation,
+                           organisation.evidence, organisation.dimensions, organisation.completeness)]
+    if reading.axes:
+        for explanation, levels in zip(explanations, zip(*reading.axes.values())):
+            explanation["axes"] = dict(zip(reading.axes, levels))
+    for explanation, pattern in zip(explanations, patterns):
+        explanation[pattern.explained] = pattern.explanation
+    return [{"org": org, "model": model_id, "probabilities": distribution, "explanation": explanation,
+             "stage": pattern.low_name, "stage_index": pattern.low, "stage_low_index": pattern.low,
+             "stage_high_index": pattern.high, "stages_possible": pattern.stages_possible,
+             "confidence": confidence if pattern.judged else None, "status": pattern.status,
+             "rule_stage": pattern.low_name, "classifier_stage": stage if pattern.judged else None}
+            for org, distribution, explanation, pattern, confidence, stage
+            in zip(organisation.org, proba, explanations, patterns, reading.confidence, classifier_stage)]
+
+
+def _shared(key: np.ndarray, make) -> list:
+    """make(i) for every row i, made once per distinct row of `key` (alike bit for bit) and shared."""
+    first = row_patterns(key)
+    made = {i: make(i) for i in set(first)}
+    return [made[i] for i in first]
 
 
 def _insufficient_reasons(spec: ModelSpec, rules: RuleFrame, i: int) -> list[str]:
@@ -365,10 +388,11 @@ def _insufficient_reasons(spec: ModelSpec, rules: RuleFrame, i: int) -> list[str
 def _rounded(values) -> np.ndarray:
     """A column as reported: every value `round(v, 4)`, NaN where missing (None in a column is missing)."""
     values = np.asarray(values, dtype=float)
-    in_range = np.abs(values) < 1e4     # _round4's range; False where missing
+    in_range = np.abs(values) < 1e4     # _round4_array's range; False where missing
     rounded = values.copy()
-    rounded[in_range] = _round4(values[in_range])
-    rounded[~in_range] = [round(v, 4) for v in values[~in_range].tolist()]
+    rounded[in_range] = _round4_array(values[in_range])
+    outside = ~in_range & ~np.isnan(values)
+    rounded[outside] = [round(v, 4) for v in values[outside].tolist()]
     return rounded
 
 

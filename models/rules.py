@@ -20,6 +20,7 @@ criterion reached a verdict or every stage is still possible.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -130,28 +131,39 @@ class RuleFrame:
             signals = tuple(template["signals"])
             columns = np.column_stack([np.asarray(values.get(s, np.full(n, np.nan)), dtype=float) for s in signals]
                                       if signals else [np.zeros(n)])
-            alike = row_patterns(columns)
-            distinct = {i: {**template, "signals": {s: None if v != v else v
-                                                    for s, v in zip(signals, columns[i].tolist())}}
+            alike, rows = row_patterns(columns), columns.tolist()
+            distinct = {i: {**template, "signals": {s: None if v != v else v for s, v in zip(signals, rows[i])}}
                         for i in set(alike)}
             entries.append([distinct[i] for i in alike])
         row_entries = list(zip(*entries)) if entries else [()] * n
         verdict_pattern, possible_pattern = row_patterns(self.verdicts), row_patterns(self.possible)
-        filed = {i: [[j for j, v in enumerate(self.verdicts[i].tolist()) if v == kind]
+        filed = {i: [_picker([j for j, v in enumerate(self.verdicts[i].tolist()) if v == kind])
                      for kind in range(len(VERDICT_NAMES))] for i in set(verdict_pattern)}
         possible_names = {i: [name for name, p in zip(names, self.possible[i].tolist()) if p]
                           for i in set(possible_pattern)}
-        lows, highs = [names[k] for k in self.low.tolist()], [names[k] for k in self.high.tolist()]
-        axes = {a: [LEVEL_NAMES[level] for level in v.tolist()] for a, v in self.axis_levels.items()}
-        out = []
-        for i, (row, v, p) in enumerate(zip(row_entries, verdict_pattern, possible_pattern)):
-            reading = {"low": lows[i], "high": highs[i], "possible": possible_names[p]}
-            for name, positions in zip(VERDICT_NAMES, filed[v]):
-                reading[name] = [row[j] for j in positions]
-            if axes:
-                reading["axes"] = {a: levels[i] for a, levels in axes.items()}
-            out.append(reading)
+        held, failed, abstained, unobserved = VERDICT_NAMES
+        out = [{"low": names[low], "high": names[high], "possible": possible_names[p],
+                held: pick_held(row), failed: pick_failed(row), abstained: pick_abstained(row),
+                unobserved: pick_unobserved(row)}
+               for low, high, p, row, (pick_held, pick_failed, pick_abstained, pick_unobserved)
+               in zip(self.low.tolist(), self.high.tolist(), possible_pattern, row_entries,
+                      [filed[v] for v in verdict_pattern])]
+        if self.axis_levels:
+            level_names = [[LEVEL_NAMES[level] for level in v.tolist()] for v in self.axis_levels.values()]
+            for reading, levels in zip(out, zip(*level_names)):
+                reading["axes"] = dict(zip(self.axis_levels, levels))
         return out
+
+
+def _picker(positions: list[int]):
+    """A function giving the list of a row's items at `positions`."""
+    if not positions:
+        return lambda row: []
+    if len(positions) == 1:
+        position = positions[0]
+        return lambda row: [row[position]]
+    items = itemgetter(*positions)
+    return lambda row: list(items(row))
 
 
 def row_patterns(matrix: np.ndarray) -> list[int]:

@@ -93,10 +93,10 @@ def _reference_records(fitted, dims: pd.DataFrame) -> list[dict]:
             rules = _reference_rules(reading.rules, i, signals)
             status = str(reading.rules.status[i])
             low, high = int(reading.rules.low[i]), int(reading.rules.high[i])
-            c, p = reading.classifier_stage[i], reading.proba[i]
+            c, p = reading.classifier_stage[i], reading.proba[i].tolist()
             explanation = {"rules": rules,
                            "classifier": {"stage": names[c],
-                                          "probabilities": dict(zip(names, reading.classifier_proba[i]))},
+                                          "probabilities": dict(zip(names, reading.classifier_proba[i].tolist()))},
                            "signals": signals, "observation": not_exact, "evidence": volumes,
                            "dimensions": {d: _reference_num(row.get(d)) for d in D.DIMENSIONS},
                            "completeness": _reference_num(row.get("completeness"))}
@@ -130,7 +130,7 @@ def test_records_equal_the_records_assembled_one_by_one(fitted_and_dims):
     assert len({r["status"] for r in records}) == 3 and any(r["explanation"]["interval"]["reasons"]
                                                             for r in records if r["status"] == "interval")
     smi = load_models()["smi"]
-    assert _read_model(smi, fitted, dims).classifier_proba == _round4(classifier_proba(smi, fitted, dims))
+    assert _read_model(smi, fitted, dims).classifier_proba.tolist() == _round4(classifier_proba(smi, fitted, dims))
 
 
 def _reference_walk(spec, verdicts: np.ndarray) -> tuple[int, int]:
