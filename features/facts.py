@@ -37,6 +37,9 @@ import duckdb
 from features.text import install_text_macros, macros_sql
 
 REPLY_LIMIT_S = 72 * 3600   # a reply later than this after the mention does not answer it
+# A refresh rebuilds instead when more than this share of the stored posts are new: finding the threads
+# they touch would take passes over all the facts only to derive nearly all of them again (a first load).
+REBUILD_SHARE = 0.5
 FACT_TABLES = ("fact_thread_posts", "fact_mentions", "fact_org_posts")
 
 
@@ -341,10 +344,13 @@ def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
     state = con.execute("select facts_code, loaded_through from fact_state").fetchone()
     if state is None or state[0] != code:
         return rebuild_facts(con)
+    (posts, new) = con.execute("select count(*), count(*) filter (where loaded_at > coalesce(?::timestamp, "
+                               "timestamp '-infinity')) from posts", [state[1]]).fetchone()
+    if new > posts * REBUILD_SHARE:
+        return rebuild_facts(con)
     _install(con)
     con.execute("set variable facts_loaded_through = ?::timestamp", [state[1]])
     con.execute(_SEEDS)
-    (posts,) = con.execute("select count(*) from posts").fetchone()
     (facts,) = con.execute("select count(*) from fact_thread_posts").fetchone()
     (unseen,) = con.execute("select count(*) from fact_seeds s anti join fact_thread_posts f "
                             "on f.platform = s.platform and f.post_id = s.post_id").fetchone()

@@ -55,11 +55,23 @@ def temp_directory(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".tmp")
 
 
+# DuckDB checkpoints when the write-ahead log passes 16 MB, and a commit of 100k rows or more skips the
+# log and checkpoints at once: so every batch of an import checkpointed. A checkpoint writes out the
+# primary key's index nodes the batch changed, and new keys land all over the index, so each one cost
+# a pass over an index that grows with the table (import time quadratic in the file). The log takes
+# CHECKPOINT_WAL_SIZE of batches between checkpoints instead (what is not checkpointed stays in DuckDB's
+# memory: 1 GB of log spilled at 3M posts), and Store.finish_run checkpoints once at the end of a run.
+CHECKPOINT_WAL_SIZE = "256MB"
+CHECKPOINT_SKIP_WAL_ROWS = str(2**62)
+
+
 def duckdb_config(db_path: Path | None = None) -> dict[str, str]:
     """DuckDB settings: memory_limit is default_memory_limit() unless MATURITY_DUCKDB_MEMORY_LIMIT
     (e.g. "8GB" on a larger machine) says otherwise, with spills going to temp_directory(db_path);
-    MATURITY_DUCKDB_THREADS sets the worker threads."""
-    config = {"memory_limit": os.environ.get("MATURITY_DUCKDB_MEMORY_LIMIT") or default_memory_limit()}
+    MATURITY_DUCKDB_THREADS sets the worker threads; checkpoints as CHECKPOINT_WAL_SIZE says."""
+    config = {"memory_limit": os.environ.get("MATURITY_DUCKDB_MEMORY_LIMIT") or default_memory_limit(),
+              "checkpoint_threshold": CHECKPOINT_WAL_SIZE,
+              "auto_checkpoint_skip_wal_threshold": CHECKPOINT_SKIP_WAL_ROWS}
     if db_path is not None and str(db_path) != ":memory:":
         config["temp_directory"] = str(temp_directory(db_path))
     if os.environ.get("MATURITY_DUCKDB_THREADS"):
@@ -185,9 +197,12 @@ create or replace temp table incoming_stored as
 select platform, post_id from incoming semi join posts using (platform, post_id)
 """
 
+# In key order: consecutive keys share the index's paths (random keys, as a file in time order has,
+# cost a cache miss per level each).
 _INSERT_NEW = """
 insert into posts by name
 select * from incoming anti join incoming_stored using (platform, post_id)
+order by platform, post_id
 """
 
 _MERGE_STORED = """
@@ -393,6 +408,7 @@ class Store:
             "update ingest_runs set finished_at = ?, status = ?, rows_read = ?, rows_loaded = ?, "
             "rows_rejected = ?, message = ? where run_id = ?",
             [utcnow(), status, counts.read, counts.loaded, counts.rejected, message, run_id])
+        self.con.execute("checkpoint")   # the run's batches, kept in the log (CHECKPOINT_WAL_SIZE)
 
     def fail_run(self, run_id: int, counts: LoadCounts, message: str) -> None:
         """Best effort: after a fatal write error the database refuses all work until reopened;
