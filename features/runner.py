@@ -190,7 +190,9 @@ def _build_window(con, groups: list[FeatureGroup], as_of: datetime, window_days:
                 source = f"prev_{name}_{window_days}" if window_days else f"feat_{name} where false"
                 con.execute(f"create or replace temp view prev_{name} as select * from {source}")
         if group.name == "completeness":
+            # the rows completeness reads are the rows stored: kept, not computed again by the insert
             con.execute(f"create or replace temp table feat_all as {' union all '.join(selects)}")
+            selects = ["select * from feat_all"]
         table = f"feat_{group.table}"
         con.execute(f"create or replace temp table {table} as {group.sql}")
         selects.extend(_long_selects(con, group, table))
@@ -246,18 +248,16 @@ def _run_as_of_staging(con, groups: list[FeatureGroup], as_of: datetime) -> None
 def _replace_window(con, as_of: datetime, window_days: int, produced: list[str], rows_sql: str,
                     rows_params: list, only_orgs: str = "") -> None:
     """Stores one window's long rows (scope, org_id, platform, account, feature, value, evidence) in
-    place of what was stored for (as_of, window)."""
-    stamp = utcnow()
-    # insert-or-replace on the primary key, then drop what this build no longer produces:
-    # much cheaper in DuckDB than deleting and re-inserting the same keys in one transaction
+    place of what was stored for (as_of, window): the features this build produces (for its
+    organisations) are deleted and inserted again, in the caller's transaction."""
     con.execute(
-        "insert or replace into features select ?::timestamp, ?::integer, scope, org_id, platform, "
-        f"account, feature, value, evidence, ?::timestamp from ({rows_sql}) where true{only_orgs}",
-        [as_of, window_days, stamp, *rows_params])
-    con.execute(
-        "delete from features where as_of = ? and window_days = ? and computed_at <> ? "
+        "delete from features where as_of = ? and window_days = ? "
         f"and list_contains(?::varchar[], feature){only_orgs}",
-        [as_of, window_days, stamp, produced])
+        [as_of, window_days, produced])
+    con.execute(
+        "insert into features select ?::timestamp, ?::integer, scope, org_id, platform, "
+        f"account, feature, value, evidence, ?::timestamp from ({rows_sql}) where true{only_orgs}",
+        [as_of, window_days, utcnow(), *rows_params])
     # this build cannot vouch for its inputs: the fingerprint features/cache.py recorded is void
     con.execute("delete from feature_builds where as_of = ? and window_days = ?", [as_of, window_days])
 
