@@ -1,7 +1,8 @@
 -- group: staging_signals
 -- Inputs of the signal groups beyond the core (built after 00_staging.sql from the conversation facts,
 -- same variables):
---   stg_org_posts         posts by org accounts up to as_of, with org_id, role, local_at (organisation
+--   stg_org_posts         posts by org accounts up to as_of, with org_id, their feature keys
+--                         (account_key, org_key: 00_staging.sql), role, local_at (organisation
 --                         time zone), the content flags features/text.py derives from their stored text
 --                         grand_account (a reply's post two steps up, when the step between is a
 --                         customer's) and root_id (its thread's)
@@ -20,7 +21,7 @@ create or replace temp macro local_offset(tz, bucket) as
 create or replace temp table stg_org_posts as
 with
 own as (
-    select p.platform, p.post_id, p.root_id, p.account, oa.org_id, oa.role, p.created_at,
+    select p.platform, p.post_id, p.root_id, p.account, oa.org_id, oa.account_key, oa.org_key, oa.role, p.created_at,
            oa.timezone, time_bucket(interval 15 minutes, p.created_at) as bucket,
            p.in_reply_to, p.private_channel, p.has_link, p.has_media, p.has_hashtag, p.signature,
            p.like_count, p.repost_count, p.reply_count, p.grand_account
@@ -32,7 +33,7 @@ offsets as (
     select timezone, bucket, local_offset(timezone, bucket) as utc_offset
     from (select distinct timezone, bucket from own)
 )
-select o.platform, o.post_id, o.account, o.org_id, o.role, o.created_at, o.created_at + f.utc_offset as local_at,
+select o.platform, o.post_id, o.account, o.org_id, o.account_key, o.org_key, o.role, o.created_at, o.created_at + f.utc_offset as local_at,
        o.in_reply_to, o.private_channel, o.has_link, o.has_media, o.has_hashtag, o.signature,
        o.like_count, o.repost_count, o.reply_count, o.grand_account, o.root_id
 from own o

@@ -11,7 +11,7 @@ zoned as (
     select m.*, oa.timezone, time_bucket(interval 15 minutes, m.created_at) as bucket,
            oa.business_start, oa.business_end
     from stg_mentions m
-    join stg_org_accounts oa on oa.platform = m.platform and oa.handle_key = m.account
+    join stg_org_accounts oa using (account_key)
 ),
 offsets as (
     select timezone, bucket, local_offset(timezone, bucket) as utc_offset
@@ -36,14 +36,14 @@ mention_threads as (
     left join stg_thread_stats ts on ts.platform = h.platform and ts.root_id = h.root_id
 ),
 scoped as (
-    select 'account' as scope, org_id, platform, account, answered, first_reply_s,
-           in_business_hours, is_question, multi_party from mention_threads
+    select account_key as key, answered, first_reply_s, in_business_hours, is_question, multi_party
+    from mention_threads
     union all
-    select 'org', org_id, '', '', answered, first_reply_s,
-           in_business_hours, is_question, multi_party from mention_threads where org_id <> ''
+    select org_key, answered, first_reply_s, in_business_hours, is_question, multi_party
+    from mention_threads where org_key is not null
 ),
 per_key as (
-    select scope, org_id, platform, account,
+    select key,
            count(*) as mentions,
            count(*) filter (where answered) as answered,
            count(*) filter (where first_reply_s <= 3600) as within_1h,
@@ -55,7 +55,7 @@ per_key as (
            count(*) filter (where is_question and answered) as questions_answered,
            count(*) filter (where answered and multi_party) as multi_party_answered
     from scoped
-    group by scope, org_id, platform, account
+    group by key
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
@@ -72,6 +72,6 @@ final as (
            p.multi_party_answered / nullif(p.answered, 0)::double as multi_party_reply_share,
            coalesce(p.answered, 0) as multi_party_reply_share__n
     from stg_feature_keys k
-    left join per_key p using (scope, org_id, platform, account)
+    left join per_key p using (key)
 )
 select * from final
