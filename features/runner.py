@@ -149,9 +149,15 @@ def _select_groups(groups: list[FeatureGroup], only: tuple[str, ...] | None) -> 
     if unknown:
         raise FeatureError(f"unknown feature file(s): {', '.join(sorted(unknown))}")
     chosen = [g for g in groups if g.table in only]
-    staged = {m.group(0) for g in chosen for m in re.finditer(r"\bstg_\w+", g.sql)}
+    staged = {m.group(0) for g in chosen for m in re.finditer(r"\bstg_\w+", _without_comments(g.sql))}
     return [g for g in groups if g in chosen or (g.is_staging and (
-        g.filename.startswith("00_") or any(re.search(rf"(?:table|view) {t}\b", g.sql) for t in staged)))]
+        g.filename.startswith("00_")
+        or any(re.search(rf"(?:table|view) {t}\b", _without_comments(g.sql)) for t in staged)))]
+
+
+def _without_comments(sql: str) -> str:
+    """The statements of a file: a table its comments name is not one it reads or builds."""
+    return re.sub(r"--[^\n]*", "", sql)
 
 
 PER_WINDOW = "-- per window"
