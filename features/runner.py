@@ -196,9 +196,8 @@ def _build_window(con, groups: list[FeatureGroup], as_of: datetime, window_days:
                 source = f"prev_{name}_{window_days}" if window_days else f"feat_{name} where false"
                 con.execute(f"create or replace temp view prev_{name} as select * from {source}")
         if group.name == "completeness":
-            # the rows completeness reads are the rows stored: kept, not computed again by the insert
-            con.execute(f"create or replace temp table feat_all as {' union all '.join(selects)}")
-            selects = ["select * from feat_all"]
+            # a view: reading the wide tables again is cheaper than copying their long rows
+            con.execute(f"create or replace temp view feat_all as {' union all '.join(selects)}")
         table = f"feat_{group.table}"
         con.execute(f"create or replace temp table {table} as {group.sql}")
         selects.extend(_long_selects(con, group, table))

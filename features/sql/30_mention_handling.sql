@@ -9,19 +9,13 @@ org_replies as (
     where in_reply_to is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
-reply_context as (
-    -- what the parent (a customer post) replied to: an org post, by grand_account
-    select r.account_key, r.org_key, r.org_id, r.account, r.private_channel,
-           r.grand_account, g.org_id as grand_org
-    from org_replies r
-    left join stg_org_accounts g on g.platform = r.platform and g.handle_key = r.grand_account
-),
 reply_scoped as (
+    -- what the parent (a customer post) replied to: an org post, by grand_account (of grand_org_id)
     select account_key as key, private_channel, coalesce(grand_account = account, false) as multi_turn
-    from reply_context
+    from org_replies
     union all
-    select org_key, private_channel, coalesce(grand_org = org_id, false)
-    from reply_context where org_key is not null
+    select org_key, private_channel, coalesce(grand_org_id = org_id, false)
+    from org_replies where org_key is not null
 ),
 reply_stats as (
     select key, count(*) as replies,
@@ -43,20 +37,18 @@ resolution as (
     from answered_scoped group by all
 ),
 participation as (
-    select distinct account_key, org_key, platform, root_id
+    -- thread_depth: the depth of the post's thread (stg_thread_stats)
+    select distinct account_key, org_key, platform, root_id, thread_depth as depth
     from stg_org_posts
-    where root_id is not null
+    where thread_depth is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 conv_scoped as (
-    select p.account_key as key, d.depth
-    from participation p join stg_thread_stats d using (platform, root_id)
+    select account_key as key, depth from participation
     union all
     -- a thread counts once for the organisation, however many of its accounts took part
     select org_key, depth from (
-        select distinct p.org_key, p.platform, p.root_id, d.depth
-        from participation p join stg_thread_stats d using (platform, root_id)
-        where p.org_key is not null)
+        select distinct org_key, platform, root_id, depth from participation where org_key is not null)
 ),
 conversations as (
     select key, count(*) as conversations,
