@@ -5,9 +5,8 @@
 --                         (account_key, org_key: 00_staging.sql), role, local_at (organisation
 --                         time zone), the content flags features/text.py derives from their stored text
 --                         grand_account (a reply's post two steps up, when the step between is a
---                         customer's), root_id (its thread's) and the times of the post before it by
---                         the same account (previous_at) and organisation (org_previous_at): sorted
---                         once per as_of, where every window's gaps between posts are found
+--                         customer's) with that account's organisation (grand_org_id), root_id and
+--                         thread_depth (its thread's)
 --   stg_threads           every post up to as_of with its thread root, its depth in the thread
 --                         (root = 1), author_key and by_org
 --   stg_thread_stats      per thread up to as_of: its depth (longest reply chain, root = 1) and its
@@ -17,8 +16,7 @@
 --   stg_mention_signals   the mentions of stg_mentions with what the signal groups look up for them:
 --                         local_at and the business hours of their account's organisation, and the
 --                         distinct non-organisation authors of their thread (thread_customers)
--- stg_org_posts also carries the organisation of grand_account (grand_org_id) and its thread's depth
--- (thread_depth). Those lookups depend on as_of only: made once, not once per window.
+-- The lookups every window needs depend on as_of only: they are made here, once for all windows.
 
 -- Local time: the UTC offset is looked up once per (time zone, 15-minute bucket) present, not per post
 -- (every time-zone transition falls on a quarter hour, so a bucket has one offset).
@@ -54,9 +52,7 @@ offsets as (
 select o.platform, o.post_id, o.account, o.org_id, o.account_key, o.org_key, o.role, o.created_at, o.created_at + f.utc_offset as local_at,
        o.in_reply_to, o.private_channel, o.has_link, o.has_media, o.has_hashtag, o.signature,
        o.like_count, o.repost_count, o.reply_count, o.grand_account, g.org_id as grand_org_id, o.root_id,
-       ts.depth as thread_depth,
-       lag(o.created_at) over (partition by o.account_key order by o.created_at) as previous_at,
-       lag(o.created_at) over (partition by o.org_key order by o.created_at) as org_previous_at
+       ts.depth as thread_depth
 from own o
 join offsets f using (timezone, bucket)
 left join stg_org_accounts g on g.platform = o.platform and g.handle_key = o.grand_account

@@ -4,19 +4,17 @@
 -- feature: weekday_hour_coverage | share | Share of the 168 weekday x hour-of-day cells (organisation local time; UTC for unassigned accounts) with at least one post in the period.
 with
 local_posts as (
-    select account_key, org_key, created_at, local_at, previous_at, org_previous_at from stg_org_posts
+    select account_key, org_key, created_at, local_at from stg_org_posts
     where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 local_scoped as (
-    select account_key as key, created_at, previous_at, local_at from local_posts
+    select account_key as key, created_at, local_at from local_posts
     union all
-    select org_key, created_at, org_previous_at, local_at from local_posts where org_key is not null
+    select org_key, created_at, local_at from local_posts where org_key is not null
 ),
 gaps as (
-    -- the gaps between consecutive posts of the period: those whose previous post is in it too
     select key,
-           case when previous_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
-                then epoch_us(created_at) - epoch_us(previous_at) end as gap_us,
+           epoch_us(created_at) - epoch_us(lag(created_at) over (partition by key order by created_at)) as gap_us,
            isodow(local_at) * 24 + hour(local_at) as weekday_hour
     from local_scoped
 ),
