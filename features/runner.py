@@ -149,9 +149,15 @@ def _select_groups(groups: list[FeatureGroup], only: tuple[str, ...] | None) -> 
     if unknown:
         raise FeatureError(f"unknown feature file(s): {', '.join(sorted(unknown))}")
     chosen = [g for g in groups if g.table in only]
-    staged = {m.group(0) for g in chosen for m in re.finditer(r"\bstg_\w+", g.sql)}
+    staged = {m.group(0) for g in chosen for m in re.finditer(r"\bstg_\w+", _without_comments(g.sql))}
     return [g for g in groups if g in chosen or (g.is_staging and (
-        g.filename.startswith("00_") or any(re.search(rf"(?:table|view) {t}\b", g.sql) for t in staged)))]
+        g.filename.startswith("00_")
+        or any(re.search(rf"(?:table|view) {t}\b", _without_comments(g.sql)) for t in staged)))]
+
+
+def _without_comments(sql: str) -> str:
+    """The statements of a file: a table its comments name is not one it reads or builds."""
+    return re.sub(r"--[^\n]*", "", sql)
 
 
 PER_WINDOW = "-- per window"
@@ -190,7 +196,8 @@ def _build_window(con, groups: list[FeatureGroup], as_of: datetime, window_days:
                 source = f"prev_{name}_{window_days}" if window_days else f"feat_{name} where false"
                 con.execute(f"create or replace temp view prev_{name} as select * from {source}")
         if group.name == "completeness":
-            con.execute(f"create or replace temp table feat_all as {' union all '.join(selects)}")
+            # a view: reading the wide tables again is cheaper than copying their long rows
+            con.execute(f"create or replace temp view feat_all as {' union all '.join(selects)}")
         table = f"feat_{group.table}"
         con.execute(f"create or replace temp table {table} as {group.sql}")
         selects.extend(_long_selects(con, group, table))
@@ -246,18 +253,16 @@ def _run_as_of_staging(con, groups: list[FeatureGroup], as_of: datetime) -> None
 def _replace_window(con, as_of: datetime, window_days: int, produced: list[str], rows_sql: str,
                     rows_params: list, only_orgs: str = "") -> None:
     """Stores one window's long rows (scope, org_id, platform, account, feature, value, evidence) in
-    place of what was stored for (as_of, window)."""
-    stamp = utcnow()
-    # insert-or-replace on the primary key, then drop what this build no longer produces:
-    # much cheaper in DuckDB than deleting and re-inserting the same keys in one transaction
+    place of what was stored for (as_of, window): the features this build produces (for its
+    organisations) are deleted and inserted again, in the caller's transaction."""
     con.execute(
-        "insert or replace into features select ?::timestamp, ?::integer, scope, org_id, platform, "
-        f"account, feature, value, evidence, ?::timestamp from ({rows_sql}) where true{only_orgs}",
-        [as_of, window_days, stamp, *rows_params])
-    con.execute(
-        "delete from features where as_of = ? and window_days = ? and computed_at <> ? "
+        "delete from features where as_of = ? and window_days = ? "
         f"and list_contains(?::varchar[], feature){only_orgs}",
-        [as_of, window_days, stamp, produced])
+        [as_of, window_days, produced])
+    con.execute(
+        "insert into features select ?::timestamp, ?::integer, scope, org_id, platform, "
+        f"account, feature, value, evidence, ?::timestamp from ({rows_sql}) where true{only_orgs}",
+        [as_of, window_days, utcnow(), *rows_params])
     # this build cannot vouch for its inputs: the fingerprint features/cache.py recorded is void
     con.execute("delete from feature_builds where as_of = ? and window_days = ?", [as_of, window_days])
 

@@ -2,8 +2,12 @@
 -- Shared inputs for every feature group, built once per (as_of, window) from the conversation facts
 -- (features/facts.py, refreshed by the runner before a build): filtered by time, never derived again.
 --   stg_org_accounts  every organisation account: configured in the config or discovered in data,
---                     with mention_key, the pseudonym its @handle has in posts.mentions
---   stg_feature_keys  one row per account and per configured organisation: the rows every group fills
+--                     with mention_key, the pseudonym its @handle has in posts.mentions, and the keys
+--                     of its feature rows (account_key; org_key, NULL without an organisation)
+--   stg_feature_keys  one row per account and per configured organisation: the rows every group fills,
+--                     each with its integer key; a group aggregates by key (an integer groups and joins
+--                     several times faster than scope, org_id, platform and account) and names the row
+--                     by joining stg_feature_keys at the end
 --   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency,
 --                     thread root and whether a direct reply of that account up to as_of moved to a
 --                     private channel, posted in the window (stg_mentions_all: all of them up to as_of)
@@ -14,6 +18,10 @@
 create or replace temp table stg_org_accounts as
 select a.platform, a.handle_key, a.handle, coalesce(a.org_id, '') as org_id, a.role, a.configured,
        pseudonym(a.handle_key) as mention_key,
+       row_number() over (order by a.platform, a.handle_key) as account_key,
+       -- after every account key: the two kinds of key never meet
+       case when coalesce(a.org_id, '') <> ''
+            then count(*) over () + dense_rank() over (order by a.org_id) end as org_key,
        -- unassigned accounts (no organisation) are read in UTC with the default 09:00-17:00 hours
        coalesce(o.timezone, 'UTC') as timezone,
        coalesce(o.business_start, time '09:00') as business_start,
@@ -22,9 +30,9 @@ from accounts a
 left join organisations o on o.org_id = a.org_id;
 
 create or replace temp table stg_feature_keys as
-select 'account' as scope, org_id, platform, handle_key as account from stg_org_accounts
+select account_key as key, 'account' as scope, org_id, platform, handle_key as account from stg_org_accounts
 union all
-select distinct 'org', org_id, '', '' from stg_org_accounts where org_id <> '';
+select distinct org_key, 'org', org_id, '', '' from stg_org_accounts where org_key is not null;
 
 create or replace temp table stg_mentions_all as
 with
@@ -46,7 +54,8 @@ assigned as (
     where known or text_account is not null
 )
 select a.platform, a.post_id, a.created_at, a.is_question, a.customer, a.account, a.assignment_rule,
-       oa.org_id, a.first_reply_s, a.first_reply_s is not null as answered, a.root_id, a.went_private
+       oa.org_id, oa.account_key, oa.org_key,
+       a.first_reply_s, a.first_reply_s is not null as answered, a.root_id, a.went_private
 from assigned a
 join stg_org_accounts oa on oa.platform = a.platform and oa.handle_key = a.account;
 

@@ -1,42 +1,27 @@
 -- group: staging_signals
 -- Inputs of the signal groups beyond the core (built after 00_staging.sql from the conversation facts,
 -- same variables):
---   stg_org_posts         posts by org accounts up to as_of, with org_id, role, local_at (organisation
+--   stg_org_posts         posts by org accounts up to as_of, with org_id, their feature keys
+--                         (account_key, org_key: 00_staging.sql), role, local_at (organisation
 --                         time zone), the content flags features/text.py derives from their stored text
 --                         grand_account (a reply's post two steps up, when the step between is a
---                         customer's) and root_id (its thread's)
+--                         customer's) with that account's organisation (grand_org_id), root_id and
+--                         thread_depth (its thread's)
 --   stg_threads           every post up to as_of with its thread root, its depth in the thread
 --                         (root = 1), author_key and by_org
 --   stg_thread_stats      per thread up to as_of: its depth (longest reply chain, root = 1) and its
 --                         distinct non-organisation authors
 --   stg_customer_replies  customer posts up to as_of replying to another customer, with the org
 --                         account that conversation is addressed to
+--   stg_mention_signals   the mentions of stg_mentions with what the signal groups look up for them:
+--                         local_at and the business hours of their account's organisation, and the
+--                         distinct non-organisation authors of their thread (thread_customers)
+-- The lookups every window needs depend on as_of only: they are made here, once for all windows.
 
 -- Local time: the UTC offset is looked up once per (time zone, 15-minute bucket) present, not per post
 -- (every time-zone transition falls on a quarter hour, so a bucket has one offset).
 create or replace temp macro local_offset(tz, bucket) as
     timezone(tz, bucket at time zone 'UTC') - bucket;
-
-create or replace temp table stg_org_posts as
-with
-own as (
-    select p.platform, p.post_id, p.root_id, p.account, oa.org_id, oa.role, p.created_at,
-           oa.timezone, time_bucket(interval 15 minutes, p.created_at) as bucket,
-           p.in_reply_to, p.private_channel, p.has_link, p.has_media, p.has_hashtag, p.signature,
-           p.like_count, p.repost_count, p.reply_count, p.grand_account
-    from fact_org_posts p
-    join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.account
-    where p.created_at <= getvariable('as_of')
-),
-offsets as (
-    select timezone, bucket, local_offset(timezone, bucket) as utc_offset
-    from (select distinct timezone, bucket from own)
-)
-select o.platform, o.post_id, o.account, o.org_id, o.role, o.created_at, o.created_at + f.utc_offset as local_at,
-       o.in_reply_to, o.private_channel, o.has_link, o.has_media, o.has_hashtag, o.signature,
-       o.like_count, o.repost_count, o.reply_count, o.grand_account, o.root_id
-from own o
-join offsets f using (timezone, bucket);
 
 -- Views: filters of the facts, cheaper to scan again than to copy (they read as_of when queried).
 create or replace temp view stg_threads as
@@ -49,7 +34,53 @@ select platform, root_id, max(depth) as depth, count(distinct author_key) filter
 from stg_threads
 group by platform, root_id;
 
+create or replace temp table stg_org_posts as
+with
+own as (
+    select p.platform, p.post_id, p.root_id, p.account, oa.org_id, oa.account_key, oa.org_key, oa.role, p.created_at,
+           oa.timezone, time_bucket(interval 15 minutes, p.created_at) as bucket,
+           p.in_reply_to, p.private_channel, p.has_link, p.has_media, p.has_hashtag, p.signature,
+           p.like_count, p.repost_count, p.reply_count, p.grand_account
+    from fact_org_posts p
+    join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.account
+    where p.created_at <= getvariable('as_of')
+),
+offsets as (
+    select timezone, bucket, local_offset(timezone, bucket) as utc_offset
+    from (select distinct timezone, bucket from own)
+)
+select o.platform, o.post_id, o.account, o.org_id, o.account_key, o.org_key, o.role, o.created_at, o.created_at + f.utc_offset as local_at,
+       o.in_reply_to, o.private_channel, o.has_link, o.has_media, o.has_hashtag, o.signature,
+       o.like_count, o.repost_count, o.reply_count, o.grand_account, g.org_id as grand_org_id, o.root_id,
+       ts.depth as thread_depth
+from own o
+join offsets f using (timezone, bucket)
+left join stg_org_accounts g on g.platform = o.platform and g.handle_key = o.grand_account
+left join stg_thread_stats ts on ts.platform = o.platform and ts.root_id = o.root_id;
+
 create or replace temp view stg_customer_replies as
 select platform, post_id, created_at, c2c_account as account
 from fact_thread_posts
 where created_at <= getvariable('as_of') and c2c_account is not null;
+
+create or replace temp table stg_mention_signals_all as
+with
+zoned as (
+    select m.*, oa.timezone, time_bucket(interval 15 minutes, m.created_at) as bucket,
+           oa.business_start, oa.business_end
+    from stg_mentions_all m
+    join stg_org_accounts oa using (account_key)
+),
+offsets as (
+    select timezone, bucket, local_offset(timezone, bucket) as utc_offset
+    from (select distinct timezone, bucket from zoned)
+)
+select z.* exclude (timezone, bucket), z.created_at + f.utc_offset as local_at, ts.customers as thread_customers
+from zoned z
+join offsets f using (timezone, bucket)
+left join stg_thread_stats ts on ts.platform = z.platform and ts.root_id = z.root_id;
+
+-- per window: the mentions posted in it, as stg_mentions (00_staging.sql)
+create or replace temp view stg_mention_signals as
+select * from stg_mention_signals_all
+where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity');

@@ -6,24 +6,24 @@ with
 own_posts as (
     -- straight from the facts, not stg_org_posts: the trend's previous windows need only this and
     -- the mentions, so they skip the signal staging (local times, threads)
-    select oa.org_id, oa.platform, oa.handle_key as account, p.created_at
+    select oa.account_key, oa.org_key, p.created_at
     from fact_org_posts p
     join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.account
     where p.created_at <= getvariable('as_of')
       and p.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 scoped as (
-    select 'account' as scope, org_id, platform, account, created_at from own_posts
+    select account_key as key, created_at from own_posts
     union all
-    select 'org', org_id, '', '', created_at from own_posts where org_id <> ''
+    select org_key, created_at from own_posts where org_key is not null
 ),
 per_key as (
-    select scope, org_id, platform, account,
+    select key,
            count(*) as posts,
            count(distinct created_at::date) as active_days,
            coalesce(getvariable('window_start'), min(created_at)) as period_start
     from scoped
-    group by scope, org_id, platform, account
+    group by key
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
@@ -36,6 +36,6 @@ final as (
            coalesce(p.posts, 0) as posts_per_day__n,
            coalesce(date_diff('day', p.period_start::date, getvariable('as_of')::date) + 1, 0) as active_day_share__n
     from stg_feature_keys k
-    left join per_key p using (scope, org_id, platform, account)
+    left join per_key p using (key)
 )
 select * from final

@@ -7,26 +7,25 @@
 -- feature: proactive_posts | posts | Posts in the period that reply to nothing (in_reply_to empty): the organisation's own content rather than answers.
 with
 own as (
-    select org_id, platform, account, created_at, in_reply_to from stg_org_posts
+    select account_key, org_key, created_at, in_reply_to from stg_org_posts
     where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 scoped as (
-    select 'account' as scope, org_id, platform, account, created_at, in_reply_to from own
+    select account_key as key, created_at, in_reply_to from own
     union all
-    select 'org', org_id, '', '', created_at, in_reply_to from own where org_id <> ''
+    select org_key, created_at, in_reply_to from own where org_key is not null
 ),
 spans as (
-    select scope, org_id, platform, account, count(*) as posts,
+    select key, count(*) as posts,
            count(*) filter (where in_reply_to is null) as proactive_posts,
            to_timestamp(quantile_cont(epoch(created_at), 0.05))::timestamp as span_start,
            to_timestamp(quantile_cont(epoch(created_at), 0.95))::timestamp as span_end
     from scoped group by all
 ),
 weeks as (
-    select s.scope, s.org_id, s.platform, s.account,
-           count(distinct date_trunc('week', p.created_at)) as active_weeks
+    select s.key, count(distinct date_trunc('week', p.created_at)) as active_weeks
     from scoped p
-    join spans s using (scope, org_id, platform, account)
+    join spans s using (key)
     where p.created_at between s.span_start and s.span_end
     group by all
 ),
@@ -34,7 +33,7 @@ judged as (
     select s.*, coalesce(w.active_weeks, 0) as active_weeks,
            (epoch(s.span_end) - epoch(s.span_start)) / 86400.0 as span_days,
            date_diff('week', date_trunc('week', s.span_start), date_trunc('week', s.span_end)) + 1 as span_weeks
-    from spans s left join weeks w using (scope, org_id, platform, account)
+    from spans s left join weeks w using (key)
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
@@ -47,6 +46,6 @@ final as (
            coalesce(j.proactive_posts, 0) as proactive_posts,
            coalesce(j.posts, 0) as proactive_posts__n
     from stg_feature_keys k
-    left join judged j using (scope, org_id, platform, account)
+    left join judged j using (key)
 )
 select * from final

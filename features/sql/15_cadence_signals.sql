@@ -4,23 +4,22 @@
 -- feature: weekday_hour_coverage | share | Share of the 168 weekday x hour-of-day cells (organisation local time; UTC for unassigned accounts) with at least one post in the period.
 with
 local_posts as (
-    select org_id, platform, account, created_at, local_at from stg_org_posts
+    select account_key, org_key, created_at, local_at from stg_org_posts
     where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 local_scoped as (
-    select 'account' as scope, org_id, platform, account, created_at, local_at from local_posts
+    select account_key as key, created_at, local_at from local_posts
     union all
-    select 'org', org_id, '', '', created_at, local_at from local_posts where org_id <> ''
+    select org_key, created_at, local_at from local_posts where org_key is not null
 ),
 gaps as (
-    select scope, org_id, platform, account,
-           epoch_us(created_at) - epoch_us(lag(created_at) over (
-               partition by scope, org_id, platform, account order by created_at)) as gap_us,
+    select key,
+           epoch_us(created_at) - epoch_us(lag(created_at) over (partition by key order by created_at)) as gap_us,
            isodow(local_at) * 24 + hour(local_at) as weekday_hour
     from local_scoped
 ),
 regularity as (
-    select scope, org_id, platform, account,
+    select key,
            count(*) as posts,
            count(gap_us) as gaps,
            -- sd / mean = sqrt(n * sum(x^2) - sum(x)^2) / sum(x), from exact integer sums of the gaps in
@@ -32,7 +31,7 @@ regularity as (
                as post_gap_cv,
            count(distinct weekday_hour) / 168.0 as weekday_hour_coverage
     from gaps
-    group by scope, org_id, platform, account
+    group by key
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
@@ -41,6 +40,6 @@ final as (
            coalesce(r.weekday_hour_coverage, 0) as weekday_hour_coverage,
            coalesce(r.posts, 0) as weekday_hour_coverage__n
     from stg_feature_keys k
-    left join regularity r using (scope, org_id, platform, account)
+    left join regularity r using (key)
 )
 select * from final

@@ -6,18 +6,18 @@
 -- feature: first_reply_p90_s | seconds | 90th percentile of first-reply latency over answered mentions (linear interpolation, quantile_cont).
 with
 scoped as (
-    select 'account' as scope, org_id, platform, account, answered, first_reply_s from stg_mentions
+    select account_key as key, answered, first_reply_s from stg_mentions
     union all
-    select 'org', org_id, '', '', answered, first_reply_s from stg_mentions where org_id <> ''
+    select org_key, answered, first_reply_s from stg_mentions where org_key is not null
 ),
 per_key as (
-    select scope, org_id, platform, account,
+    select key,
            count(*) as mentions,
            count(*) filter (where answered) as answered,
            quantile_cont(first_reply_s, 0.5) as first_reply_median_s,
            quantile_cont(first_reply_s, 0.9) as first_reply_p90_s
     from scoped
-    group by scope, org_id, platform, account
+    group by key
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
@@ -32,6 +32,6 @@ final as (
            coalesce(p.answered, 0) as first_reply_median_s__n,
            coalesce(p.answered, 0) as first_reply_p90_s__n
     from stg_feature_keys k
-    left join per_key p using (scope, org_id, platform, account)
+    left join per_key p using (key)
 )
 select * from final

@@ -7,43 +7,26 @@
 -- feature: question_response_rate | share | Answered question mentions (text contains '?', tested as for question_share) divided by question mentions.
 -- feature: multi_party_reply_share | share | Answered mentions in a multi-party thread, divided by answered mentions. Multi-party: the thread (the mention's root and every post below it) holds posts by at least two distinct non-organisation authors.
 with
-zoned as (
-    select m.*, oa.timezone, time_bucket(interval 15 minutes, m.created_at) as bucket,
-           oa.business_start, oa.business_end
-    from stg_mentions m
-    join stg_org_accounts oa on oa.platform = m.platform and oa.handle_key = m.account
-),
-offsets as (
-    select timezone, bucket, local_offset(timezone, bucket) as utc_offset
-    from (select distinct timezone, bucket from zoned)
-),
-local_mentions as (
-    select z.*, z.created_at + f.utc_offset as local_at
-    from zoned z join offsets f using (timezone, bucket)
-),
-hours as (
+mention_threads as (
+    -- stg_mention_signals: stg_mentions with local_at, business hours and thread customers
     select *,
            isodow(local_at) <= 5 and case
                when business_start <= business_end
                    then local_at::time >= business_start and local_at::time < business_end
                else local_at::time >= business_start or local_at::time < business_end
-           end as in_business_hours
-    from local_mentions
-),
-mention_threads as (
-    select h.*, coalesce(ts.customers, 1) >= 2 as multi_party
-    from hours h
-    left join stg_thread_stats ts on ts.platform = h.platform and ts.root_id = h.root_id
+           end as in_business_hours,
+           coalesce(thread_customers, 1) >= 2 as multi_party
+    from stg_mention_signals
 ),
 scoped as (
-    select 'account' as scope, org_id, platform, account, answered, first_reply_s,
-           in_business_hours, is_question, multi_party from mention_threads
+    select account_key as key, answered, first_reply_s, in_business_hours, is_question, multi_party
+    from mention_threads
     union all
-    select 'org', org_id, '', '', answered, first_reply_s,
-           in_business_hours, is_question, multi_party from mention_threads where org_id <> ''
+    select org_key, answered, first_reply_s, in_business_hours, is_question, multi_party
+    from mention_threads where org_key is not null
 ),
 per_key as (
-    select scope, org_id, platform, account,
+    select key,
            count(*) as mentions,
            count(*) filter (where answered) as answered,
            count(*) filter (where first_reply_s <= 3600) as within_1h,
@@ -55,7 +38,7 @@ per_key as (
            count(*) filter (where is_question and answered) as questions_answered,
            count(*) filter (where answered and multi_party) as multi_party_answered
     from scoped
-    group by scope, org_id, platform, account
+    group by key
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
@@ -72,6 +55,6 @@ final as (
            p.multi_party_answered / nullif(p.answered, 0)::double as multi_party_reply_share,
            coalesce(p.answered, 0) as multi_party_reply_share__n
     from stg_feature_keys k
-    left join per_key p using (scope, org_id, platform, account)
+    left join per_key p using (key)
 )
 select * from final

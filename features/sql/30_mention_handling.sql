@@ -9,56 +9,49 @@ org_replies as (
     where in_reply_to is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
-reply_context as (
-    -- what the parent (a customer post) replied to: an org post, by grand_account
-    select r.org_id, r.platform, r.account, r.private_channel,
-           r.grand_account, g.org_id as grand_org
-    from org_replies r
-    left join stg_org_accounts g on g.platform = r.platform and g.handle_key = r.grand_account
-),
 reply_scoped as (
-    select 'account' as scope, org_id, platform, account, private_channel,
-           coalesce(grand_account = account, false) as multi_turn
-    from reply_context
+    -- what the parent (a customer post) replied to: an org post, by grand_account (of grand_org_id)
+    select account_key as key, private_channel, coalesce(grand_account = account, false) as multi_turn
+    from org_replies
     union all
-    select 'org', org_id, '', '', private_channel, coalesce(grand_org = org_id, false)
-    from reply_context where org_id <> ''
+    select org_key, private_channel, coalesce(grand_org_id = org_id, false)
+    from org_replies where org_key is not null
 ),
 reply_stats as (
-    select scope, org_id, platform, account, count(*) as replies,
+    select key, count(*) as replies,
            avg(private_channel::int) as private_channel_share,
            avg(multi_turn::int) as multi_turn_share
     from reply_scoped group by all
 ),
 answered_mentions as (
-    select org_id, platform, account, went_private from stg_mentions where answered
+    select account_key, org_key, went_private from stg_mentions where answered
 ),
 answered_scoped as (
-    select 'account' as scope, org_id, platform, account, went_private from answered_mentions
+    select account_key as key, went_private from answered_mentions
     union all
-    select 'org', org_id, '', '', went_private from answered_mentions where org_id <> ''
+    select org_key, went_private from answered_mentions where org_key is not null
 ),
 resolution as (
-    select scope, org_id, platform, account, count(*) as answered,
+    select key, count(*) as answered,
            avg((not went_private)::int) as public_resolution_share
     from answered_scoped group by all
 ),
 participation as (
-    select distinct org_id, platform, account, root_id
+    -- thread_depth: the depth of the post's thread (stg_thread_stats)
+    select distinct account_key, org_key, platform, root_id, thread_depth as depth
     from stg_org_posts
-    where root_id is not null
+    where thread_depth is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 conv_scoped as (
-    select 'account' as scope, p.org_id, p.platform, p.account, p.root_id, d.depth
-    from participation p join stg_thread_stats d using (platform, root_id)
+    select account_key as key, depth from participation
     union all
-    select distinct 'org', p.org_id, '', '', p.platform || ':' || p.root_id, d.depth
-    from participation p join stg_thread_stats d using (platform, root_id)
-    where p.org_id <> ''
+    -- a thread counts once for the organisation, however many of its accounts took part
+    select org_key, depth from (
+        select distinct org_key, platform, root_id, depth from participation where org_key is not null)
 ),
 conversations as (
-    select scope, org_id, platform, account, count(*) as conversations,
+    select key, count(*) as conversations,
            avg(depth) as conversation_depth_mean
     from conv_scoped group by all
 ),
@@ -73,8 +66,8 @@ final as (
            c.conversation_depth_mean,
            coalesce(c.conversations, 0) as conversation_depth_mean__n
     from stg_feature_keys k
-    left join reply_stats rs using (scope, org_id, platform, account)
-    left join resolution r using (scope, org_id, platform, account)
-    left join conversations c using (scope, org_id, platform, account)
+    left join reply_stats rs using (key)
+    left join resolution r using (key)
+    left join conversations c using (key)
 )
 select * from final

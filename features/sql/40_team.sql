@@ -5,27 +5,27 @@
 -- feature: reply_hours_covered | hours | Hours of the day (0-23, organisation local time) with at least one reply in the period: 0 to 24, 24 = round-the-clock coverage.
 with
 org_replies as (
-    select org_id, platform, account, signature, hour(local_at) as local_hour
+    select account_key, org_key, signature, hour(local_at) as local_hour
     from stg_org_posts
     where in_reply_to is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 scoped as (
-    select 'account' as scope, org_id, platform, account, signature, local_hour from org_replies
+    select account_key as key, signature, local_hour from org_replies
     union all
-    select 'org', org_id, '', '', signature, local_hour from org_replies where org_id <> ''
+    select org_key, signature, local_hour from org_replies where org_key is not null
 ),
 per_signature as (
-    select scope, org_id, platform, account, signature, count(*) as signed
+    select key, signature, count(*) as signed
     from scoped where signature is not null group by all
 ),
 signatures as (
-    select scope, org_id, platform, account, count(*) as agent_signatures,
+    select key, count(*) as agent_signatures,
            count(*) filter (where signed >= 2) as recurring, sum(signed) as signed
     from per_signature group by all
 ),
 per_key as (
-    select scope, org_id, platform, account, count(*) as replies,
+    select key, count(*) as replies,
            count(distinct local_hour) as reply_hours_covered
     from scoped group by all
 ),
@@ -41,7 +41,7 @@ final as (
            coalesce(p.reply_hours_covered, 0) as reply_hours_covered,
            coalesce(p.replies, 0) as reply_hours_covered__n
     from stg_feature_keys k
-    left join per_key p using (scope, org_id, platform, account)
-    left join signatures s using (scope, org_id, platform, account)
+    left join per_key p using (key)
+    left join signatures s using (key)
 )
 select * from final

@@ -6,25 +6,24 @@
 -- feature: accounts_per_platform | accounts/platform | accounts divided by the distinct platforms of those accounts (active or not).
 with
 activity as (
-    select platform, account, count(*) as posts
+    select account_key, count(*) as posts
     from stg_org_posts
     where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
     group by all
 ),
 acc as (
-    select a.org_id, a.platform, a.handle_key as account, coalesce(lower(a.role), 'other') as role,
+    select a.account_key, a.org_key, a.platform, coalesce(lower(a.role), 'other') as role,
            coalesce(x.posts, 0) as posts
     from stg_org_accounts a
-    left join activity x on x.platform = a.platform and x.account = a.handle_key
+    left join activity x using (account_key)
 ),
 scoped as (
-    select 'account' as scope, org_id, platform, account, platform as acc_platform, account as acc, role, posts
-    from acc
+    select account_key as key, platform as acc_platform, role, posts from acc
     union all
-    select 'org', org_id, '', '', platform, platform || ':' || account, role, posts from acc where org_id <> ''
+    select org_key, platform, role, posts from acc where org_key is not null
 ),
 per_key as (
-    select scope, org_id, platform, account,
+    select key,
            count(*) as accounts,
            count(*) filter (where posts > 0 and role not in ('brand', 'main', 'other')) as department_accounts,
            count(distinct role) filter (where posts > 0) as roles_covered,
@@ -46,6 +45,6 @@ final as (
            p.accounts_per_platform,
            coalesce(p.accounts, 0) as accounts_per_platform__n
     from stg_feature_keys k
-    left join per_key p using (scope, org_id, platform, account)
+    left join per_key p using (key)
 )
 select * from final

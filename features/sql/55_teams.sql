@@ -5,32 +5,31 @@
 -- feature: platforms_engaged | platforms | Distinct platforms on which the account (organisation) answered at least 10 inbound mentions in the period (answered as in responsiveness): platforms used for customer care, not just for posting.
 with
 own as (
-    select org_id, platform, account, lower(coalesce(role, 'other')) as role, in_reply_to from stg_org_posts
+    select account_key, org_key, lower(coalesce(role, 'other')) as role, in_reply_to from stg_org_posts
     where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 own_scoped as (
-    select 'account' as scope, org_id, platform, account, role, in_reply_to from own
+    select account_key as key, role, in_reply_to from own
     union all
-    select 'org', org_id, '', '', role, in_reply_to from own where org_id <> ''
+    select org_key, role, in_reply_to from own where org_key is not null
 ),
 activity as (
-    select scope, org_id, platform, account, count(*) as posts,
+    select key, count(*) as posts,
            count(*) filter (where in_reply_to is not null) as replies,
            max((role = 'support')::int) as care_account_active
     from own_scoped group by all
 ),
 answered as (
-    select org_id, platform, account, count(*) as answered from stg_mentions where answered group by all
+    select account_key, org_key, platform, count(*) as answered from stg_mentions where answered group by all
 ),
 answered_scoped as (
-    select 'account' as scope, org_id, platform, account, platform as answered_on, answered from answered
+    select account_key as key, platform as answered_on, answered from answered
     union all
-    select 'org', org_id, '', '', platform, answered from answered where org_id <> ''
+    select org_key, platform, answered from answered where org_key is not null
 ),
 engaged as (
-    select scope, org_id, platform, account, count(distinct answered_on) as platforms_engaged,
-           sum(answered) as answered
-    from (select scope, org_id, platform, account, answered_on, sum(answered) as answered
+    select key, count(distinct answered_on) as platforms_engaged, sum(answered) as answered
+    from (select key, answered_on, sum(answered) as answered
           from answered_scoped group by all)
     where answered >= 10
     group by all
@@ -44,7 +43,7 @@ final as (
            coalesce(e.platforms_engaged, 0) as platforms_engaged,
            coalesce(e.answered, 0) as platforms_engaged__n
     from stg_feature_keys k
-    left join activity a using (scope, org_id, platform, account)
-    left join engaged e using (scope, org_id, platform, account)
+    left join activity a using (key)
+    left join engaged e using (key)
 )
 select * from final

@@ -11,14 +11,14 @@ own as (
     where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 own_scoped as (
-    select 'account' as scope, org_id, platform, account, in_reply_to, has_link, has_media, has_hashtag,
+    select account_key as key, in_reply_to, has_link, has_media, has_hashtag,
            like_count, repost_count, reply_count from own
     union all
-    select 'org', org_id, '', '', in_reply_to, has_link, has_media, has_hashtag,
-           like_count, repost_count, reply_count from own where org_id <> ''
+    select org_key, in_reply_to, has_link, has_media, has_hashtag,
+           like_count, repost_count, reply_count from own where org_key is not null
 ),
 post_stats as (
-    select scope, org_id, platform, account, count(*) as posts,
+    select key, count(*) as posts,
            avg((in_reply_to is null)::int) as proactive_share,
            avg(has_link::int) as link_share,
            avg(coalesce(has_media, false)::int) as media_share,
@@ -32,15 +32,15 @@ post_stats as (
     from own_scoped group by all
 ),
 c2c as (
-    select c.platform, c.account, oa.org_id
+    select oa.account_key, oa.org_key
     from stg_customer_replies c
     join stg_org_accounts oa on oa.platform = c.platform and oa.handle_key = c.account
     where c.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
 c2c_stats as (
-    select 'account' as scope, org_id, platform, account, count(*) as c2c from c2c group by all
+    select account_key as key, count(*) as c2c from c2c group by all
     union all
-    select 'org', org_id, '', '', count(*) from c2c where org_id <> '' group by all
+    select org_key, count(*) from c2c where org_key is not null group by all
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
@@ -52,7 +52,7 @@ final as (
            coalesce(c.c2c, 0) as customer_to_customer_replies,
            coalesce(c.c2c, 0) as customer_to_customer_replies__n
     from stg_feature_keys k
-    left join post_stats s using (scope, org_id, platform, account)
-    left join c2c_stats c using (scope, org_id, platform, account)
+    left join post_stats s using (key)
+    left join c2c_stats c using (key)
 )
 select * from final
