@@ -90,7 +90,7 @@ with
 targets as (select * from fact_ctx where is_target),
 c2c_candidates as (
     -- a customer replying to another customer's post
-    select c.platform, c.post_id, par.in_reply_to as parent_reply_to, par.mentions as parent_mentions
+    select c.platform, c.post_id, par.in_reply_to as parent_reply_to, par.post_id as parent_id
     from targets c
     join fact_ctx par on par.platform = c.platform and par.post_id = c.in_reply_to
     where not c.by_org and not par.by_org and par.author_key <> c.author_key
@@ -101,17 +101,11 @@ via_parent as (
     from c2c_candidates c
     join fact_ctx g on g.platform = c.platform and g.post_id = c.parent_reply_to and g.by_org
 ),
-mentioned as (
-    select platform, post_id, unnest(parent_mentions) as mention_key,
-           unnest(range(1, len(parent_mentions) + 1)) as position
-    from c2c_candidates where len(parent_mentions) > 0
-),
 via_text as (
     -- else to the first organisation account that customer post @-mentions
-    select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
-    from mentioned m
-    join fact_acc oa on oa.platform = m.platform and oa.mention_key = m.mention_key
-    group by m.platform, m.post_id
+    select c.platform, c.post_id, f.account
+    from c2c_candidates c
+    join fact_first_mentioned f on f.platform = c.platform and f.post_id = c.parent_id
 ),
 c2c as (
     select c.platform, c.post_id, coalesce(vp.account, vt.account) as account
@@ -124,6 +118,21 @@ select t.platform, t.post_id, t.in_reply_to, t.created_at, t.author_key, t.by_or
 from targets t
 left join fact_walk w using (platform, post_id)
 left join c2c c using (platform, post_id);
+"""
+
+# The first organisation account a customer post's text @-mentions (case-insensitive): rule 3 of a
+# mention's assignment, and where a customer's reply to another customer's post is addressed.
+_FIRST_MENTIONED = """
+create or replace temp table fact_first_mentioned as
+with mentioned as (
+    select platform, post_id, unnest(mentions) as mention_key, unnest(range(1, len(mentions) + 1)) as position
+    from fact_ctx
+    where not by_org and len(mentions) > 0
+)
+select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
+from mentioned m
+join fact_acc oa on oa.platform = m.platform and oa.mention_key = m.mention_key
+group by m.platform, m.post_id;
 """
 
 _DERIVE_MENTIONS = """
@@ -156,18 +165,11 @@ via_reply as (
     from org_replies
     group by platform, post_id
 ),
-mentioned as (
-    select platform, post_id, unnest(mentions) as mention_key,
-           unnest(range(1, len(mentions) + 1)) as position
-    from customer_posts
-    where len(mentions) > 0
-),
 via_text as (
     -- rule 3: the text @-mentions A (case-insensitive); the first org account mentioned wins
-    select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
-    from mentioned m
-    join fact_acc oa on oa.platform = m.platform and oa.mention_key = m.mention_key
-    group by m.platform, m.post_id
+    select f.platform, f.post_id, f.account
+    from customer_posts c
+    join fact_first_mentioned f on f.platform = c.platform and f.post_id = c.post_id
 ),
 assigned as (
     select c.platform, c.post_id, w.root_id, c.created_at, c.is_question, c.author_key as customer,
@@ -305,13 +307,13 @@ def _install(con: duckdb.DuckDBPyConnection) -> None:
 
 def _derive(con: duckdb.DuckDBPyConnection) -> None:
     """Facts for the fact_ctx rows flagged is_target, whose old facts are already gone."""
-    for sql in (_DERIVE_THREADS, _DERIVE_MENTIONS, _DERIVE_ORG_POSTS):
+    for sql in (_FIRST_MENTIONED, _DERIVE_THREADS, _DERIVE_MENTIONS, _DERIVE_ORG_POSTS):
         con.execute(sql)
 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table in ("fact_walk", "fact_ctx", "fact_ctx_keys", "fact_targets", "fact_roots", "fact_seeds",
-                  "fact_changed_accounts", "fact_acc"):
+                  "fact_changed_accounts", "fact_acc", "fact_first_mentioned"):
         con.execute(f"drop table if exists {table}")
 
 
