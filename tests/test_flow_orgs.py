@@ -57,6 +57,7 @@ class FlakyMastodon(MastodonConnector):
 def test_one_organisations_failures_do_not_stop_the_others(harness, api, clean_env, tmp_path, monkeypatch):
 
     api.add_statuses(4, "alpha")
+    api.add_statuses(2, "delta", start=4)
     config = write_config(tmp_path, api, {"alpha": "alpha", "beta": "beta", "gamma": "ghost", "delta": "delta"}, 3)
     FlakyMastodon.fail, FlakyMastodon.calls = {"beta": -1, "delta": 1}, {}
     real_class = sync._connector_class
@@ -87,9 +88,11 @@ def test_one_organisations_failures_do_not_stop_the_others(harness, api, clean_e
     assert FlakyMastodon.calls["beta"] == 1 + flows.PULL_RETRIES     # retried, then reported
     assert FlakyMastodon.calls["delta"] == 2                         # failed once, retried, pulled
     with Store(db, read_only=True) as store:
-        assert store.con.execute("select count(*) from posts where source = 'mastodon'").fetchone() == (4,)
+        assert store.con.execute("select count(*) from posts where source = 'mastodon'").fetchone() == (6,)
         cursors = {a for (a,) in store.con.execute("select distinct account from sync_state").fetchall()}
         assert {"alpha", "delta"} <= cursors and "beta" not in cursors
+        read = {a for (a,) in store.con.execute("select handle_key from timeline_reads").fetchall()}
+        assert read == {"alpha", "delta"}          # the failed pulls recorded no completed read
         estimated = {o for (o,) in store.con.execute("select distinct org_id from estimates").fetchall()}
         assert {"syn7_000", "syn7_002", "alpha", "delta"} <= estimated and "syn7_001" not in estimated
         status, stored = store.con.execute("select status, summary from pipeline_runs").fetchone()
