@@ -61,16 +61,17 @@ def org_observation(store, as_of: datetime, window_days: int) -> pd.DataFrame:
         "from kinds group by grouping sets ((kind), (kind, org_id))", [as_of])
     collections = posts[posts["whole_kind"]].set_index("kind")
     contributed = posts[~posts["whole_kind"] & posts["org"].notna() & posts["contributed"]]
-    reads = store.df(
+    reads = store.con.execute(
         "with org_accounts as (select org_id, platform, handle_key, count(*) over (partition by org_id, platform) "
         "  as on_platform from accounts where org_id is not null) "
-        "select a.org_id as org, t.source as kind, "
-        "  count(*) filter (where t.read_through >= $as_of and ($start::timestamp is null or t.read_from is null "
-        "    or t.read_from <= $start::timestamp)) = max(a.on_platform) as covered "
+        "select a.org_id, t.source, t.read_from, t.read_through, a.on_platform "
         "from timeline_reads t join org_accounts a on a.platform = t.platform and a.handle_key = t.handle_key "
-        "where t.read_from is null or t.read_from <= $as_of group by all",
-        {"as_of": as_of, "start": window_start})
-    read_covered = {(r.org, r.kind): bool(r.covered) for r in reads.itertuples(index=False)}
+        "where t.read_from is null or t.read_from <= ?", [as_of]).fetchall()
+    # a live kind covers the window when every account of the organisation on its platform was read over it
+    covering: dict[tuple[str, str], int] = {}
+    for org, kind, read_from, read_through, on_platform in reads:
+        covering[org, kind] = covering.get((org, kind), 0) + covers(read_from, read_through, window_start, as_of)
+    read_covered = {(org, kind): covering[org, kind] == on_platform for org, kind, _, _, on_platform in reads}
     by_org: dict[str, set[str]] = {}
     for org, kind in [*zip(contributed["org"], contributed["kind"]), *read_covered]:
         by_org.setdefault(org, set()).add(kind)
