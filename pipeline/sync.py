@@ -209,7 +209,7 @@ def record_timeline_reads(store, reads: TimelineReads) -> None:
         if window.is_backfill:
             read_from, continues = window.since, False
         else:
-            continues = any(s == reads.source and a == account.key for s, a, _ in reads.cursors)
+            continues = bool(account_cursors(reads.cursors, reads.source, account.key))
             read_from = result.oldest_own_post
         through = reads.started if window.until is None else min(to_utc_naive(window.until), reads.started)
         store.record_timeline_read(reads.source, result.platform, account.key,
@@ -293,9 +293,12 @@ class BufferedStore:
 @dataclass
 class OrgPull:
     org: str
-    accounts: list[AccountResult]
     commits: list[Commit]
-    reads: list[TimelineReads]
+    reads: list[TimelineReads]     # per platform kind: its accounts and their results
+
+    @property
+    def accounts(self) -> list[AccountResult]:
+        return [result for kind in self.reads for result in kind.results]
 
 
 def saved_cursors(store, accounts: Iterable[tuple[str, str]]) -> dict[CursorKey, str | None]:
@@ -327,16 +330,15 @@ def pull_org(config: Config, org_id: str, kinds: list[str], cursors: dict[Cursor
     without opening the database: returns the committed work for `apply_pull`. Re-running it from
     the same cursors fetches the same pages, so it is safe to retry."""
     buffer = BufferedStore()
-    results, reads = [], []
+    reads = []
     for kind in kinds:
         targets = [a for a in config.org(org_id).accounts if a.platform == KIND_PLATFORM[kind]]
         if targets:
             connector = build_connector(kind, config, clock=clock, env=env, dotenv_path=dotenv_path)
             started = utcnow()
-            kind_results = sync_accounts(connector, buffer, targets, cursors, source=kind, run_id=runs[kind])
-            reads.append(TimelineReads(kind, runs[kind], started, Window(), cursors, targets, kind_results))
-            results += kind_results
-    return OrgPull(org_id, results, buffer.commits, reads)
+            results = sync_accounts(connector, buffer, targets, cursors, source=kind, run_id=runs[kind])
+            reads.append(TimelineReads(kind, runs[kind], started, Window(), cursors, targets, results))
+    return OrgPull(org_id, buffer.commits, reads)
 
 
 def apply_pull(store, pull: OrgPull) -> int:
