@@ -69,7 +69,7 @@ def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray
     return np.where(~observed, UNOBSERVED, verdict).astype(np.int8)
 
 
-def decided_before_minimum(criterion: Criterion, frame: pd.DataFrame, values: np.ndarray | None = None) -> np.ndarray:
+def decided_before_minimum(criterion: Criterion, frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
     """For a single comparison, per row: HOLD (FAIL) where its evidence is below the minimum only in the
     volume the signal grows with (models.dimensions.Growth) and every completion of that volume up to
     the minimum passes (fails) the threshold: the verdict at the minimum is already determined. ABSTAIN
@@ -79,8 +79,6 @@ def decided_before_minimum(criterion: Criterion, frame: pd.DataFrame, values: np
     if minimum is None:
         return np.full(len(frame), ABSTAIN, dtype=np.int8)
     growth, need = minimum
-    if values is None:
-        values = _column(frame, f"sig_{criterion.signal}", np.nan).astype(float)
     have = _column(frame, growth.volume, 0.0).astype(float)
     candidate = ~np.isnan(values) & (have < need)
     for name, other in criterion.min_evidence:
