@@ -16,12 +16,29 @@
 --   stg_mention_signals   the mentions of stg_mentions with what the signal groups look up for them:
 --                         local_at and the business hours of their account's organisation, and the
 --                         distinct non-organisation authors of their thread (thread_customers)
+--   stg_local_offsets     the UTC offset of every (time zone, 15-minute bucket) those posts and
+--                         mentions fall in
 -- The lookups every window needs depend on as_of only: they are made here, once for all windows.
 
 -- Local time: the UTC offset is looked up once per (time zone, 15-minute bucket) present, not per post
--- (every time-zone transition falls on a quarter hour, so a bucket has one offset).
+-- (every time-zone transition falls on a quarter hour, so a bucket has one offset): stg_local_offsets.
 create or replace temp macro local_offset(tz, bucket) as
     timezone(tz, bucket at time zone 'UTC') - bucket;
+
+-- Its own table, not a CTE of the queries below: derived there from their wide rows, the planner
+-- misjudges its size and the join costs more than the lookups it saves.
+create or replace temp table stg_local_offsets as
+with buckets as (
+    select distinct oa.timezone, time_bucket(interval 15 minutes, p.created_at) as bucket
+    from fact_org_posts p
+    join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.account
+    where p.created_at <= getvariable('as_of')
+    union
+    select distinct oa.timezone, time_bucket(interval 15 minutes, m.created_at)
+    from stg_mentions_all m
+    join stg_org_accounts oa using (account_key)
+)
+select timezone, bucket, local_offset(timezone, bucket) as utc_offset from buckets;
 
 -- Views: filters of the facts, cheaper to scan again than to copy (they read as_of when queried).
 create or replace temp view stg_threads as
@@ -44,17 +61,13 @@ own as (
     from fact_org_posts p
     join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.account
     where p.created_at <= getvariable('as_of')
-),
-offsets as (
-    select timezone, bucket, local_offset(timezone, bucket) as utc_offset
-    from (select distinct timezone, bucket from own)
 )
 select o.platform, o.post_id, o.account, o.org_id, o.account_key, o.org_key, o.role, o.created_at, o.created_at + f.utc_offset as local_at,
        o.in_reply_to, o.private_channel, o.has_link, o.has_media, o.has_hashtag, o.signature,
        o.like_count, o.repost_count, o.reply_count, o.grand_account, g.org_id as grand_org_id, o.root_id,
        ts.depth as thread_depth
 from own o
-join offsets f using (timezone, bucket)
+join stg_local_offsets f using (timezone, bucket)
 left join stg_org_accounts g on g.platform = o.platform and g.handle_key = o.grand_account
 left join stg_thread_stats ts on ts.platform = o.platform and ts.root_id = o.root_id;
 
@@ -70,14 +83,10 @@ zoned as (
            oa.business_start, oa.business_end
     from stg_mentions_all m
     join stg_org_accounts oa using (account_key)
-),
-offsets as (
-    select timezone, bucket, local_offset(timezone, bucket) as utc_offset
-    from (select distinct timezone, bucket from zoned)
 )
 select z.* exclude (timezone, bucket), z.created_at + f.utc_offset as local_at, ts.customers as thread_customers
 from zoned z
-join offsets f using (timezone, bucket)
+join stg_local_offsets f using (timezone, bucket)
 left join stg_thread_stats ts on ts.platform = z.platform and ts.root_id = z.root_id;
 
 -- per window: the mentions posted in it, as stg_mentions (00_staging.sql)
