@@ -8,6 +8,9 @@ maintained incrementally as posts are loaded (tables in pipeline/migrations/011_
                      when the account first replied with private-channel wording, the thread root
   fact_org_posts     every post by an organisation account with its thread root, its text flags and,
                      for a reply that continues a back-and-forth, the account of the post two steps up
+Each also carries what builds read about its whole thread (its newest post's time; the mentions its
+distinct customers, the organisation posts its depth): a refresh derives whole threads, so these stay
+consistent with the posts.
 
 A fact depends on its post, its parent, grandparent and direct replies, and on which accounts are
 organisation accounts -- never on as_of: a build filters facts by time (features/sql/00_staging.sql).
@@ -85,6 +88,15 @@ walk(platform, post_id, root_id, depth) as (
 )
 select * from walk;
 
+-- what the facts of a thread carry about the whole thread (migration 014)
+create or replace temp table fact_thread_stats as
+select w.platform, w.root_id, max(w.depth) as depth,
+       count(distinct c.author_key) filter (where not c.by_org) as customers,
+       max(c.created_at) as last_at
+from fact_walk w
+join fact_ctx c using (platform, post_id)
+group by w.platform, w.root_id;
+
 insert into fact_thread_posts
 with
 targets as (select * from fact_ctx where is_target),
@@ -114,10 +126,11 @@ c2c as (
     left join via_text vt using (platform, post_id)
 )
 select t.platform, t.post_id, t.in_reply_to, t.created_at, t.author_key, t.by_org, w.root_id, w.depth,
-       c.account as c2c_account
+       c.account as c2c_account, ts.last_at as thread_last_at
 from targets t
 left join fact_walk w using (platform, post_id)
-left join c2c c using (platform, post_id);
+left join c2c c using (platform, post_id)
+left join fact_thread_stats ts on ts.platform = w.platform and ts.root_id = w.root_id;
 """
 
 # The first organisation account a customer post's text @-mentions (case-insensitive): rule 3 of a
@@ -187,9 +200,10 @@ assigned as (
     where coalesce(vp.account, vr.account, vt.account) is not null
 )
 -- answered: a post by the assigned account replies directly within [0, reply_limit_s]
-select a.*, o.first_reply_s, o.private_reply_at
+select a.*, o.first_reply_s, o.private_reply_at, ts.customers as thread_customers, ts.last_at as thread_last_at
 from assigned a
-left join org_replies o on o.platform = a.platform and o.post_id = a.post_id and o.account = a.account;
+left join org_replies o on o.platform = a.platform and o.post_id = a.post_id and o.account = a.account
+left join fact_thread_stats ts on ts.platform = a.platform and ts.root_id = a.root_id;
 """
 
 _DERIVE_ORG_POSTS = """
@@ -197,12 +211,13 @@ insert into fact_org_posts
 select p.platform, p.post_id, w.root_id, p.author_key, p.created_at, p.in_reply_to,
        private_channel(p.text), has_link(p.text), p.has_media, len(hashtags(p.text)) > 0, signature(p.text),
        p.like_count, p.repost_count, p.reply_count,
-       g.author_key as grand_account
+       g.author_key as grand_account, ts.depth as thread_depth, ts.last_at as thread_last_at
 from fact_ctx p
 -- a reply to a customer post that itself replies to an organisation post
 left join fact_ctx c on c.platform = p.platform and c.post_id = p.in_reply_to and not c.by_org
 left join fact_ctx g on g.platform = c.platform and g.post_id = c.in_reply_to and g.by_org
 left join fact_walk w on w.platform = p.platform and w.post_id = p.post_id
+left join fact_thread_stats ts on ts.platform = w.platform and ts.root_id = w.root_id
 where p.is_target and p.by_org;
 """
 
@@ -312,7 +327,7 @@ def _derive(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in ("fact_walk", "fact_ctx", "fact_ctx_keys", "fact_targets", "fact_roots", "fact_seeds",
+    for table in ("fact_walk", "fact_thread_stats", "fact_ctx", "fact_ctx_keys", "fact_targets", "fact_roots", "fact_seeds",
                   "fact_changed_accounts", "fact_acc", "fact_first_mentioned"):
         con.execute(f"drop table if exists {table}")
 

@@ -9,8 +9,8 @@
 --                         thread_depth (its thread's)
 --   stg_threads           every post up to as_of with its thread root, its depth in the thread
 --                         (root = 1), author_key and by_org
---   stg_thread_stats      per thread up to as_of: its depth (longest reply chain, root = 1) and its
---                         distinct non-organisation authors
+--   stg_growing_threads   per thread with posts after as_of: its depth (longest reply chain, root =
+--                         1) and its distinct non-organisation authors up to as_of
 --   stg_customer_replies  customer posts up to as_of replying to another customer, with the org
 --                         account that conversation is addressed to
 --   stg_mention_signals   the mentions of stg_mentions with what the signal groups look up for them:
@@ -46,9 +46,13 @@ select platform, post_id, root_id, depth, author_key, by_org
 from fact_thread_posts
 where created_at <= getvariable('as_of') and root_id is not null;
 
-create or replace temp table stg_thread_stats as
+-- A fact carries its whole thread's depth and customers (migration 014): right for every thread whose
+-- newest post is not after as_of. The threads still growing after as_of are counted from their posts
+-- up to as_of here; a fact of one of them takes these instead.
+create or replace temp table stg_growing_threads as
 select platform, root_id, max(depth) as depth, count(distinct author_key) filter (where not by_org) as customers
-from stg_threads
+from fact_thread_posts
+where created_at <= getvariable('as_of') and thread_last_at > getvariable('as_of')
 group by platform, root_id;
 
 create or replace temp table stg_org_posts as
@@ -57,7 +61,7 @@ own as (
     select p.platform, p.post_id, p.root_id, p.account, oa.org_id, oa.account_key, oa.org_key, oa.role, p.created_at,
            oa.timezone, time_bucket(interval 15 minutes, p.created_at) as bucket,
            p.in_reply_to, p.private_channel, p.has_link, p.has_media, p.has_hashtag, p.signature,
-           p.like_count, p.repost_count, p.reply_count, p.grand_account
+           p.like_count, p.repost_count, p.reply_count, p.grand_account, p.thread_depth
     from fact_org_posts p
     join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.account
     where p.created_at <= getvariable('as_of')
@@ -65,11 +69,11 @@ own as (
 select o.platform, o.post_id, o.account, o.org_id, o.account_key, o.org_key, o.role, o.created_at, o.created_at + f.utc_offset as local_at,
        o.in_reply_to, o.private_channel, o.has_link, o.has_media, o.has_hashtag, o.signature,
        o.like_count, o.repost_count, o.reply_count, o.grand_account, g.org_id as grand_org_id, o.root_id,
-       ts.depth as thread_depth
+       coalesce(gt.depth, o.thread_depth) as thread_depth
 from own o
 join stg_local_offsets f using (timezone, bucket)
 left join stg_org_accounts g on g.platform = o.platform and g.handle_key = o.grand_account
-left join stg_thread_stats ts on ts.platform = o.platform and ts.root_id = o.root_id;
+left join stg_growing_threads gt on gt.platform = o.platform and gt.root_id = o.root_id;
 
 create or replace temp view stg_customer_replies as
 select platform, post_id, created_at, c2c_account as account
@@ -84,10 +88,11 @@ zoned as (
     from stg_mentions_all m
     join stg_org_accounts oa using (account_key)
 )
-select z.* exclude (timezone, bucket), z.created_at + f.utc_offset as local_at, ts.customers as thread_customers
+select z.* exclude (timezone, bucket, thread_customers), z.created_at + f.utc_offset as local_at,
+       coalesce(gt.customers, z.thread_customers) as thread_customers
 from zoned z
 join stg_local_offsets f using (timezone, bucket)
-left join stg_thread_stats ts on ts.platform = z.platform and ts.root_id = z.root_id;
+left join stg_growing_threads gt on gt.platform = z.platform and gt.root_id = z.root_id;
 
 -- per window: the mentions posted in it, as stg_mentions (00_staging.sql)
 create or replace temp view stg_mention_signals as

@@ -159,10 +159,14 @@ def test_features_for_a_past_as_of_equal_those_of_the_posts_up_to_then(tmp_path)
     with writer(tmp_path / "all.duckdb") as store:
         import_twcs(store, write_csv(tmp_path / "all.csv", rows))
         from_all = features_snapshot(store, as_of)
+        # threads still growing after as_of, whose stored depth and customers are the whole thread's
+        (growing,) = store.con.execute(
+            "select count(distinct root_id) from fact_thread_posts where created_at <= ? and thread_last_at > ?",
+            [as_of, as_of]).fetchone()
     with writer(tmp_path / "earlier.duckdb") as store:
         import_twcs(store, write_csv(tmp_path / "earlier.csv", earlier))
         from_earlier = features_snapshot(store, as_of)
-    assert len(earlier) < len(rows)
+    assert len(earlier) < len(rows) and growing > 0
     assert from_all.equals(from_earlier)
 
 
