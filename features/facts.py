@@ -58,12 +58,16 @@ def facts_code(con: duckdb.DuckDBPyConnection) -> str:
 
 
 # The posts a refresh derives facts for (is_target) and the posts those facts read (their parents,
-# grandparents and replies), with the two things every rule needs: written by an org account, question.
+# grandparents and replies), with the two things every rule needs: written by an org account, question;
+# and an org post's text flags, derived here once rather than carrying its text through the joins.
 _CONTEXT_COLUMNS = """
     p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions,
     coalesce(p.dropped_text_is_question, is_question(p.text)) as is_question,
     a.handle_key is not null as by_org,
-    case when a.handle_key is not null then p.text end as text,
+    case when a.handle_key is not null then private_channel(p.text) end as private_channel,
+    case when a.handle_key is not null then has_link(p.text) end as has_link,
+    case when a.handle_key is not null then len(hashtags(p.text)) > 0 end as has_hashtag,
+    case when a.handle_key is not null then signature(p.text) end as signature,
     p.has_media, p.like_count, p.repost_count, p.reply_count
 """
 
@@ -167,7 +171,7 @@ org_replies as (
            min(epoch(r.created_at) - epoch(c.created_at)) filter (
                where epoch(r.created_at) - epoch(c.created_at) between 0 and getvariable('reply_limit_s'))
                as first_reply_s,
-           min(r.created_at) filter (where private_channel(r.text)) as private_reply_at
+           min(r.created_at) filter (where r.private_channel) as private_reply_at
     from customer_posts c
     join fact_ctx r on r.platform = c.platform and r.in_reply_to = c.post_id and r.by_org
     group by c.platform, c.post_id, r.author_key
@@ -209,7 +213,7 @@ left join fact_thread_stats ts on ts.platform = a.platform and ts.root_id = a.ro
 _DERIVE_ORG_POSTS = """
 insert into fact_org_posts
 select p.platform, p.post_id, w.root_id, p.author_key, p.created_at, p.in_reply_to,
-       private_channel(p.text), has_link(p.text), p.has_media, len(hashtags(p.text)) > 0, signature(p.text),
+       p.private_channel, p.has_link, p.has_media, p.has_hashtag, p.signature,
        p.like_count, p.repost_count, p.reply_count,
        g.author_key as grand_account, ts.depth as thread_depth, ts.last_at as thread_last_at
 from fact_ctx p
