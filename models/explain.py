@@ -62,7 +62,7 @@ def next_stage_index(spec: ModelSpec, current: int | None) -> int | None:
 VERDICT_WORD = {HOLD: "held", FAIL: "failed"}
 
 
-def decided_before_minimum(spec: ModelSpec, row: dict) -> dict[str, list[str]]:
+def early_verdict_reasons(spec: ModelSpec, row: dict) -> dict[str, list[str]]:
     """Per criterion name, its comparisons that reached a verdict below their minimum evidence
     (models.rules.decided_before_minimum: every completion up to the minimum gives that verdict), in
     words: the signal now, and the bound it keeps at the minimum whatever the missing evidence is."""
@@ -132,7 +132,7 @@ def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame
                                  "threshold": c.threshold, "value": _round(value), "stage": spec.stages[nxt].name})
             gaps.append(f"{scale.label} {_fmt(value, scale.unit)}; the next stage ({spec.stages[nxt].name}) "
                         f"expects {_need(c)} (seed: \"{criterion.cite.quote}\")")
-    early = decided_before_minimum(spec, row)
+    early = early_verdict_reasons(spec, row)
     current_holds = [{"criterion": c.name, "verdict": verdict.get(c.name, "abstained"), "required": c.required,
                       "before_minimum": early.get(c.name, [])}
                      for c in current_criteria]
