@@ -41,14 +41,15 @@ def staging_rows(con, as_of: datetime, window_days: int) -> tuple[pd.DataFrame, 
     private_channel, local_hour."""
     build_staging(con, as_of, window_days)
     mentions = con.execute("""
-        select m.org_id as org, t.root_id as thread, m.answered, m.first_reply_s
-        from stg_mentions m join stg_threads t using (platform, post_id)
-        where m.org_id <> ''""").df()
+        select org_id as org, root_id as thread, answered, first_reply_s
+        from stg_mentions
+        where org_id <> '' and root_id is not null""").df()
     posts = con.execute("""
-        select o.org_id as org, t.root_id as thread, o.in_reply_to is not null as is_reply, o.signature,
-               o.private_channel, hour(o.local_at) as local_hour
-        from stg_org_posts o join stg_threads t using (platform, post_id)
-        where o.org_id <> '' and o.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')""").df()
+        select org_id as org, root_id as thread, in_reply_to is not null as is_reply, signature,
+               private_channel, hour(local_at) as local_hour
+        from stg_org_posts
+        where org_id <> '' and root_id is not null
+          and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')""").df()
     return mentions, posts
 
 
