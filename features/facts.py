@@ -8,9 +8,9 @@ maintained incrementally as posts are loaded (tables in pipeline/migrations/011_
                      when the account first replied with private-channel wording, the thread root
   fact_org_posts     every post by an organisation account with its thread root, its text flags and,
                      for a reply that continues a back-and-forth, the account of the post two steps up
-Each also carries what builds read about its whole thread (its newest post's time; the mentions its
-distinct customers, the organisation posts its depth): a refresh derives whole threads, so these stay
-consistent with the posts.
+They also carry what builds read about a post's whole thread (a thread post its newest post's time,
+a mention its distinct customers, an organisation post its depth): a refresh derives whole threads, so
+these stay consistent with the posts.
 
 A fact depends on its post, its parent, grandparent and direct replies, and on which accounts are
 organisation accounts -- never on as_of: a build filters facts by time (features/sql/00_staging.sql).
@@ -59,7 +59,7 @@ def facts_code(con: duckdb.DuckDBPyConnection) -> str:
 
 # The posts a refresh derives facts for (is_target) and the posts those facts read (their parents,
 # grandparents and replies: the view fact_ctx_posts, with ctx_id = the post's rowid, unique and fixed
-# while a derivation runs), with what every rule needs: written by an org account, question, the
+# while a derivation runs, and is_target), with what every rule needs: written by an org account, question, the
 # ctx_id of its parent among them (resolved once: every later join between posts is on integers), and
 # an org post's text flags, derived here once rather than carrying its text through the joins.
 _CONTEXT = """
@@ -72,8 +72,7 @@ select p.ctx_id, parent.ctx_id as parent_ctx_id,
        case when a.handle_key is not null then has_link(p.text) end as has_link,
        case when a.handle_key is not null then len(hashtags(p.text)) > 0 end as has_hashtag,
        case when a.handle_key is not null then signature(p.text) end as signature,
-       p.has_media, p.like_count, p.repost_count, p.reply_count,
-       __IS_TARGET__ as is_target
+       p.has_media, p.like_count, p.repost_count, p.reply_count, p.is_target
 from fact_ctx_posts p
 left join accounts a on a.platform = p.platform and a.handle_key = p.author_key
 left join fact_ctx_posts parent on parent.platform = p.platform and parent.post_id = p.in_reply_to;
@@ -214,7 +213,7 @@ assigned as (
 -- answered: a post by the assigned account replies directly within [0, reply_limit_s]
 select a.platform, a.post_id, a.root_id, a.created_at, a.is_question, a.customer, a.account,
        a.assignment_rule, a.assigned_at, a.text_account, o.first_reply_s, o.private_reply_at,
-       ts.customers as thread_customers, ts.last_at as thread_last_at
+       ts.customers as thread_customers
 from assigned a
 left join org_replies o on o.ctx_id = a.ctx_id and o.account = a.account
 left join fact_thread_stats ts on ts.root_ctx_id = a.root_ctx_id;
@@ -225,7 +224,7 @@ insert into fact_org_posts
 select p.platform, p.post_id, w.root_id, p.author_key, p.created_at, p.in_reply_to,
        p.private_channel, p.has_link, p.has_media, p.has_hashtag, p.signature,
        p.like_count, p.repost_count, p.reply_count,
-       g.author_key as grand_account, ts.depth as thread_depth, ts.last_at as thread_last_at
+       g.author_key as grand_account, ts.depth as thread_depth
 from fact_ctx p
 -- a reply to a customer post that itself replies to an organisation post
 left join fact_ctx c on c.ctx_id = p.parent_ctx_id and not c.by_org
@@ -334,12 +333,12 @@ def _install(con: duckdb.DuckDBPyConnection) -> None:
                 "select platform, handle_key, pseudonym(handle_key) as mention_key from accounts")
 
 
-def _derive(con: duckdb.DuckDBPyConnection, context_posts: str, is_target: str) -> int:
-    """Facts for the posts `is_target` (an expression over the context post p) selects among
-    `context_posts` (a query over posts, each row with its rowid as ctx_id), whose old facts are already
-    gone; returns the posts derived."""
+def _derive(con: duckdb.DuckDBPyConnection, context_posts: str) -> int:
+    """Facts for the posts flagged is_target among `context_posts` (a query over posts giving each row
+    with its rowid as ctx_id and is_target), whose old facts are already gone; returns the posts
+    derived."""
     con.execute(f"create or replace temp view fact_ctx_posts as {context_posts}")
-    con.execute(_CONTEXT.replace("__IS_TARGET__", is_target))
+    con.execute(_CONTEXT)
     for sql in (_FIRST_MENTIONED, _DERIVE_THREADS, _DERIVE_MENTIONS, _DERIVE_ORG_POSTS):
         con.execute(sql)
     (derived,) = con.execute("select count(*) from fact_ctx where is_target").fetchone()
@@ -348,8 +347,8 @@ def _derive(con: duckdb.DuckDBPyConnection, context_posts: str, is_target: str) 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("drop view if exists fact_ctx_posts")
-    for table in ("fact_walk", "fact_thread_stats", "fact_ctx", "fact_ctx_keys", "fact_targets", "fact_roots", "fact_seeds",
-                  "fact_changed_accounts", "fact_acc", "fact_first_mentioned"):
+    for table in ("fact_walk", "fact_thread_stats", "fact_ctx", "fact_ctx_keys", "fact_targets", "fact_roots",
+                  "fact_seeds", "fact_changed_accounts", "fact_acc", "fact_first_mentioned"):
         con.execute(f"drop table if exists {table}")
 
 
@@ -366,7 +365,7 @@ def rebuild_facts(con: duckdb.DuckDBPyConnection) -> int:
     _install(con)
     for table in FACT_TABLES:
         con.execute(f"delete from {table}")
-    derived = _derive(con, "select rowid as ctx_id, * from posts", "true")
+    derived = _derive(con, "select rowid as ctx_id, *, true as is_target from posts")
     _drop_work_tables(con)
     _record(con, facts_code(con))
     return derived
@@ -403,9 +402,9 @@ def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
             con.execute(f"delete from {table} t using fact_targets k "
                         "where t.platform = k.platform and t.post_id = k.post_id")
         derived = _derive(
-            con, "select p.rowid as ctx_id, p.* from posts p "
-                 "semi join fact_ctx_keys k on k.platform = p.platform and k.post_id = p.post_id",
-            "exists (select 1 from fact_targets t where t.platform = p.platform and t.post_id = p.post_id)")
+            con, "select p.rowid as ctx_id, p.*, exists (select 1 from fact_targets t "
+                 "where t.platform = p.platform and t.post_id = p.post_id) as is_target "
+                 "from posts p semi join fact_ctx_keys k on k.platform = p.platform and k.post_id = p.post_id")
     _drop_work_tables(con)
     _record(con, code)
     return derived

@@ -149,11 +149,11 @@ def _select_groups(groups: list[FeatureGroup], only: tuple[str, ...] | None) -> 
     if unknown:
         raise FeatureError(f"unknown feature file(s): {', '.join(sorted(unknown))}")
     chosen = [g for g in groups if g.table in only]
-    statements = {g.filename: _without_comments(g.sql) for g in groups}
-    staged = {m.group(0) for g in chosen for m in re.finditer(r"\bstg_\w+", statements[g.filename])}
+    uncommented = {g.filename: _without_comments(g.sql) for g in groups}
+    staged = {m.group(0) for g in chosen for m in re.finditer(r"\bstg_\w+", uncommented[g.filename])}
     return [g for g in groups if g in chosen or (g.is_staging and (
         g.filename.startswith("00_")
-        or any(re.search(rf"(?:table|view) {t}\b", statements[g.filename]) for t in staged)))]
+        or any(re.search(rf"(?:table|view) {t}\b", uncommented[g.filename]) for t in staged)))]
 
 
 def _without_comments(sql: str) -> str:

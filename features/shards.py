@@ -14,9 +14,10 @@ like any other, so their account-scope rows have a home shard too):
                      back to that account (00_staging.sql). A mention can be in two shards; each
                      build counts it only where its account at as_of is (the join with the accounts).
   fact_org_posts     posts by the shard's accounts
-  fact_thread_posts  every post of every thread one of those mentions or posts is in (a thread's depth
-                     and customers are counted over the whole thread, whoever takes part), and the
-                     customer-to-customer replies addressed to the shard's accounts
+  fact_thread_posts  every post of every thread one of those mentions or posts is in (a build counts
+                     again the depth and customers of a thread still growing after as_of, over the
+                     whole thread, whoever takes part), and the customer-to-customer replies
+                     addressed to the shard's accounts
 
 Those are all the rows a feature of the shard's accounts and organisations reads. Nothing else in the
 build reads across organisations: every feature is an aggregate per account or per organisation, with

@@ -11,8 +11,8 @@
 --   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency,
 --                     thread root and whether a direct reply of that account up to as_of moved to a
 --                     private channel, posted in the window (stg_mentions_all: all of them up to as_of);
---                     thread_customers is its whole thread's (05_staging_signals.sql corrects it for
---                     threads growing after as_of)
+--                     whole_thread_customers: its thread's distinct customers, after as_of too
+--                     (stg_mention_signals counts them up to as_of)
 -- The signal groups' own inputs (stg_org_posts, stg_threads, stg_customer_replies) are built by
 -- 05_staging_signals.sql.
 -- Variables: as_of (timestamp), window_start (timestamp or null = all data), reply_limit_s (72 h).
@@ -52,13 +52,14 @@ assigned as (
            case when known then assignment_rule else 3 end as assignment_rule,
            case when known then first_reply_s end as first_reply_s,
            coalesce(known and private_reply_at <= getvariable('as_of'), false) as went_private,
-           thread_customers
+           thread_customers as whole_thread_customers
     from judged
     where known or text_account is not null
 )
 select a.platform, a.post_id, a.created_at, a.is_question, a.customer, a.account, a.assignment_rule,
        oa.org_id, oa.account_key, oa.org_key,
-       a.first_reply_s, a.first_reply_s is not null as answered, a.root_id, a.went_private, a.thread_customers
+       a.first_reply_s, a.first_reply_s is not null as answered, a.root_id, a.went_private,
+       a.whole_thread_customers
 from assigned a
 join stg_org_accounts oa on oa.platform = a.platform and oa.handle_key = a.account;
 

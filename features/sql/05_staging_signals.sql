@@ -29,12 +29,12 @@ create or replace temp macro local_offset(tz, bucket) as
 -- misjudges its size and the join costs more than the lookups it saves.
 create or replace temp table stg_local_offsets as
 with buckets as (
-    select distinct oa.timezone, time_bucket(interval 15 minutes, p.created_at) as bucket
+    select oa.timezone, time_bucket(interval 15 minutes, p.created_at) as bucket
     from fact_org_posts p
     join stg_org_accounts oa on oa.platform = p.platform and oa.handle_key = p.account
     where p.created_at <= getvariable('as_of')
     union
-    select distinct oa.timezone, time_bucket(interval 15 minutes, m.created_at)
+    select oa.timezone, time_bucket(interval 15 minutes, m.created_at)
     from stg_mentions_all m
     join stg_org_accounts oa using (account_key)
 )
@@ -52,7 +52,7 @@ where created_at <= getvariable('as_of') and root_id is not null;
 create or replace temp table stg_growing_threads as
 select platform, root_id, max(depth) as depth, count(distinct author_key) filter (where not by_org) as customers
 from fact_thread_posts
-where created_at <= getvariable('as_of') and thread_last_at > getvariable('as_of')
+where created_at <= getvariable('as_of') and thread_last_at > getvariable('as_of') and root_id is not null
 group by platform, root_id;
 
 create or replace temp table stg_org_posts as
@@ -88,8 +88,8 @@ zoned as (
     from stg_mentions_all m
     join stg_org_accounts oa using (account_key)
 )
-select z.* exclude (timezone, bucket, thread_customers), z.created_at + f.utc_offset as local_at,
-       coalesce(gt.customers, z.thread_customers) as thread_customers
+select z.* exclude (timezone, bucket, whole_thread_customers), z.created_at + f.utc_offset as local_at,
+       coalesce(gt.customers, z.whole_thread_customers) as thread_customers
 from zoned z
 join stg_local_offsets f using (timezone, bucket)
 left join stg_growing_threads gt on gt.platform = z.platform and gt.root_id = z.root_id;
