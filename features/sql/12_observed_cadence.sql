@@ -13,7 +13,8 @@ own as (
 scoped as (
     select account_key as key, created_at, in_reply_to from own
     union all
-    select org_key, created_at, in_reply_to from own where org_key is not null
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
+    select org_key, created_at, in_reply_to from own where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 spans as (
     select key, count(*) as posts,
@@ -46,6 +47,6 @@ final as (
            coalesce(j.proactive_posts, 0) as proactive_posts,
            coalesce(j.posts, 0) as proactive_posts__n
     from stg_feature_keys k
-    left join judged j using (key)
+    left join judged j on j.key = k.stats_key
 )
 select * from final

@@ -22,8 +22,9 @@ scoped as (
     select account_key as key, answered, first_reply_s, in_business_hours, is_question, multi_party
     from mention_threads
     union all
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, answered, first_reply_s, in_business_hours, is_question, multi_party
-    from mention_threads where org_key is not null
+    from mention_threads where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 per_key as (
     select key,
@@ -55,6 +56,6 @@ final as (
            p.multi_party_answered / nullif(p.answered, 0)::double as multi_party_reply_share,
            coalesce(p.answered, 0) as multi_party_reply_share__n
     from stg_feature_keys k
-    left join per_key p using (key)
+    left join per_key p on p.key = k.stats_key
 )
 select * from final

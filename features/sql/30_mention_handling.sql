@@ -14,8 +14,9 @@ reply_scoped as (
     select account_key as key, private_channel, coalesce(grand_account = account, false) as multi_turn
     from org_replies
     union all
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, private_channel, coalesce(grand_org_id = org_id, false)
-    from org_replies where org_key is not null
+    from org_replies where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 reply_stats as (
     select key, count(*) as replies,
@@ -29,7 +30,7 @@ answered_mentions as (
 answered_scoped as (
     select account_key as key, went_private from answered_mentions
     union all
-    select org_key, went_private from answered_mentions where org_key is not null
+    select org_key, went_private from answered_mentions where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 resolution as (
     select key, count(*) as answered,
@@ -48,7 +49,7 @@ conv_scoped as (
     union all
     -- a thread counts once for the organisation, however many of its accounts took part
     select org_key, depth from (
-        select distinct org_key, platform, root_id, depth from participation where org_key is not null)
+        select distinct org_key, platform, root_id, depth from participation where org_key in (select stats_key from stg_feature_keys where scope = 'org'))
 ),
 conversations as (
     select key, count(*) as conversations,
@@ -66,8 +67,8 @@ final as (
            c.conversation_depth_mean,
            coalesce(c.conversations, 0) as conversation_depth_mean__n
     from stg_feature_keys k
-    left join reply_stats rs using (key)
-    left join resolution r using (key)
-    left join conversations c using (key)
+    left join reply_stats rs on rs.key = k.stats_key
+    left join resolution r on r.key = k.stats_key
+    left join conversations c on c.key = k.stats_key
 )
 select * from final

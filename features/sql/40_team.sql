@@ -13,7 +13,8 @@ org_replies as (
 scoped as (
     select account_key as key, signature, local_hour from org_replies
     union all
-    select org_key, signature, local_hour from org_replies where org_key is not null
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
+    select org_key, signature, local_hour from org_replies where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 per_signature as (
     select key, signature, count(*) as signed
@@ -41,7 +42,7 @@ final as (
            coalesce(p.reply_hours_covered, 0) as reply_hours_covered,
            coalesce(p.replies, 0) as reply_hours_covered__n
     from stg_feature_keys k
-    left join per_key p using (key)
-    left join signatures s using (key)
+    left join per_key p on p.key = k.stats_key
+    left join signatures s on s.key = k.stats_key
 )
 select * from final

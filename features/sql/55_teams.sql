@@ -11,7 +11,8 @@ own as (
 own_scoped as (
     select account_key as key, role, in_reply_to from own
     union all
-    select org_key, role, in_reply_to from own where org_key is not null
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
+    select org_key, role, in_reply_to from own where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 activity as (
     select key, count(*) as posts,
@@ -25,7 +26,7 @@ answered as (
 answered_scoped as (
     select account_key as key, platform as answered_on, answered from answered
     union all
-    select org_key, platform, answered from answered where org_key is not null
+    select org_key, platform, answered from answered where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 engaged as (
     select key, count(distinct answered_on) as platforms_engaged, sum(answered) as answered
@@ -43,7 +44,7 @@ final as (
            coalesce(e.platforms_engaged, 0) as platforms_engaged,
            coalesce(e.answered, 0) as platforms_engaged__n
     from stg_feature_keys k
-    left join activity a using (key)
-    left join engaged e using (key)
+    left join activity a on a.key = k.stats_key
+    left join engaged e on e.key = k.stats_key
 )
 select * from final
