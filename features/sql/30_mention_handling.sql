@@ -5,7 +5,8 @@
 -- feature: conversation_depth_mean | posts | Mean depth of the conversations the account (organisation) took part in during the period: a conversation is a thread (a root post and every post below it through in_reply_to) holding at least one of its posts from the period; its depth is the longest reply chain from the root, in posts (root = 1).
 with
 org_replies as (
-    select * from stg_org_posts
+    select account_key, org_key, account, org_id, private_channel, grand_account, grand_org_id
+    from stg_org_posts
     where in_reply_to is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
@@ -38,8 +39,8 @@ resolution as (
     from answered_scoped group by all
 ),
 participation as (
-    -- thread_depth: the depth of the post's thread (stg_thread_stats)
-    select distinct account_key, org_key, platform, root_id, thread_depth as depth
+    -- thread_depth: the depth of the post's thread (stg_thread_stats); an account is on one platform
+    select distinct account_key, root_id, thread_depth as depth
     from stg_org_posts
     where thread_depth is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
@@ -49,7 +50,9 @@ conv_scoped as (
     union all
     -- a thread counts once for the organisation, however many of its accounts took part
     select org_key, depth from (
-        select distinct org_key, platform, root_id, depth from participation where org_key in (select stats_key from stg_feature_keys where scope = 'org'))
+        select distinct oa.org_key, oa.platform, p.root_id, p.depth
+        from participation p join stg_org_accounts oa using (account_key)
+        where oa.org_key in (select stats_key from stg_feature_keys where scope = 'org'))
 ),
 conversations as (
     select key, count(*) as conversations,
