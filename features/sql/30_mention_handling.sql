@@ -4,7 +4,8 @@
 -- feature: multi_turn_share | share | Replies by the account (organisation) in the period that continue a back-and-forth: the parent is a non-organisation post which itself replies to a post by the same account (organisation); divided by its replies.
 -- feature: conversation_depth_mean | posts | Mean depth of the conversations the account (organisation) took part in during the period: a conversation is a thread (a root post and every post below it through in_reply_to) holding at least one of its posts from the period; its depth is the longest reply chain from the root, in posts (root = 1).
 with
-org_replies as (
+org_replies as not materialized (
+    -- not materialized: a filter of a staging table is cheaper to scan twice than to copy
     select account_key, org_key, account, org_id, private_channel, grand_account, grand_org_id
     from stg_org_posts
     where in_reply_to is not null
@@ -25,7 +26,8 @@ reply_stats as (
            avg(multi_turn::int) as multi_turn_share
     from reply_scoped group by all
 ),
-answered_mentions as (
+answered_mentions as not materialized (
+    -- not materialized: a filter of a staging table is cheaper to scan twice than to copy
     select account_key, org_key, went_private from stg_mentions where answered
 ),
 answered_scoped as (
