@@ -6,7 +6,8 @@
 -- feature: engagement_per_post | interactions/post | Mean of likes (reactions) + reposts (shares) + replies (comments) per post, over the posts in the period for which the source reports at least one of these counts; NULL when none does.
 -- feature: customer_to_customer_replies | replies | Posts by non-organisation authors in the period replying to another non-organisation author's post that is addressed to the account (organisation): that post replies to one of its posts, or else @-mentions it (the first organisation account mentioned counts).
 with
-own as (
+own as not materialized (
+    -- not materialized: a filter of a staging table is cheaper to scan twice than to copy
     select * from stg_org_posts
     where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
