@@ -14,7 +14,8 @@ scoped as (
     select account_key as key, created_at, in_reply_to from own
     union all
     -- only organisations of several accounts: one of a single account takes its account's (stats_key)
-    select org_key, created_at, in_reply_to from own where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    select org_key, created_at, in_reply_to from own
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 span_list as (
     select key, count(*) as posts,

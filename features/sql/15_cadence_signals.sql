@@ -11,7 +11,8 @@ local_scoped as (
     select account_key as key, created_at, local_at from local_posts
     union all
     -- only organisations of several accounts: one of a single account takes its account's (stats_key)
-    select org_key, created_at, local_at from local_posts where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    select org_key, created_at, local_at from local_posts
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 gaps as (
     select key,

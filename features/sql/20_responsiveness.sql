@@ -9,7 +9,8 @@ scoped as (
     select account_key as key, answered, first_reply_s from stg_mentions
     union all
     -- only organisations of several accounts: one of a single account takes its account's (stats_key)
-    select org_key, answered, first_reply_s from stg_mentions where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    select org_key, answered, first_reply_s from stg_mentions
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 per_key as (
     select key,

@@ -33,7 +33,8 @@ answered_mentions as not materialized (
 answered_scoped as (
     select account_key as key, went_private from answered_mentions
     union all
-    select org_key, went_private from answered_mentions where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    select org_key, went_private from answered_mentions
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 resolution as (
     select key, count(*) as answered,

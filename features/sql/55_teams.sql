@@ -27,7 +27,8 @@ answered as (
 answered_scoped as (
     select account_key as key, platform as answered_on, answered from answered
     union all
-    select org_key, platform, answered from answered where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    select org_key, platform, answered from answered
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 engaged as (
     select key, count(distinct answered_on) as platforms_engaged, sum(answered) as answered
