@@ -7,7 +7,11 @@
 --   stg_feature_keys  one row per account and per configured organisation: the rows every group fills,
 --                     each with its integer key; a group aggregates by key (an integer groups and joins
 --                     several times faster than scope, org_id, platform and account) and names the row
---                     by joining stg_feature_keys at the end
+--                     by joining stg_feature_keys at the end; stats_key is the key whose aggregates
+--                     fill the row: its own, but an organisation with a single account has exactly that
+--                     account's features (the same posts and mentions), so it takes the account's and
+--                     groups aggregate by org_key only the organisations of several accounts (an
+--                     organisation's rows cost as much as its accounts' again)
 --   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency,
 --                     thread root and whether a direct reply of that account up to as_of moved to a
 --                     private channel, posted in the window (stg_mentions_all: all of them up to as_of);
@@ -32,9 +36,12 @@ from accounts a
 left join organisations o on o.org_id = a.org_id;
 
 create or replace temp table stg_feature_keys as
-select account_key as key, 'account' as scope, org_id, platform, handle_key as account from stg_org_accounts
+select account_key as key, 'account' as scope, org_id, platform, handle_key as account, account_key as stats_key
+from stg_org_accounts
 union all
-select distinct org_key, 'org', org_id, '', '' from stg_org_accounts where org_key is not null;
+select org_key, 'org', org_id, '', '', case when count(*) = 1 then min(account_key) else org_key end
+from stg_org_accounts where org_key is not null
+group by org_key, org_id;
 
 create or replace temp table stg_mentions_all as
 with

@@ -12,16 +12,24 @@ own_posts as (
     where p.created_at <= getvariable('as_of')
       and p.created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
+-- posts per account and day first: an organisation's days and posts come from its accounts' (not from
+-- the posts again)
+own_days as (
+    select account_key, org_key, created_at::date as day, count(*) as posts, min(created_at) as first_at
+    from own_posts group by all
+),
 scoped as (
-    select account_key as key, created_at from own_posts
+    select account_key as key, day, posts, first_at from own_days
     union all
-    select org_key, created_at from own_posts where org_key is not null
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
+    select org_key, day, posts, first_at from own_days
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 per_key as (
     select key,
-           count(*) as posts,
-           count(distinct created_at::date) as active_days,
-           coalesce(getvariable('window_start'), min(created_at)) as period_start
+           sum(posts)::bigint as posts,
+           count(distinct day) as active_days,
+           coalesce(getvariable('window_start'), min(first_at)) as period_start
     from scoped
     group by key
 ),
@@ -36,6 +44,6 @@ final as (
            coalesce(p.posts, 0) as posts_per_day__n,
            coalesce(date_diff('day', p.period_start::date, getvariable('as_of')::date) + 1, 0) as active_day_share__n
     from stg_feature_keys k
-    left join per_key p using (key)
+    left join per_key p on p.key = k.stats_key
 )
 select * from final

@@ -13,14 +13,20 @@ own as (
 scoped as (
     select account_key as key, created_at, in_reply_to from own
     union all
-    select org_key, created_at, in_reply_to from own where org_key is not null
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
+    select org_key, created_at, in_reply_to from own
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
-spans as (
+span_list as (
     select key, count(*) as posts,
            count(*) filter (where in_reply_to is null) as proactive_posts,
-           to_timestamp(quantile_cont(epoch(created_at), 0.05))::timestamp as span_start,
-           to_timestamp(quantile_cont(epoch(created_at), 0.95))::timestamp as span_end
+           quantile_cont(epoch(created_at), [0.05, 0.95]) as span
     from scoped group by all
+),
+spans as (
+    select key, posts, proactive_posts, to_timestamp(span[1])::timestamp as span_start,
+           to_timestamp(span[2])::timestamp as span_end
+    from span_list
 ),
 weeks as (
     select s.key, count(distinct date_trunc('week', p.created_at)) as active_weeks
@@ -46,6 +52,6 @@ final as (
            coalesce(j.proactive_posts, 0) as proactive_posts,
            coalesce(j.posts, 0) as proactive_posts__n
     from stg_feature_keys k
-    left join judged j using (key)
+    left join judged j on j.key = k.stats_key
 )
 select * from final

@@ -10,7 +10,9 @@ local_posts as (
 local_scoped as (
     select account_key as key, created_at, local_at from local_posts
     union all
-    select org_key, created_at, local_at from local_posts where org_key is not null
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
+    select org_key, created_at, local_at from local_posts
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 gaps as (
     select key,
@@ -40,6 +42,6 @@ final as (
            coalesce(r.weekday_hour_coverage, 0) as weekday_hour_coverage,
            coalesce(r.posts, 0) as weekday_hour_coverage__n
     from stg_feature_keys k
-    left join regularity r using (key)
+    left join regularity r on r.key = k.stats_key
 )
 select * from final

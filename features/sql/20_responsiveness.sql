@@ -8,14 +8,15 @@ with
 scoped as (
     select account_key as key, answered, first_reply_s from stg_mentions
     union all
-    select org_key, answered, first_reply_s from stg_mentions where org_key is not null
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
+    select org_key, answered, first_reply_s from stg_mentions
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 per_key as (
     select key,
            count(*) as mentions,
            count(*) filter (where answered) as answered,
-           quantile_cont(first_reply_s, 0.5) as first_reply_median_s,
-           quantile_cont(first_reply_s, 0.9) as first_reply_p90_s
+           quantile_cont(first_reply_s, [0.5, 0.9]) as first_reply_quantiles
     from scoped
     group by key
 ),
@@ -24,14 +25,14 @@ final as (
            coalesce(p.mentions, 0) as mentions,
            coalesce(p.answered, 0) as answered,
            p.answered / nullif(p.mentions, 0)::double as response_rate,
-           p.first_reply_median_s,
-           p.first_reply_p90_s,
+           p.first_reply_quantiles[1] as first_reply_median_s,
+           p.first_reply_quantiles[2] as first_reply_p90_s,
            coalesce(p.mentions, 0) as mentions__n,
            coalesce(p.mentions, 0) as answered__n,
            coalesce(p.mentions, 0) as response_rate__n,
            coalesce(p.answered, 0) as first_reply_median_s__n,
            coalesce(p.answered, 0) as first_reply_p90_s__n
     from stg_feature_keys k
-    left join per_key p using (key)
+    left join per_key p on p.key = k.stats_key
 )
 select * from final

@@ -22,22 +22,37 @@ scoped as (
     select account_key as key, answered, first_reply_s, in_business_hours, is_question, multi_party
     from mention_threads
     union all
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, answered, first_reply_s, in_business_hours, is_question, multi_party
-    from mention_threads where org_key is not null
+    from mention_threads where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
-per_key as (
-    select key,
+per_hours as (
+    -- one median per key and business hours or not, summed up per key below: cheaper than two
+    -- filtered medians per key
+    select key, in_business_hours,
            count(*) as mentions,
            count(*) filter (where answered) as answered,
            count(*) filter (where first_reply_s <= 3600) as within_1h,
-           quantile_cont(first_reply_s, 0.5) filter (where in_business_hours) as business_hours_median_s,
-           count(*) filter (where answered and in_business_hours) as business_answered,
-           quantile_cont(first_reply_s, 0.5) filter (where not in_business_hours) as off_hours_median_s,
-           count(*) filter (where answered and not in_business_hours) as off_answered,
+           quantile_cont(first_reply_s, 0.5) as median_s,
            count(*) filter (where is_question) as questions,
            count(*) filter (where is_question and answered) as questions_answered,
            count(*) filter (where answered and multi_party) as multi_party_answered
     from scoped
+    group by key, in_business_hours
+),
+per_key as (
+    select key,
+           sum(mentions)::bigint as mentions,
+           sum(answered)::bigint as answered,
+           sum(within_1h)::bigint as within_1h,
+           any_value(median_s) filter (where in_business_hours) as business_hours_median_s,
+           sum(answered) filter (where in_business_hours)::bigint as business_answered,
+           any_value(median_s) filter (where not in_business_hours) as off_hours_median_s,
+           sum(answered) filter (where not in_business_hours)::bigint as off_answered,
+           sum(questions)::bigint as questions,
+           sum(questions_answered)::bigint as questions_answered,
+           sum(multi_party_answered)::bigint as multi_party_answered
+    from per_hours
     group by key
 ),
 final as (
@@ -55,6 +70,6 @@ final as (
            p.multi_party_answered / nullif(p.answered, 0)::double as multi_party_reply_share,
            coalesce(p.answered, 0) as multi_party_reply_share__n
     from stg_feature_keys k
-    left join per_key p using (key)
+    left join per_key p on p.key = k.stats_key
 )
 select * from final

@@ -4,8 +4,10 @@
 -- feature: multi_turn_share | share | Replies by the account (organisation) in the period that continue a back-and-forth: the parent is a non-organisation post which itself replies to a post by the same account (organisation); divided by its replies.
 -- feature: conversation_depth_mean | posts | Mean depth of the conversations the account (organisation) took part in during the period: a conversation is a thread (a root post and every post below it through in_reply_to) holding at least one of its posts from the period; its depth is the longest reply chain from the root, in posts (root = 1).
 with
-org_replies as (
-    select * from stg_org_posts
+org_replies as not materialized (
+    -- not materialized: a filter of a staging table is cheaper to scan twice than to copy
+    select account_key, org_key, account, org_id, private_channel, grand_account, grand_org_id
+    from stg_org_posts
     where in_reply_to is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
@@ -14,8 +16,9 @@ reply_scoped as (
     select account_key as key, private_channel, coalesce(grand_account = account, false) as multi_turn
     from org_replies
     union all
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, private_channel, coalesce(grand_org_id = org_id, false)
-    from org_replies where org_key is not null
+    from org_replies where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 reply_stats as (
     select key, count(*) as replies,
@@ -23,13 +26,15 @@ reply_stats as (
            avg(multi_turn::int) as multi_turn_share
     from reply_scoped group by all
 ),
-answered_mentions as (
+answered_mentions as not materialized (
+    -- not materialized: a filter of a staging table is cheaper to scan twice than to copy
     select account_key, org_key, went_private from stg_mentions where answered
 ),
 answered_scoped as (
     select account_key as key, went_private from answered_mentions
     union all
-    select org_key, went_private from answered_mentions where org_key is not null
+    select org_key, went_private from answered_mentions
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 resolution as (
     select key, count(*) as answered,
@@ -37,8 +42,8 @@ resolution as (
     from answered_scoped group by all
 ),
 participation as (
-    -- thread_depth: the depth of the post's thread (stg_thread_stats)
-    select distinct account_key, org_key, platform, root_id, thread_depth as depth
+    -- thread_depth: the depth of the post's thread (stg_thread_stats); an account is on one platform
+    select distinct account_key, root_id, thread_depth as depth
     from stg_org_posts
     where thread_depth is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
@@ -48,7 +53,9 @@ conv_scoped as (
     union all
     -- a thread counts once for the organisation, however many of its accounts took part
     select org_key, depth from (
-        select distinct org_key, platform, root_id, depth from participation where org_key is not null)
+        select distinct oa.org_key, oa.platform, p.root_id, p.depth
+        from participation p join stg_org_accounts oa using (account_key)
+        where oa.org_key in (select stats_key from stg_feature_keys where scope = 'org'))
 ),
 conversations as (
     select key, count(*) as conversations,
@@ -66,8 +73,8 @@ final as (
            c.conversation_depth_mean,
            coalesce(c.conversations, 0) as conversation_depth_mean__n
     from stg_feature_keys k
-    left join reply_stats rs using (key)
-    left join resolution r using (key)
-    left join conversations c using (key)
+    left join reply_stats rs on rs.key = k.stats_key
+    left join resolution r on r.key = k.stats_key
+    left join conversations c on c.key = k.stats_key
 )
 select * from final

@@ -10,24 +10,37 @@ org_replies as (
     where in_reply_to is not null
       and created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
-scoped as (
-    select account_key as key, signature, local_hour from org_replies
-    union all
-    select org_key, signature, local_hour from org_replies where org_key is not null
+-- counted per account, then per organisation from its accounts' counts (not from the replies again)
+account_signatures as (
+    select account_key, org_key, signature, count(*) as signed
+    from org_replies where signature is not null group by all
 ),
 per_signature as (
-    select key, signature, count(*) as signed
-    from scoped where signature is not null group by all
+    select account_key as key, signature, signed from account_signatures
+    union all
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
+    select org_key, signature, sum(signed)::bigint from account_signatures
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    group by all
 ),
 signatures as (
     select key, count(*) as agent_signatures,
            count(*) filter (where signed >= 2) as recurring, sum(signed) as signed
     from per_signature group by all
 ),
+account_hours as (
+    select account_key, org_key, local_hour, count(*) as replies from org_replies group by all
+),
+per_hour as (
+    select account_key as key, local_hour, replies from account_hours
+    union all
+    select org_key, local_hour, sum(replies)::bigint from account_hours
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    group by all
+),
 per_key as (
-    select key, count(*) as replies,
-           count(distinct local_hour) as reply_hours_covered
-    from scoped group by all
+    select key, sum(replies)::bigint as replies, count(local_hour) as reply_hours_covered
+    from per_hour group by all
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
@@ -41,7 +54,7 @@ final as (
            coalesce(p.reply_hours_covered, 0) as reply_hours_covered,
            coalesce(p.replies, 0) as reply_hours_covered__n
     from stg_feature_keys k
-    left join per_key p using (key)
-    left join signatures s using (key)
+    left join per_key p on p.key = k.stats_key
+    left join signatures s on s.key = k.stats_key
 )
 select * from final

@@ -4,20 +4,22 @@
 -- feature: care_account_active | flag | 1 when an account with the role `support` posted at least once in the period, else 0.
 -- feature: platforms_engaged | platforms | Distinct platforms on which the account (organisation) answered at least 10 inbound mentions in the period (answered as in responsiveness): platforms used for customer care, not just for posting.
 with
-own as (
-    select account_key, org_key, lower(coalesce(role, 'other')) as role, in_reply_to from stg_org_posts
+-- counted per account, then per organisation from its accounts' counts (not from the posts again)
+account_activity as (
+    select account_key, org_key, count(*) as posts,
+           count(*) filter (where in_reply_to is not null) as replies,
+           max((lower(coalesce(role, 'other')) = 'support')::int) as care_account_active
+    from stg_org_posts
     where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
-),
-own_scoped as (
-    select account_key as key, role, in_reply_to from own
-    union all
-    select org_key, role, in_reply_to from own where org_key is not null
+    group by all
 ),
 activity as (
-    select key, count(*) as posts,
-           count(*) filter (where in_reply_to is not null) as replies,
-           max((role = 'support')::int) as care_account_active
-    from own_scoped group by all
+    select account_key as key, posts, replies, care_account_active from account_activity
+    union all
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
+    select org_key, sum(posts)::bigint, sum(replies)::bigint, max(care_account_active) from account_activity
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    group by all
 ),
 answered as (
     select account_key, org_key, platform, count(*) as answered from stg_mentions where answered group by all
@@ -25,7 +27,8 @@ answered as (
 answered_scoped as (
     select account_key as key, platform as answered_on, answered from answered
     union all
-    select org_key, platform, answered from answered where org_key is not null
+    select org_key, platform, answered from answered
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 engaged as (
     select key, count(distinct answered_on) as platforms_engaged, sum(answered) as answered
@@ -43,7 +46,7 @@ final as (
            coalesce(e.platforms_engaged, 0) as platforms_engaged,
            coalesce(e.answered, 0) as platforms_engaged__n
     from stg_feature_keys k
-    left join activity a using (key)
-    left join engaged e using (key)
+    left join activity a on a.key = k.stats_key
+    left join engaged e on e.key = k.stats_key
 )
 select * from final

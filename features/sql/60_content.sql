@@ -6,7 +6,8 @@
 -- feature: engagement_per_post | interactions/post | Mean of likes (reactions) + reposts (shares) + replies (comments) per post, over the posts in the period for which the source reports at least one of these counts; NULL when none does.
 -- feature: customer_to_customer_replies | replies | Posts by non-organisation authors in the period replying to another non-organisation author's post that is addressed to the account (organisation): that post replies to one of its posts, or else @-mentions it (the first organisation account mentioned counts).
 with
-own as (
+own as not materialized (
+    -- not materialized: a filter of a staging table is cheaper to scan twice than to copy
     select * from stg_org_posts
     where created_at >= coalesce(getvariable('window_start'), timestamp '-infinity')
 ),
@@ -14,8 +15,10 @@ own_scoped as (
     select account_key as key, in_reply_to, has_link, has_media, has_hashtag,
            like_count, repost_count, reply_count from own
     union all
+    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, in_reply_to, has_link, has_media, has_hashtag,
-           like_count, repost_count, reply_count from own where org_key is not null
+           like_count, repost_count, reply_count from own
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
 ),
 post_stats as (
     select key, count(*) as posts,
@@ -40,7 +43,8 @@ c2c as (
 c2c_stats as (
     select account_key as key, count(*) as c2c from c2c group by all
     union all
-    select org_key, count(*) from c2c where org_key is not null group by all
+    select org_key, count(*) from c2c
+    where org_key in (select stats_key from stg_feature_keys where scope = 'org') group by all
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
@@ -52,7 +56,7 @@ final as (
            coalesce(c.c2c, 0) as customer_to_customer_replies,
            coalesce(c.c2c, 0) as customer_to_customer_replies__n
     from stg_feature_keys k
-    left join post_stats s using (key)
-    left join c2c_stats c using (key)
+    left join post_stats s on s.key = k.stats_key
+    left join c2c_stats c on c.key = k.stats_key
 )
 select * from final
