@@ -42,7 +42,7 @@ resolution as (
     from answered_scoped group by all
 ),
 participation as (
-    -- thread_depth: the depth of the post's thread (stg_thread_stats); an account is on one platform
+    -- thread_depth: the depth of the post's thread up to as_of (stg_org_posts); an account is on one platform
     select distinct account_key, root_id, thread_depth as depth
     from stg_org_posts
     where thread_depth is not null
