@@ -58,89 +58,83 @@ def facts_code(con: duckdb.DuckDBPyConnection) -> str:
 
 
 # The posts a refresh derives facts for (is_target) and the posts those facts read (their parents,
-# grandparents and replies: the view fact_ctx_posts, with ctx_id = the post's rowid, unique and fixed
-# while a derivation runs, and is_target), with what every rule needs: written by an org account, question, the
-# ctx_id of its parent among them (resolved once: every later join between posts is on integers), and
-# an org post's text flags, derived here once rather than carrying its text through the joins.
-_CONTEXT = """
-create or replace temp table fact_ctx as
-select p.ctx_id, parent.ctx_id as parent_ctx_id,
-       p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions,
-       coalesce(p.dropped_text_is_question, is_question(p.text)) as is_question,
-       a.handle_key is not null as by_org,
-       case when a.handle_key is not null then private_channel(p.text) end as private_channel,
-       case when a.handle_key is not null then has_link(p.text) end as has_link,
-       case when a.handle_key is not null then len(hashtags(p.text)) > 0 end as has_hashtag,
-       case when a.handle_key is not null then signature(p.text) end as signature,
-       p.has_media, p.like_count, p.repost_count, p.reply_count, p.is_target
-from fact_ctx_posts p
-left join accounts a on a.platform = p.platform and a.handle_key = p.author_key
-left join fact_ctx_posts parent on parent.platform = p.platform and parent.post_id = p.in_reply_to;
+# grandparents and replies), with the two things every rule needs: written by an org account, question;
+# and an org post's text flags, derived here once rather than carrying its text through the joins.
+_CONTEXT_COLUMNS = """
+    p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions,
+    coalesce(p.dropped_text_is_question, is_question(p.text)) as is_question,
+    a.handle_key is not null as by_org,
+    case when a.handle_key is not null then private_channel(p.text) end as private_channel,
+    case when a.handle_key is not null then has_link(p.text) end as has_link,
+    case when a.handle_key is not null then len(hashtags(p.text)) > 0 end as has_hashtag,
+    case when a.handle_key is not null then signature(p.text) end as signature,
+    p.has_media, p.like_count, p.repost_count, p.reply_count
 """
 
-# Threads: a root is a target whose parent is not among the context posts (or that replies to
-# nothing); its descendants follow reply links among the targets (a refresh's targets are whole
-# threads). Depth is capped at 1,000 so a reply cycle in bad data cannot loop forever; posts of a cycle
-# get no root.
+# Threads: a root is a target whose parent is not stored (or that replies to nothing); its descendants
+# follow in_reply_to links among the targets (a refresh's targets are whole threads). Depth is capped
+# at 1,000 so a reply cycle in bad data cannot loop forever; posts of a cycle get no root.
 _DERIVE_THREADS = """
 create or replace temp table fact_walk as
 with recursive
-targets as (select ctx_id, parent_ctx_id, post_id from fact_ctx where is_target),
-walk(ctx_id, root_ctx_id, root_id, depth) as (
-    select ctx_id, ctx_id, post_id, 1
-    from targets
-    where parent_ctx_id is null
+targets as (select platform, post_id, in_reply_to from fact_ctx where is_target),
+replies as (select * from targets where in_reply_to is not null),
+walk(platform, post_id, root_id, depth) as (
+    select t.platform, t.post_id, t.post_id, 1
+    from targets t
+    where t.in_reply_to is null
+       or not exists (select 1 from fact_ctx q where q.platform = t.platform and q.post_id = t.in_reply_to)
     union all
-    select t.ctx_id, w.root_ctx_id, w.root_id, w.depth + 1
+    select r.platform, r.post_id, w.root_id, w.depth + 1
     from walk w
-    join targets t on t.parent_ctx_id = w.ctx_id
+    join replies r on r.platform = w.platform and r.in_reply_to = w.post_id
     where w.depth < 1000
 )
 select * from walk;
 
 -- what the facts of a thread carry about the whole thread (migration 014)
 create or replace temp table fact_thread_stats as
-select w.root_ctx_id, max(w.depth) as depth,
+select w.platform, w.root_id, max(w.depth) as depth,
        count(distinct c.author_key) filter (where not c.by_org) as customers,
        max(c.created_at) as last_at
 from fact_walk w
-join fact_ctx c using (ctx_id)
-group by w.root_ctx_id;
+join fact_ctx c using (platform, post_id)
+group by w.platform, w.root_id;
 
 insert into fact_thread_posts
 with
 targets as (select * from fact_ctx where is_target),
 c2c_candidates as (
     -- a customer replying to another customer's post
-    select c.ctx_id, par.ctx_id as par_ctx_id, par.parent_ctx_id as grand_ctx_id
+    select c.platform, c.post_id, par.in_reply_to as parent_reply_to, par.post_id as parent_id
     from targets c
-    join fact_ctx par on par.ctx_id = c.parent_ctx_id
+    join fact_ctx par on par.platform = c.platform and par.post_id = c.in_reply_to
     where not c.by_org and not par.by_org and par.author_key <> c.author_key
 ),
 via_parent as (
     -- addressed to the account whose post that customer post replies to
-    select c.ctx_id, g.author_key as account
+    select c.platform, c.post_id, g.author_key as account
     from c2c_candidates c
-    join fact_ctx g on g.ctx_id = c.grand_ctx_id and g.by_org
+    join fact_ctx g on g.platform = c.platform and g.post_id = c.parent_reply_to and g.by_org
 ),
 via_text as (
     -- else to the first organisation account that customer post @-mentions
-    select c.ctx_id, f.account
+    select c.platform, c.post_id, f.account
     from c2c_candidates c
-    join fact_first_mentioned f on f.ctx_id = c.par_ctx_id
+    join fact_first_mentioned f on f.platform = c.platform and f.post_id = c.parent_id
 ),
 c2c as (
-    select c.ctx_id, coalesce(vp.account, vt.account) as account
+    select c.platform, c.post_id, coalesce(vp.account, vt.account) as account
     from c2c_candidates c
-    left join via_parent vp using (ctx_id)
-    left join via_text vt using (ctx_id)
+    left join via_parent vp using (platform, post_id)
+    left join via_text vt using (platform, post_id)
 )
 select t.platform, t.post_id, t.in_reply_to, t.created_at, t.author_key, t.by_org, w.root_id, w.depth,
        c.account as c2c_account, ts.last_at as thread_last_at
 from targets t
-left join fact_walk w on w.ctx_id = t.ctx_id
-left join c2c c on c.ctx_id = t.ctx_id
-left join fact_thread_stats ts on ts.root_ctx_id = w.root_ctx_id;
+left join fact_walk w using (platform, post_id)
+left join c2c c using (platform, post_id)
+left join fact_thread_stats ts on ts.platform = w.platform and ts.root_id = w.root_id;
 """
 
 # The first organisation account a customer post's text @-mentions (case-insensitive): rule 3 of a
@@ -148,14 +142,14 @@ left join fact_thread_stats ts on ts.root_ctx_id = w.root_ctx_id;
 _FIRST_MENTIONED = """
 create or replace temp table fact_first_mentioned as
 with mentioned as (
-    select ctx_id, platform, unnest(mentions) as mention_key, unnest(range(1, len(mentions) + 1)) as position
+    select platform, post_id, unnest(mentions) as mention_key, unnest(range(1, len(mentions) + 1)) as position
     from fact_ctx
     where not by_org and len(mentions) > 0
 )
-select m.ctx_id, arg_min(oa.handle_key, m.position) as account
+select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
 from mentioned m
 join fact_acc oa on oa.platform = m.platform and oa.mention_key = m.mention_key
-group by m.ctx_id;
+group by m.platform, m.post_id;
 """
 
 _DERIVE_MENTIONS = """
@@ -164,14 +158,14 @@ with
 customer_posts as (select * from fact_ctx where is_target and not by_org),
 via_parent as (
     -- rule 1: the customer replies to a post by org account A
-    select c.ctx_id, parent.author_key as account, parent.created_at as known_at
+    select c.platform, c.post_id, parent.author_key as account, parent.created_at as known_at
     from customer_posts c
-    join fact_ctx parent on parent.ctx_id = c.parent_ctx_id and parent.by_org
+    join fact_ctx parent on parent.platform = c.platform and parent.post_id = c.in_reply_to and parent.by_org
 ),
 org_replies as (
     -- per (customer post, org account replying to it): its first reply, and its earliest reply within
     -- [0, reply_limit_s]; one join serves rule 2 and the answered test
-    select c.ctx_id, r.author_key as account,
+    select c.platform, c.post_id, r.author_key as account,
            min((r.created_at, r.post_id)) as first_key,
            min(r.created_at) as first_at,
            min(epoch(r.created_at) - epoch(c.created_at)) filter (
@@ -179,24 +173,23 @@ org_replies as (
                as first_reply_s,
            min(r.created_at) filter (where r.private_channel) as private_reply_at
     from customer_posts c
-    join fact_ctx r on r.parent_ctx_id = c.ctx_id and r.by_org
-    group by c.ctx_id, r.author_key
+    join fact_ctx r on r.platform = c.platform and r.in_reply_to = c.post_id and r.by_org
+    group by c.platform, c.post_id, r.author_key
 ),
 via_reply as (
     -- rule 2: org account A replies to it; with several, the account that replied first
-    select ctx_id, arg_min(account, first_key) as account, min(first_at) as known_at
+    select platform, post_id, arg_min(account, first_key) as account, min(first_at) as known_at
     from org_replies
-    group by ctx_id
+    group by platform, post_id
 ),
 via_text as (
     -- rule 3: the text @-mentions A (case-insensitive); the first org account mentioned wins
-    select f.ctx_id, f.account
+    select f.platform, f.post_id, f.account
     from customer_posts c
-    join fact_first_mentioned f using (ctx_id)
+    join fact_first_mentioned f on f.platform = c.platform and f.post_id = c.post_id
 ),
 assigned as (
-    select c.ctx_id, c.platform, c.post_id, w.root_id, w.root_ctx_id, c.created_at, c.is_question,
-           c.author_key as customer,
+    select c.platform, c.post_id, w.root_id, c.created_at, c.is_question, c.author_key as customer,
            coalesce(vp.account, vr.account, vt.account) as account,
            case when vp.account is not null then 1 when vr.account is not null then 2 else 3 end
                as assignment_rule,
@@ -204,19 +197,17 @@ assigned as (
                 else c.created_at end as assigned_at,
            vt.account as text_account
     from customer_posts c
-    left join via_parent vp on vp.ctx_id = c.ctx_id
-    left join via_reply vr on vr.ctx_id = c.ctx_id
-    left join via_text vt on vt.ctx_id = c.ctx_id
-    left join fact_walk w on w.ctx_id = c.ctx_id
+    left join via_parent vp using (platform, post_id)
+    left join via_reply vr using (platform, post_id)
+    left join via_text vt using (platform, post_id)
+    left join fact_walk w using (platform, post_id)
     where coalesce(vp.account, vr.account, vt.account) is not null
 )
 -- answered: a post by the assigned account replies directly within [0, reply_limit_s]
-select a.platform, a.post_id, a.root_id, a.created_at, a.is_question, a.customer, a.account,
-       a.assignment_rule, a.assigned_at, a.text_account, o.first_reply_s, o.private_reply_at,
-       ts.customers as thread_customers
+select a.*, o.first_reply_s, o.private_reply_at, ts.customers as thread_customers
 from assigned a
-left join org_replies o on o.ctx_id = a.ctx_id and o.account = a.account
-left join fact_thread_stats ts on ts.root_ctx_id = a.root_ctx_id;
+left join org_replies o on o.platform = a.platform and o.post_id = a.post_id and o.account = a.account
+left join fact_thread_stats ts on ts.platform = a.platform and ts.root_id = a.root_id;
 """
 
 _DERIVE_ORG_POSTS = """
@@ -227,10 +218,10 @@ select p.platform, p.post_id, w.root_id, p.author_key, p.created_at, p.in_reply_
        g.author_key as grand_account, ts.depth as thread_depth
 from fact_ctx p
 -- a reply to a customer post that itself replies to an organisation post
-left join fact_ctx c on c.ctx_id = p.parent_ctx_id and not c.by_org
-left join fact_ctx g on g.ctx_id = c.parent_ctx_id and g.by_org
-left join fact_walk w on w.ctx_id = p.ctx_id
-left join fact_thread_stats ts on ts.root_ctx_id = w.root_ctx_id
+left join fact_ctx c on c.platform = p.platform and c.post_id = p.in_reply_to and not c.by_org
+left join fact_ctx g on g.platform = c.platform and g.post_id = c.in_reply_to and g.by_org
+left join fact_walk w on w.platform = p.platform and w.post_id = p.post_id
+left join fact_thread_stats ts on ts.platform = w.platform and ts.root_id = w.root_id
 where p.is_target and p.by_org;
 """
 
@@ -333,20 +324,13 @@ def _install(con: duckdb.DuckDBPyConnection) -> None:
                 "select platform, handle_key, pseudonym(handle_key) as mention_key from accounts")
 
 
-def _derive(con: duckdb.DuckDBPyConnection, context_posts: str) -> int:
-    """Facts for the posts flagged is_target among `context_posts` (a query over posts giving each row
-    with its rowid as ctx_id and is_target), whose old facts are already gone; returns the posts
-    derived."""
-    con.execute(f"create or replace temp view fact_ctx_posts as {context_posts}")
-    con.execute(_CONTEXT)
+def _derive(con: duckdb.DuckDBPyConnection) -> None:
+    """Facts for the fact_ctx rows flagged is_target, whose old facts are already gone."""
     for sql in (_FIRST_MENTIONED, _DERIVE_THREADS, _DERIVE_MENTIONS, _DERIVE_ORG_POSTS):
         con.execute(sql)
-    (derived,) = con.execute("select count(*) from fact_ctx where is_target").fetchone()
-    return derived
 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("drop view if exists fact_ctx_posts")
     for table in ("fact_walk", "fact_thread_stats", "fact_ctx", "fact_ctx_keys", "fact_targets", "fact_roots",
                   "fact_seeds", "fact_changed_accounts", "fact_acc", "fact_first_mentioned"):
         con.execute(f"drop table if exists {table}")
@@ -365,7 +349,10 @@ def rebuild_facts(con: duckdb.DuckDBPyConnection) -> int:
     _install(con)
     for table in FACT_TABLES:
         con.execute(f"delete from {table}")
-    derived = _derive(con, "select rowid as ctx_id, *, true as is_target from posts")
+    con.execute(f"create or replace temp table fact_ctx as select {_CONTEXT_COLUMNS}, true as is_target "
+                "from posts p left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
+    _derive(con)
+    (derived,) = con.execute("select count(*) from fact_ctx").fetchone()
     _drop_work_tables(con)
     _record(con, facts_code(con))
     return derived
@@ -401,10 +388,13 @@ def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
         for table in FACT_TABLES:
             con.execute(f"delete from {table} t using fact_targets k "
                         "where t.platform = k.platform and t.post_id = k.post_id")
-        derived = _derive(
-            con, "select p.rowid as ctx_id, p.*, exists (select 1 from fact_targets t "
-                 "where t.platform = p.platform and t.post_id = p.post_id) as is_target "
-                 "from posts p semi join fact_ctx_keys k on k.platform = p.platform and k.post_id = p.post_id")
+        con.execute(f"create or replace temp table fact_ctx as select {_CONTEXT_COLUMNS}, "
+                    "exists (select 1 from fact_targets t where t.platform = p.platform and t.post_id = p.post_id) "
+                    "as is_target "
+                    "from posts p semi join fact_ctx_keys k on k.platform = p.platform and k.post_id = p.post_id "
+                    "left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
+        _derive(con)
+        (derived,) = con.execute("select count(*) from fact_ctx where is_target").fetchone()
     _drop_work_tables(con)
     _record(con, code)
     return derived
