@@ -301,7 +301,7 @@ def store_feature_rows(con: duckdb.DuckDBPyConnection, as_of: datetime, windows:
 
 def build_staging(con: duckdb.DuckDBPyConnection, as_of: datetime, window_days: int) -> None:
     """The staging temp tables for (as_of, window) on `con` -- the per-row inputs every feature group
-    reads (stg_mentions, stg_org_posts, stg_threads, ...) -- without computing or storing features:
+    reads (stg_mentions, stg_org_posts, stg_mention_signals, ...) -- without computing or storing features:
     for callers that resample those rows (the estimates' thread bootstrap). Reads the conversation
     facts as last refreshed (by the load or a feature build); it writes nothing, so it runs on a
     read-only connection too."""

@@ -17,7 +17,7 @@
 --                     private channel, posted in the window (stg_mentions_all: all of them up to as_of);
 --                     whole_thread_customers: its thread's distinct customers, after as_of too
 --                     (stg_mention_signals counts them up to as_of)
--- The signal groups' own inputs (stg_org_posts, stg_threads, stg_customer_replies) are built by
+-- The signal groups' own inputs (stg_org_posts, stg_customer_replies, stg_mention_signals) are built by
 -- 05_staging_signals.sql.
 -- Variables: as_of (timestamp), window_start (timestamp or null = all data), reply_limit_s (72 h).
 

@@ -7,8 +7,6 @@
 --                         grand_account (a reply's post two steps up, when the step between is a
 --                         customer's) with that account's organisation (grand_org_id), root_id and
 --                         thread_depth (its thread's)
---   stg_threads           every post up to as_of with its thread root, its depth in the thread
---                         (root = 1), author_key and by_org
 --   stg_growing_threads   per thread with posts after as_of: its depth (longest reply chain, root =
 --                         1) and its distinct non-organisation authors up to as_of
 --   stg_customer_replies  customer posts up to as_of replying to another customer, with the org
@@ -40,12 +38,6 @@ with buckets as (
 )
 select timezone, bucket, local_offset(timezone, bucket) as utc_offset from buckets;
 
--- Views: filters of the facts, cheaper to scan again than to copy (they read as_of when queried).
-create or replace temp view stg_threads as
-select platform, post_id, root_id, depth, author_key, by_org
-from fact_thread_posts
-where created_at <= getvariable('as_of') and root_id is not null;
-
 -- A fact carries its whole thread's depth and customers (migration 014): right for every thread whose
 -- newest post is not after as_of. The threads still growing after as_of are counted from their posts
 -- up to as_of here; a fact of one of them takes these instead.
@@ -75,6 +67,7 @@ join stg_local_offsets f using (timezone, bucket)
 left join stg_org_accounts g on g.platform = o.platform and g.handle_key = o.grand_account
 left join stg_growing_threads gt on gt.platform = o.platform and gt.root_id = o.root_id;
 
+-- A view: a filter of the facts, cheaper to scan again than to copy (it reads as_of when queried).
 create or replace temp view stg_customer_replies as
 select platform, post_id, created_at, c2c_account as account
 from fact_thread_posts
