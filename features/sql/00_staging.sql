@@ -11,7 +11,8 @@
 --                     fill the row: its own, but an organisation with a single account has exactly that
 --                     account's features (the same posts and mentions), so it takes the account's and
 --                     groups aggregate by org_key only the organisations of several accounts (an
---                     organisation's rows cost as much as its accounts' again)
+--                     organisation's rows cost as much as its accounts' again); stg_shared_orgs:
+--                     the org_key of those organisations of several accounts
 --   stg_mentions      inbound mentions (assigned to one org account) with their first-reply latency,
 --                     thread root and whether a direct reply of that account up to as_of moved to a
 --                     private channel, posted in the window (stg_mentions_all: all of them up to as_of);
@@ -42,6 +43,11 @@ union all
 select org_key, 'org', org_id, '', '', case when count(*) = 1 then min(account_key) else org_key end
 from stg_org_accounts where org_key is not null
 group by org_key, org_id;
+
+-- the organisations whose rows a group aggregates itself: those of several accounts (the others take
+-- their account's, stats_key)
+create or replace temp table stg_shared_orgs as
+select key as org_key from stg_feature_keys where scope = 'org' and stats_key = key;
 
 create or replace temp table stg_mentions_all as
 with

@@ -21,9 +21,8 @@ own_days as (
 scoped as (
     select account_key as key, day, posts, first_at from own_days
     union all
-    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, day, posts, first_at from own_days
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
 ),
 per_key as (
     select key,

@@ -13,9 +13,8 @@ own as (
 scoped as (
     select account_key as key, created_at, in_reply_to from own
     union all
-    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, created_at, in_reply_to from own
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
 ),
 span_list as (
     select key, count(*) as posts,

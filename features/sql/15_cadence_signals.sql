@@ -10,9 +10,8 @@ local_posts as (
 local_scoped as (
     select account_key as key, created_at, local_at from local_posts
     union all
-    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, created_at, local_at from local_posts
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
 ),
 gaps as (
     select key,

@@ -8,9 +8,8 @@ with
 scoped as (
     select account_key as key, answered, first_reply_s from stg_mentions
     union all
-    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, answered, first_reply_s from stg_mentions
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
 ),
 per_key as (
     select key,

@@ -22,9 +22,8 @@ scoped as (
     select account_key as key, answered, first_reply_s, in_business_hours, is_question, multi_party
     from mention_threads
     union all
-    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, answered, first_reply_s, in_business_hours, is_question, multi_party
-    from mention_threads where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    from mention_threads where org_key in (select org_key from stg_shared_orgs)
 ),
 per_hours as (
     -- one median per key and business hours or not, summed up per key below: cheaper than two

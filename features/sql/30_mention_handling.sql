@@ -16,9 +16,8 @@ reply_scoped as (
     select account_key as key, private_channel, coalesce(grand_account = account, false) as multi_turn
     from org_replies
     union all
-    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, private_channel, coalesce(grand_org_id = org_id, false)
-    from org_replies where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    from org_replies where org_key in (select org_key from stg_shared_orgs)
 ),
 reply_stats as (
     select key, count(*) as replies,
@@ -34,7 +33,7 @@ answered_scoped as (
     select account_key as key, went_private from answered_mentions
     union all
     select org_key, went_private from answered_mentions
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
 ),
 resolution as (
     select key, count(*) as answered,
@@ -55,7 +54,7 @@ conv_scoped as (
     select org_key, depth from (
         select distinct oa.org_key, oa.platform, p.root_id, p.depth
         from participation p join stg_org_accounts oa using (account_key)
-        where oa.org_key in (select stats_key from stg_feature_keys where scope = 'org'))
+        where oa.org_key in (select org_key from stg_shared_orgs))
 ),
 conversations as (
     select key, count(*) as conversations,

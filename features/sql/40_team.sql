@@ -18,9 +18,8 @@ account_signatures as (
 per_signature as (
     select account_key as key, signature, signed from account_signatures
     union all
-    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, signature, sum(signed)::bigint from account_signatures
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
     group by all
 ),
 signatures as (
@@ -35,7 +34,7 @@ per_hour as (
     select account_key as key, local_hour, replies from account_hours
     union all
     select org_key, local_hour, sum(replies)::bigint from account_hours
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
     group by all
 ),
 per_key as (

@@ -16,9 +16,8 @@ account_activity as (
 activity as (
     select account_key as key, posts, replies, care_account_active from account_activity
     union all
-    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, sum(posts)::bigint, sum(replies)::bigint, max(care_account_active) from account_activity
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
     group by all
 ),
 answered as (
@@ -28,7 +27,7 @@ answered_scoped as (
     select account_key as key, platform as answered_on, answered from answered
     union all
     select org_key, platform, answered from answered
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
 ),
 engaged as (
     select key, count(distinct answered_on) as platforms_engaged, sum(answered) as answered

@@ -15,10 +15,9 @@ own_scoped as (
     select account_key as key, in_reply_to, has_link, has_media, has_hashtag,
            like_count, repost_count, reply_count from own
     union all
-    -- only organisations of several accounts: one of a single account takes its account's (stats_key)
     select org_key, in_reply_to, has_link, has_media, has_hashtag,
            like_count, repost_count, reply_count from own
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org')
+    where org_key in (select org_key from stg_shared_orgs)
 ),
 post_stats as (
     select key, count(*) as posts,
@@ -44,7 +43,7 @@ c2c_stats as (
     select account_key as key, count(*) as c2c from c2c group by all
     union all
     select org_key, count(*) from c2c
-    where org_key in (select stats_key from stg_feature_keys where scope = 'org') group by all
+    where org_key in (select org_key from stg_shared_orgs) group by all
 ),
 final as (
     select k.scope, k.org_id, k.platform, k.account,
