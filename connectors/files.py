@@ -110,17 +110,41 @@ def _regions(path: Path, chunk_bytes: int) -> Iterator[bytes]:
         yield pending
 
 
+# Every run of two or more line breaks holds one of these pairs, and a single break (\r\n too) none.
+_RUN_PAIRS = (b"\n\n", b"\r\r", b"\n\r")
+
+
+def _break_runs(region: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of two or more line breaks in `region`, in order: found by the byte
+    search of those pairs, since a regular expression tried at every byte costs seconds per 100 MB."""
+    next_at = {pair: region.find(pair) for pair in _RUN_PAIRS}
+    position = 0
+    while True:
+        for pair, at in next_at.items():
+            if 0 <= at < position:
+                next_at[pair] = region.find(pair, position)
+        found = [at for at in next_at.values() if at >= 0]
+        if not found:
+            return
+        start = min(found)
+        while start > position and region[start - 1] in _BREAK_CHARS:
+            start -= 1
+        end = _BREAK_RUN.match(region, start).end()
+        yield start, end
+        position = end
+
+
 def empty_lines(path: Path, chunk_bytes: int = 1 << 24) -> Iterator[int]:
     """The numbers of the file's empty physical lines after the first, in order (a pass over bytes)."""
     lines_before = 0   # line breaks before the current region
     for region in _regions(path, chunk_bytes):
         position = 0
-        for run in _BREAK_RUN.finditer(region):
-            lines_before += _breaks(region, position, run.start())
-            in_run = _breaks(region, run.start(), run.end())
+        for start, end in _break_runs(region):
+            lines_before += _breaks(region, position, start)
+            in_run = _breaks(region, start, end)
             yield from range(lines_before + 2, lines_before + in_run + 1)
             lines_before += in_run
-            position = run.end()
+            position = end
         lines_before += _breaks(region, position)
 
 
