@@ -5,6 +5,8 @@ Splits: random halves of the threads (several seeds) and a time split (threads w
 before the median thread start vs after). Both halves are estimated at the full file's as_of, so the
 window is the same. Per (organisation, model) staged in both halves:
 - same: the same (low, high) -- for point estimates, the same stage;
+- same_stage: the same reported stage (`stage`: the point, or an interval's lowest stage), what a
+  reader of `maturity estimates` compares;
 - within_one: the points differ by at most one stage (smi: at most one axis);
 - overlap: the two intervals share a stage (the halves are consistent, if not equally precise);
 - confident_keep: among pairs with confidence >= 0.9 in either half, the share that keep their stage;
@@ -113,6 +115,7 @@ def compare(first: list[dict], second: list[dict]) -> pd.DataFrame:
         rows.append(pd.DataFrame({
             "org": mine["org"].to_numpy(), "model": model_id,
             "same": (low_a == low_b) & (high_a == high_b),
+            "same_stage": point_a == point_b,
             "within_one": _within_one(model_id, point_a, point_b),
             "overlap": _overlap(mine, model_id, (low_a, high_a), (low_b, high_b)),
             "mentions": np.fmin(*(mine[f"explanation_{h}"].map(_judged_mentions).to_numpy(float) for h in "ab")),
@@ -127,7 +130,7 @@ def compare(first: list[dict], second: list[dict]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PAIR_COLUMNS)
 
 
-PAIR_COLUMNS = ["org", "model", "same", "within_one", "overlap", "mentions", "mentions_larger", "answer_rate_gap",
+PAIR_COLUMNS = ["org", "model", "same", "same_stage", "within_one", "overlap", "mentions", "mentions_larger", "answer_rate_gap",
                 "confident", "classifier_confident"]
 
 
@@ -169,7 +172,8 @@ def summarise(pairs: pd.DataFrame) -> dict:
     by_classifier = pairs[pairs["classifier_confident"]]
     ratio = pairs["mentions"] / pairs["mentions_larger"].where(pairs["mentions_larger"] > 0)
     gap = pairs.loc[pairs["mentions"] >= RATE_COMPARED_FROM, "answer_rate_gap"]
-    return {"pairs": int(len(pairs)), "same": _share(pairs["same"]), "within_one": _share(pairs["within_one"]),
+    return {"pairs": int(len(pairs)), "same": _share(pairs["same"]), "same_stage": _share(pairs["same_stage"]),
+            "within_one": _share(pairs["within_one"]),
             "overlap": _share(pairs["overlap"]),
             "confident_pairs": int(len(confident)), "confident_keep": _share(confident["same"]),
             "classifier_confident_pairs": int(len(by_classifier)),

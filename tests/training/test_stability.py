@@ -59,6 +59,10 @@ def test_compare_reads_overlap_of_intervals_and_the_smaller_halfs_evidence():
     b = [_rec("x", "s3m", 2, 0.9, "interval", mentions=7.0, low=2, high=3), _rec("y", "s3m", 2, 0.9, mentions=44.0)]
     pairs = S.compare(a, b).set_index("org")
     assert pairs.loc["x", "overlap"] and not pairs.loc["x", "same"] and pairs.loc["x", "mentions"] == 7.0
+    # the reported stages (each interval's lowest) differ too; an interval and a point can share it
+    assert not pairs.loc["x", "same_stage"]
+    widened = S.compare([_rec("v", "s3m", 1, 0.9, "interval", low=1, high=3)], [_rec("v", "s3m", 1, 0.9)])
+    assert widened["same_stage"].tolist() == [True] and widened["same"].tolist() == [False]
     assert not pairs.loc["y", "overlap"] and pairs.loc["y", "mentions"] == 40.0
 
 
@@ -79,6 +83,7 @@ def test_random_halves_of_the_twcs_prefix_are_imported_and_estimated_on_their_ow
     random = result["random"]
     assert random["pairs"] >= 50          # ~15 organisations staged in both halves, x 5 models
     assert random["same"] <= random["within_one"] and random["within_one"] >= 0.9
+    assert random["same"] <= random["same_stage"] <= random["within_one"]
     assert result["time"]["pairs"] >= 50
     assert set(result["targets"]) == set(S.TARGETS)
     banded = sum(v["pairs"] for k, v in result["by_evidence"].items() if k.startswith("random."))
