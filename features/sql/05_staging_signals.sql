@@ -11,9 +11,10 @@
 --                         1) and its distinct non-organisation authors up to as_of
 --   stg_customer_replies  customer posts up to as_of replying to another customer, with the org
 --                         account that conversation is addressed to
---   stg_mention_signals   the mentions of stg_mentions with what the signal groups look up for them:
---                         local_at and the business hours of their account's organisation, and the
---                         distinct non-organisation authors of their thread (thread_customers)
+--   stg_mention_signals   the mentions of stg_mentions with what the signal groups read of them
+--                         beyond it: posted in business hours (their organisation's, in its local
+--                         time) and in a multi-party thread (one with at least two distinct
+--                         non-organisation authors up to as_of); only the columns those groups read
 --   stg_local_offsets     the UTC offset of every (time zone, 15-minute bucket) those posts and
 --                         mentions fall in
 -- The lookups every window needs depend on as_of only: they are made here, once for all windows.
@@ -73,19 +74,32 @@ select platform, post_id, created_at, c2c_account as account
 from fact_thread_posts
 where created_at <= getvariable('as_of') and c2c_account is not null;
 
+-- Narrow: a copy of every mention column cost more than the rest of this file at 10M posts.
 create or replace temp table stg_mention_signals_all as
 with
 zoned as (
-    select m.*, oa.timezone, time_bucket(interval 15 minutes, m.created_at) as bucket,
+    select m.account_key, m.org_key, m.created_at, m.answered, m.first_reply_s, m.is_question,
+           m.platform, m.root_id, m.whole_thread_customers,
+           oa.timezone, time_bucket(interval 15 minutes, m.created_at) as bucket,
            oa.business_start, oa.business_end
     from stg_mentions_all m
     join stg_org_accounts oa using (account_key)
+),
+localised as (
+    select z.*, z.created_at + f.utc_offset as local_at,
+           coalesce(gt.customers, z.whole_thread_customers) as thread_customers
+    from zoned z
+    join stg_local_offsets f using (timezone, bucket)
+    left join stg_growing_threads gt on gt.platform = z.platform and gt.root_id = z.root_id
 )
-select z.* exclude (timezone, bucket, whole_thread_customers), z.created_at + f.utc_offset as local_at,
-       coalesce(gt.customers, z.whole_thread_customers) as thread_customers
-from zoned z
-join stg_local_offsets f using (timezone, bucket)
-left join stg_growing_threads gt on gt.platform = z.platform and gt.root_id = z.root_id;
+select account_key, org_key, created_at, answered, first_reply_s, is_question,
+       isodow(local_at) <= 5 and case
+           when business_start <= business_end
+               then local_at::time >= business_start and local_at::time < business_end
+           else local_at::time >= business_start or local_at::time < business_end
+       end as in_business_hours,
+       coalesce(thread_customers, 1) >= 2 as multi_party
+from localised;
 
 -- per window: the mentions posted in it, as stg_mentions (00_staging.sql)
 create or replace temp view stg_mention_signals as

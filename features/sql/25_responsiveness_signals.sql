@@ -7,23 +7,13 @@
 -- feature: question_response_rate | share | Answered question mentions (text contains '?', tested as for question_share) divided by question mentions.
 -- feature: multi_party_reply_share | share | Answered mentions in a multi-party thread, divided by answered mentions. Multi-party: the thread (the mention's root and every post below it) holds posts by at least two distinct non-organisation authors.
 with
-mention_threads as (
-    -- stg_mention_signals: stg_mentions with local_at, business hours and thread customers
-    select *,
-           isodow(local_at) <= 5 and case
-               when business_start <= business_end
-                   then local_at::time >= business_start and local_at::time < business_end
-               else local_at::time >= business_start or local_at::time < business_end
-           end as in_business_hours,
-           coalesce(thread_customers, 1) >= 2 as multi_party
-    from stg_mention_signals
-),
 scoped as (
+    -- stg_mention_signals: the window's mentions with their business-hours and multi-party flags
     select account_key as key, answered, first_reply_s, in_business_hours, is_question, multi_party
-    from mention_threads
+    from stg_mention_signals
     union all
     select org_key, answered, first_reply_s, in_business_hours, is_question, multi_party
-    from mention_threads where org_key in (select org_key from stg_shared_orgs)
+    from stg_mention_signals where org_key in (select org_key from stg_shared_orgs)
 ),
 per_hours as (
     -- one median per key and business hours or not, summed up per key below: cheaper than two
