@@ -6,8 +6,11 @@ verdicts (they hold: the rules only report a stage whose required criteria hold)
 reached below its minimum evidence, the bound that decided it whatever the missing evidence is; every
 signal the model reads, with its value (or "not observed" when the sources cannot show it) against
 what the reported and the next stage need; the seed's advice for moving on from the reported stage,
-quoted, followed by the measured gaps to the NEXT stage's criteria. A criterion of the next stage
-resting on a signal the sources cannot show is listed as not assessable, never as advice. Optionally the
+quoted, followed by the measured gaps to the NEXT stage's criteria (for a quadrant, the criteria of
+the axes it needs high that are not high yet). A comparison the sources cannot show -- a signal not
+observed, or one a sample shows only as a minimum against a threshold a minimum cannot show -- is
+listed as not assessable, never as advice; one whose value already meets it on too little evidence
+as needing more evidence, not as a gap. Optionally the
 classifier's main contributions (occlusion: how its probability of reaching the next stage moves when
 one dimension is set to the training median).
 """
@@ -19,7 +22,7 @@ import pandas as pd
 from models import dimensions as D
 from models.estimate import classifier_proba
 from models.rules import FAIL, HOLD, comparison_verdicts, growth_minimum
-from models.spec import Criterion, ModelSpec, load_model
+from models.spec import OPS, Criterion, ModelSpec, load_model
 
 NOT_OBSERVED_TEXT = "not observed"
 
@@ -116,22 +119,32 @@ def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame
                         "value": _round(row.get(f"sig_{signal}")) if observed(signal) else None,
                         "score": _round(row.get(f"score_{signal}")),
                         "current_stage_needs": "; ".join(cur) or None, "next_stage_needs": "; ".join(nx) or None})
-    gaps, gap_criteria, not_assessable = [], [], []
-    for criterion in next_criteria:
+    gaps, gap_criteria, not_assessable, evidence_needed = [], [], [], []
+    for criterion in _criteria_to_reach(spec, nxt, rules):
         reached = verdict.get(criterion.name)
         # an exclusion-only criterion matters to the next stage only when it fails (it excludes the stage)
         if reached == "held" or (not criterion.required and reached != "failed"):
             continue
         for c in criterion.comparisons:
-            if not observed(c.signal):
-                not_assessable.append(f"{criterion.name}: {D.SCALE_BY_SIGNAL[c.signal].label} is "
-                                      f"{NOT_OBSERVED_TEXT} in these sources")
-                continue
+            reading = _reading_towards(c, row)
             scale, value = D.SCALE_BY_SIGNAL[c.signal], row.get(f"sig_{c.signal}")
-            gap_criteria.append({"criterion": criterion.name, "signal": c.signal, "op": c.op,
-                                 "threshold": c.threshold, "value": _round(value), "stage": spec.stages[nxt].name})
-            gaps.append(f"{scale.label} {_fmt(value, scale.unit)}; the next stage ({spec.stages[nxt].name}) "
-                        f"expects {_need(c)} (seed: \"{criterion.cite.quote}\")")
+            if reading == "unobserved":
+                not_assessable.append(f"{criterion.name}: {scale.label} is {NOT_OBSERVED_TEXT} in these sources")
+            elif reading == "minimum only":
+                not_assessable.append(f"{criterion.name}: {scale.label} is shown only as a minimum in these "
+                                      f"sources (at least {_fmt(value, scale.unit)}), which cannot show {_need(c)}")
+            elif reading == "met on too little evidence":
+                evidence_needed.append(f"{criterion.name}: {scale.label} {_fmt(value, scale.unit)} meets "
+                                       f"{_need(c)}, but over {_evidence_text(c, row)}")
+            elif reading == "short":
+                gap_criteria.append({"criterion": criterion.name, "signal": c.signal, "op": c.op,
+                                     "threshold": c.threshold, "value": _round(value),
+                                     "stage": spec.stages[nxt].name})
+                shown = f"at least {_fmt(value, scale.unit)}" if row.get(f"obs_{c.signal}") == D.LOWER_BOUND \
+                    else _fmt(value, scale.unit)
+                thin = f" (over {_evidence_text(c, row)})" if _evidence_short(c, row) else ""
+                gaps.append(f"{scale.label} {shown}{thin}; the next stage ({spec.stages[nxt].name}) "
+                            f"expects {_need(c)} (seed: \"{criterion.cite.quote}\")")
     early = early_verdict_reasons(spec, row)
     current_holds = [{"criterion": c.name, "verdict": verdict.get(c.name, "abstained"), "required": c.required,
                       "before_minimum": early.get(c.name, [])}
@@ -157,8 +170,45 @@ def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame
             "advice": [] if current is None else [{"section": a.section, "quote": a.quote}
                                                   for a in spec.stages[current].advice],
             "gaps": gaps, "gap_criteria": gap_criteria, "not_assessable": not_assessable,
+            "evidence_needed": evidence_needed,
             "insufficient": estimate["explanation"].get("insufficient", []),
             "seed_file": spec.seed}
+
+
+def _criteria_to_reach(spec: ModelSpec, nxt: int | None, rules: dict) -> list[Criterion]:
+    """The criteria the next stage needs: its own (ordinal); for a quadrant, the high criteria of the
+    axes it needs high that are not high yet (any one of them makes an axis high)."""
+    if spec.kind != "quadrant" or nxt is None:
+        return stage_criteria(spec, nxt)
+    levels, reached = dict(spec.stages[nxt].levels), rules.get("axes", {})
+    return [c for a in spec.axes if levels[a.name] == "high" and reached.get(a.name) != "high" for c in a.high]
+
+
+def _reading_towards(c: Criterion, row: dict) -> str:
+    """What the sources show of one comparison of a criterion not yet held: "unobserved"; "minimum only"
+    (a sample's lower bound, which cannot show this threshold); "met on too little evidence" (the value
+    meets it, the evidence is below its minimum); "met" (it holds: another comparison decides); else
+    "short" (the value falls short of it: a gap to close)."""
+    kind = row.get(f"obs_{c.signal}", D.EXACT)
+    if kind == D.NOT_OBSERVED:
+        return "unobserved"
+    value = row.get(f"sig_{c.signal}")
+    meets = value is not None and value == value and bool(OPS[c.op](float(value), c.threshold))
+    if kind == D.LOWER_BOUND and meets != (c.op in (">=", ">")):
+        return "minimum only"
+    if meets:
+        return "met on too little evidence" if _evidence_short(c, row) else "met"
+    return "short"
+
+
+def _evidence_short(c: Criterion, row: dict) -> list[tuple[str, float, float]]:
+    """(volume, have, need) of each minimum evidence the comparison does not reach."""
+    return [(name, float(row.get(name) or 0.0), need) for name, need in c.min_evidence
+            if float(row.get(name) or 0.0) < need]
+
+
+def _evidence_text(c: Criterion, row: dict) -> str:
+    return ", ".join(f"{have:.0f} of the {need:.0f} {name} it needs" for name, have, need in _evidence_short(c, row))
 
 
 def _contributions(spec: ModelSpec, row: dict, fitted, train_dims, nxt) -> list[dict]:
@@ -195,7 +245,7 @@ def render_text(exp: dict) -> str:
     if exp["status"] == "insufficient_evidence":
         lines.append(f"  status: insufficient evidence: {'; '.join(exp['insufficient'])}")
     elif exp["status"] == "interval":
-        lines.append(f"  stage: {exp['interval']} (classifier agreement {exp['confidence']:.2f}; "
+        lines.append(f"  stage: {exp['interval']} (confidence {exp['confidence']:.2f}; "
                      f"most likely inside: {exp['classifier_stage']})")
         for reason in exp["interval_reasons"]:
             lines.append(f"    - {reason}")
@@ -236,4 +286,6 @@ def render_text(exp: dict) -> str:
         lines.append(f"    - {gap}")
     for item in exp["not_assessable"]:
         lines.append(f"    - not assessable: {item}")
+    for item in exp["evidence_needed"]:
+        lines.append(f"    - needs more evidence: {item}")
     return "\n".join(lines)

@@ -443,8 +443,10 @@ class Analyst:
         "first_reply_median_s": 600}. Keys: model signals (models.dimensions.SIGNALS) or stored org
         features (e.g. "posts", "mentions"). Returns one row per model: stored_stage (the estimates table
         at that as_of, if any), stage_before / confidence_before (the same fitted models on the measured
-        signals), stage_after / confidence_after, status_after, rule_stage_after, changed. `fitted`: models
-        from `fitted_models()` (loaded when omitted). The window is the latest estimates'."""
+        signals), stage_after / confidence_after, status_after, rule_stage_after, changed. Both confidences
+        are the classifier's probability of the stage: a stored confidence also resamples the
+        organisation's conversations (pipeline/confidence.py), which changed signals do not have.
+        `fitted`: models from `fitted_models()` (loaded when omitted). The window is the latest estimates'."""
         window_days = self.estimation_window()
         used_as_of = resolve_as_of(self.store, as_of, window_days)
         features = org_frame(self.store, used_as_of, window_days)

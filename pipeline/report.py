@@ -125,8 +125,9 @@ def _stage_matrix(ctx: _Ctx) -> Section:
     from models.spec import MODEL_IDS, load_models
 
     s = Section("stage-matrix", "Maturity stage by model",
-                "Stage under each of the five maturity models, with the estimate's confidence (the classifier's "
-                "probability of the reported stage or interval). Where public activity cannot separate stages the "
+                "Stage under each of the five maturity models, with the estimate's confidence (how often the stage "
+                "holds when the organisation's conversations are resampled, combined with the classifier's "
+                "probability of it). Where public activity cannot separate stages the "
                 "cell says so plainly (\"at least Early Majority; higher stages not assessable from public "
                 "activity\"). Darker = later stage within that model (an interval: its lowest stage).")
 

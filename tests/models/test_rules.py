@@ -159,6 +159,41 @@ def test_explanation_follows_the_reported_stage(model_id, case):
     assert not any(gap.startswith(label) for gap in exp["gaps"] for label in labels), case
 
 
+def _explained(model_id: str, frame: pd.DataFrame) -> dict:
+    spec = load_model(model_id)
+    return explain_row(frame.iloc[0].to_dict(), _estimate_record(spec, rule_frame(spec, frame), frame))
+
+
+def test_advice_on_a_criterion_already_met_asks_for_evidence_not_for_change():
+    # 3 of 3 mentions answered in minutes: meets Forrester Early Majority's thresholds, on too little evidence
+    exp = _explained("forrester", _org(TWCS, mentions=3.0, answered=3.0, response_rate=1.0,
+                                       first_reply_median_s=120.0, first_reply_p90_s=236.0))
+    assert exp["next_stage"] == "Early Majority"
+    assert {g["signal"] for g in exp["gap_criteria"]} & {"response_rate", "first_reply_p90_s"} == set()
+    needed = " ".join(exp["evidence_needed"])
+    assert "3 of the 10 mentions" in needed and "3 of the 8 answered" in needed
+
+
+def test_advice_never_asks_a_sample_minimum_for_more_than_it_can_show():
+    # 10 official posts in a conversation sample: at least 10; Presence's ">= 20" cannot be shown
+    exp = _explained("altimeter", _org(TWCS, posts=10.0, answered=62.0, response_rate=0.62))
+    assert exp["next_stage"] == "Presence"
+    assert "official_posts" not in {g["signal"] for g in exp["gap_criteria"]}
+    assert any("official posts" in item and "only as a minimum" in item for item in exp["not_assessable"])
+
+
+def test_smi_advice_names_only_the_axes_still_to_raise():
+    # investment high (team of 8), innovation unknown (one platform engaged): Conservative or #SocialFirst
+    exp = _explained("smi", _org(TWCS, reply_hours_covered=11.0))
+    assert exp["stage"] == "Conservative" and exp["next_stage"] == "#SocialFirst"
+    investment = {c.signal for a in load_model("smi").axes if a.name == "investment" for c in a.high for c in c.comparisons}
+    named = {g["signal"] for g in exp["gap_criteria"]} | {s for s in investment
+                                                           for item in exp["not_assessable"] + exp["evidence_needed"]
+                                                           if f"{s} " in item}
+    assert not named & investment, named
+    assert any("platforms" in item for item in exp["not_assessable"] + exp["gaps"])
+
+
 def test_rule_walk_is_monotone_in_every_signal():
     rng = np.random.default_rng(11)
     base = pd.concat([_org(TWCS if i % 2 else None, response_rate=rng.random(), first_reply_median_s=10 ** rng.uniform(2, 5.5),
