@@ -82,9 +82,10 @@ def _check(post: "Post") -> None:
                 value.encode("utf-8")
         except UnicodeEncodeError:
             raise bad(name, "not valid Unicode (lone surrogate)") from None
-    for name in ("is_org_author", "has_media"):
-        if not isinstance(getattr(post, name), bool):
-            raise bad(name, f"expected true/false, found {type(getattr(post, name)).__name__}")
+    if not isinstance(post.is_org_author, bool):
+        raise bad("is_org_author", f"expected true/false, found {type(post.is_org_author).__name__}")
+    if post.has_media is not None and not isinstance(post.has_media, bool):
+        raise bad("has_media", f"expected true/false or nothing, found {type(post.has_media).__name__}")
     if not isinstance(post.created_at, datetime):
         raise bad("created_at", f"expected a time, found {type(post.created_at).__name__}")
     for name in ("like_count", "repost_count", "reply_count"):
@@ -104,7 +105,7 @@ class Post:
     in_reply_to: str | None = None
     conversation_id: str | None = None
     text: str | None = None
-    has_media: bool = False
+    has_media: bool | None = None   # None: the source does not report media
     like_count: int | None = None
     repost_count: int | None = None
     reply_count: int | None = None

@@ -167,7 +167,7 @@ pseudonymised as (
                        handle -> pseudonym(handle)) as mentions,
         case when not l.by_org and not getvariable('keep_customer_text') then is_question(l.text) end
             as dropped_text_is_question,
-        coalesce(l.has_media, false) as has_media,
+        l.has_media,
         l.like_count,
         l.repost_count,
         l.reply_count,

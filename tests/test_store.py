@@ -24,6 +24,29 @@ def test_migrations_are_versioned_and_applied_once(tmp_path):
         assert again.migrate() == []
 
 
+def test_media_stored_as_false_for_sources_that_do_not_report_it_becomes_not_reported(tmp_path):
+    from connectors.twcs import import_twcs
+
+    csv = tmp_path / "t.csv"
+    csv.write_text("tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+                   "1,acme,False,Tue Oct 31 22:10:47 +0000 2017,hi,,\n")
+    with writer(tmp_path / "m.duckdb") as store:
+        import_twcs(store, csv)
+        with store.transaction():
+            store.load_posts(posts_to_batch([Post("mastodon", "9", "acme", True, datetime(2024, 1, 1),
+                                                  has_media=False)]), source="live", run_id=None)
+        store.refresh_facts()
+        assert store.con.execute("select has_media from posts where post_id = '1'").fetchall() == [(None,)]
+        with store.transaction() as con:   # as loads stored a twcs post before migration 015
+            con.execute("update posts set has_media = false")
+            con.execute("update fact_org_posts set has_media = false")
+            con.execute("delete from schema_migrations where version = 15")
+        assert store.migrate() == [15]
+        media = "select platform, has_media from {} order by platform"
+        assert store.con.execute(media.format("posts")).fetchall() == [("mastodon", False), ("twitter", None)]
+        assert store.con.execute(media.format("fact_org_posts")).fetchall() == [("mastodon", False), ("twitter", None)]
+
+
 def test_load_merges_on_platform_and_post_id(store):
     with store.transaction():
         store.load_posts(posts_to_batch([_post("1"), _post("2")]), source="t", run_id=None)
