@@ -130,8 +130,9 @@ def estimate_store(store, fitted, as_of: datetime | None, window_days: int, *,
 
 
 def latest_estimate_key(store) -> tuple[datetime, int] | None:
-    """(as_of, window) of the estimates computed last."""
-    return store.con.execute("select as_of, window_days from estimates order by computed_at desc, as_of desc "
+    """(as_of, window) of the latest estimates: the newest as_of, and of its windows the one computed last
+    (a backfill of past dates computes older as_ofs after the current one)."""
+    return store.con.execute("select as_of, window_days from estimates order by as_of desc, computed_at desc "
                              "limit 1").fetchone()
 
 
@@ -154,7 +155,7 @@ def in_model_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def stored_estimates(store, as_of: datetime | None = None, window_days: int | None = None) -> pd.DataFrame:
-    """The estimates of (as_of, window), by default the ones computed last: one row per organisation x
+    """The estimates of (as_of, window), by default the latest (latest_estimate_key): one row per organisation x
     model, in model order; `provisional` marks organisations that stand in for a config not written yet
     (pipeline/orgs.py)."""
     if as_of is None or window_days is None:

@@ -66,6 +66,11 @@ def test_backfill_fills_history_idempotently(tmp_path):
     assert [row[1] for row in before[0]] == [30, 30, 30]  # 6 organisations x 5 models per as_of
     assert runner.invoke(app, args).exit_code == 0
     assert history() == before  # re-running replaces, never duplicates
+    # a past date computed after the newest one does not become the latest estimates
+    assert runner.invoke(app, ["backfill", "--from", "2024-06-16", "--to", "2024-06-16", "--db", str(db)]
+                         ).exit_code == 0
+    latest = json.loads(runner.invoke(app, ["estimates", "--db", str(db), "--format", "json"]).stdout)
+    assert {row["as_of"][:10] for row in latest} == {"2024-06-30"}
     assert runner.invoke(app, ["backfill", "--from", "2024-06-30", "--to", "2024-06-01",
                                "--db", str(db)]).exit_code == 1
     assert runner.invoke(app, ["backfill", "--from", "2024-06-01", "--to", "2024-06-30", "--every", "weekly",
