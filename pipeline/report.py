@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from features.runner import FeatureError  # noqa: E402
+from models import dimensions as D  # noqa: E402
 from models.evaluate import stage_bounds  # noqa: E402
 from pipeline.api import WEEKDAYS, Analyst, NoEstimatesError  # noqa: E402
 
@@ -731,38 +732,28 @@ def _period_warnings(daily: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows), warnings
 
 
-def _unobserved_from_estimates(est: pd.DataFrame | None) -> dict[str, set[str]]:
-    """Criteria or signals the estimates mark as not observed (an observation model may add them to the
-    explanation: keys containing 'observ', lists of names or of dicts with criterion/signal)."""
-    found: dict[str, set[str]] = {}
+NOT_OBSERVED_BY_ESTIMATES = "not observed by the estimates"
+SHOWN_AS_MINIMUM = "shown only as a minimum (a sample)"
+
+
+def _observation_from_estimates(est: pd.DataFrame | None) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """What the estimates could not see, each name with the models it concerns: (not observed: the
+    signals no source shows (models.dimensions.NOT_OBSERVED) and the criteria resting on them; shown
+    only as a minimum: the signals a sample shows a lower bound of (LOWER_BOUND))."""
+    unobserved: dict[str, set[str]] = {}
+    minimum: dict[str, set[str]] = {}
     if est is None or "explanation" not in est.columns:
-        return found
-
-    def names(value) -> list[str]:
-        if isinstance(value, dict):
-            value = [k for k, v in value.items() if v] if not any(isinstance(v, dict) for v in value.values()) \
-                else list(value.values())
-        if not isinstance(value, (list, tuple)):
-            return []
-        out = []
-        for v in value:
-            if isinstance(v, str):
-                out.append(v)
-            elif isinstance(v, dict):
-                out.append(str(v.get("criterion") or v.get("signal") or v.get("name") or v))
-        return out
-
-    def walk(node, model):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if "observ" in str(key).lower() and not str(key).lower().startswith("observed"):
-                    for n in names(value):
-                        found.setdefault(n, set()).add(model)
-                else:
-                    walk(value, model)
+        return unobserved, minimum
     for r in est.itertuples(index=False):
-        walk(r.explanation if isinstance(r.explanation, dict) else {}, r.model)
-    return found
+        explanation = r.explanation if isinstance(r.explanation, dict) else {}
+        for signal, kind in (explanation.get("observation") or {}).items():
+            if kind == D.NOT_OBSERVED:
+                unobserved.setdefault(signal, set()).add(r.model)
+            elif kind == D.LOWER_BOUND:
+                minimum.setdefault(signal, set()).add(r.model)
+        for criterion in (explanation.get("rules") or {}).get("unobserved") or []:
+            unobserved.setdefault(criterion["criterion"], set()).add(r.model)
+    return unobserved, minimum
 
 
 def _data_coverage(ctx: _Ctx) -> Section:
@@ -813,12 +804,13 @@ def _data_coverage(ctx: _Ctx) -> Section:
         labels = dict(zip(ranks["signal"], ranks["label"]))
         not_observed = sorted(set(ranks.loc[ranks["not_ranked"] == "not observed", "signal"]))
         constant = sorted(set(ranks.loc[ranks["not_ranked"] == "same value for every organisation", "signal"]))
-        from_estimates = _unobserved_from_estimates(est)
+        from_estimates, minimum = _observation_from_estimates(est)
         s.tables["unobserved"] = pd.DataFrame(
             [{"signal_or_criterion": x, "why": "no organisation of the group has a value", "models": ""}
              for x in not_observed]
-            + [{"signal_or_criterion": k, "why": "marked not observed by the estimates",
-                "models": ", ".join(sorted(v))} for k, v in sorted(from_estimates.items())],
+            + [{"signal_or_criterion": k, "why": why, "models": ", ".join(sorted(v))}
+               for why, found in ((NOT_OBSERVED_BY_ESTIMATES, from_estimates), (SHOWN_AS_MINIMUM, minimum))
+               for k, v in sorted(found.items())],
             columns=["signal_or_criterion", "why", "models"])
         sources = ", ".join(sorted({f"{x.split(':', 1)[0]} ({p})" for x, p in
                                     zip(daily.get("source", []), daily.get("platform", []))})) or "the data"
@@ -826,10 +818,11 @@ def _data_coverage(ctx: _Ctx) -> Section:
         if not_observed:
             lines.append("<li><b>Not observed</b> (no organisation has a value; the source cannot show it): "
                          + ", ".join(html.escape(labels.get(x, x)) for x in not_observed) + "</li>")
-        if from_estimates:
-            lines.append("<li><b>Not observed by the estimates</b>: " + ", ".join(
-                f"{html.escape(k)} <small>({', '.join(_short(m) for m in sorted(v))})</small>"
-                for k, v in sorted(from_estimates.items())) + "</li>")
+        for why, found in ((NOT_OBSERVED_BY_ESTIMATES, from_estimates), (SHOWN_AS_MINIMUM, minimum)):
+            if found:
+                lines.append(f"<li><b>{why.capitalize()}</b>: " + ", ".join(
+                    f"{html.escape(labels.get(k, k))} <small>({', '.join(_short(m) for m in sorted(v))})</small>"
+                    for k, v in sorted(found.items())) + "</li>")
         if constant:
             lines.append("<li><b>Same value for every organisation</b> (nothing to compare; possibly not carried "
                          "by the source): " + ", ".join(html.escape(labels.get(x, x)) for x in constant) + "</li>")
