@@ -407,7 +407,9 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, window: Wind
 def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
     """Print the latest estimates: one row per organisation x model, with their as_of and window. A stage
     the evidence cannot pin down is an interval: stage / stage_index are its lowest stage,
-    stage_low_index / stage_high_index its ends (the table says it in words)."""
+    stage_low_index / stage_high_index its ends, stages_possible the stages still possible ('|'-joined;
+    for SMI, whose quadrants are no ordered scale, the only reading of an interval); the table says it
+    in words."""
     from pipeline.estimation import describe_estimate, stored_estimates
 
     try:
@@ -419,7 +421,7 @@ def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
         fail("no estimates are stored yet; run `maturity estimate` or `maturity run` first")
     provisional = bool(frame["provisional"].any())
     columns = ["org", "model", "stage", "stage_index", "confidence", "status", "stage_low_index",
-               "stage_high_index", "as_of", "window_days"]
+               "stage_high_index", "stages_possible", "as_of", "window_days"]
     if fmt == "table":
         frame = frame.assign(
             stage=[describe_estimate(*r) for r in frame[

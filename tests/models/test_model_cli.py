@@ -28,6 +28,12 @@ def test_estimate_then_estimates_explain_and_label(synthetic_db):
     rows = json.loads(runner.invoke(app, ["estimates", "--db", db, "--format", "json"]).stdout)
     assert {r["model"] for r in rows} == {"smmm", "s3m", "forrester", "altimeter", "smi"}
     assert all(set(r) >= {"org", "model", "stage", "stage_index", "confidence", "status"} for r in rows)
+    header = runner.invoke(app, ["estimates", "--db", db, "--format", "csv"]).stdout.splitlines()[0]
+    assert header == ("org,model,stage,stage_index,confidence,status,stage_low_index,stage_high_index,"
+                      "stages_possible,as_of,window_days,provisional")
+    with Store(synthetic_db, read_only=True) as store:
+        stored = dict(store.con.execute("select org_id || model, stages_possible from estimates").fetchall())
+    assert {r["org"] + r["model"]: r["stages_possible"] for r in rows} == stored
     judged = next(r for r in rows if r["status"] == "ok" and r["model"] == "forrester")
 
     explained = runner.invoke(app, ["explain", judged["org"], "--model", "forrester", "--db", db])
