@@ -129,7 +129,8 @@ def _stage_matrix(ctx: _Ctx) -> Section:
                 "Stage under each of the five maturity models, with the estimate's confidence (the classifier's "
                 "probability of the reported stage or interval). Where public activity cannot separate stages the "
                 "cell says so plainly (\"at least Early Majority; higher stages not assessable from public "
-                "activity\"). Darker = later stage within that model (an interval: its lowest stage).")
+                "activity\"). Darker = later stage within that model (an interval: its lowest stage); SMI's "
+                "quadrants are no ordered scale and are not shaded.")
 
     def fill():
         est = ctx.mi.estimates(orgs=ctx.ids)
@@ -147,6 +148,9 @@ def _stage_matrix(ctx: _Ctx) -> Section:
                 elif r["status"].iloc[0] == "insufficient_evidence":
                     cells.append("<td class='na' title='nothing can be said from this evidence'>insufficient "
                                  "evidence</td>")
+                elif specs[m].kind == "quadrant":   # no ordered scale: no shade, no "stage k of n"
+                    cells.append(f"<td class='quadrant'>{html.escape(r['estimate'].iloc[0])}"
+                                 f" <small>({r['confidence'].iloc[0]:.2f})</small></td>")
                 else:
                     low, high = int(r["stage_low_index"].iloc[0]), int(r["stage_high_index"].iloc[0])
                     n = len(specs[m].stages)
@@ -501,21 +505,25 @@ BUSIEST_DAY_WARNING = 0.25  # warn when one day holds at least this share of a s
 
 def _stage_bounds(est: pd.DataFrame) -> pd.DataFrame:
     """Per estimate: org, model, stage, kind (point | interval | insufficient), low, high (stage indexes;
-    None where insufficient)."""
+    None where insufficient), possible (the stages still possible, a list; None where not stored)."""
     low, high = stage_bounds(est)
     staged = est["status"].isin(["ok", "interval"]).to_numpy() & ~np.isnan(low)
     kind = np.where(~staged, "insufficient", np.where(est["status"].to_numpy() == "interval", "interval", "point"))
+    possible = est["stages_possible"] if "stages_possible" in est.columns else [None] * len(est)
     return pd.DataFrame({"org": est["org"].to_numpy(), "model": est["model"].to_numpy(),
                          "stage": est["stage"].to_numpy(), "kind": kind,
                          "low": [int(e) if s else None for e, s in zip(low.tolist(), staged)],
-                         "high": [int(e) if s else None for e, s in zip(high.tolist(), staged)]})
+                         "high": [int(e) if s else None for e, s in zip(high.tolist(), staged)],
+                         "possible": [p.split("|") if isinstance(p, str) and p else None for p in possible]})
 
 
 def _leaderboard(ids: list[str], est: pd.DataFrame, specs) -> pd.DataFrame:
-    """Composite maturity score per organisation: the mean over judged models of the stage's position in
-    its model (0 = first stage, 100 = last), low and high ends for intervals; ranked by the low end.
-    Organisations no model could judge are listed unranked."""
+    """Composite maturity score per organisation: the mean over the judged ordinal models of the stage's
+    position in its model (0 = first stage, 100 = last), low and high ends for intervals; ranked by the
+    low end. SMI's quadrants are no ordered scale and take no part. Organisations no ordinal model
+    could judge are listed unranked."""
     bounds = _stage_bounds(est)
+    bounds = bounds[[specs[m].kind == "ordinal" for m in bounds["model"]]]
     rows = []
     for org in ids:
         b = bounds[(bounds["org"] == org) & (bounds["kind"] != "insufficient")]
@@ -535,11 +543,14 @@ def _leaderboard(ids: list[str], est: pd.DataFrame, specs) -> pd.DataFrame:
 
 
 def _cell_stage(b: dict, specs) -> str:
-    n = len(specs[b["model"]].stages)
+    spec = specs[b["model"]]
+    n = len(spec.stages)
     if b["kind"] == "insufficient":
         return "<td class='na'>insufficient evidence</td>"
-    names = specs[b["model"]].stages
+    names = spec.stages
     b = {**b, "low": int(b["low"]), "high": int(b["high"])}
+    if spec.kind == "quadrant":
+        return f"<td class='quadrant'>{html.escape(spec.describe(b['low'], b['high'], b['possible'], compact=True))}</td>"
     if b["kind"] == "interval" and b["high"] != b["low"]:
         return (f"<td class='interval' title='{html.escape(names[b['low']].name)} to "
                 f"{html.escape(names[b['high']].name)}'>≥ {html.escape(names[b['low']].name)}"
@@ -622,6 +633,7 @@ def _summary(ctx: _Ctx) -> Section:
         prev = hist[hist["as_of"] == dates[-2]]
         prev_board = _leaderboard(ctx.ids, prev, specs).set_index("org")
     models = [m for m in MODEL_IDS if m in set(est["model"])]
+    ordinal = [m for m in models if specs[m].kind == "ordinal"]
     head = "".join(f"<th>{html.escape(_short(m))}</th>" for m in models)
     rows = []
     export = []
@@ -634,7 +646,7 @@ def _summary(ctx: _Ctx) -> Section:
         else:
             low, high, judged = r["score_low"], r["score_high"], r["models_judged"]
             upper = f"–{high:.0f}" if high != low else ""
-            partial = "" if judged == len(models) else f" <small>({judged} of {len(models)} models)</small>"
+            partial = "" if judged == len(ordinal) else f" <small>({judged} of {len(ordinal)} models)</small>"
             score = f"<td data-score='{low}'>{low:.0f}{upper}{partial}</td>"
             rank = f"{int(r['rank'])}"
         delta = ""
@@ -653,7 +665,9 @@ def _summary(ctx: _Ctx) -> Section:
     parts.append(
         "<h3>Leaderboard</h3><p class='intro'>Maturity score: the mean over the judged models of each stage's "
         "position in its model (0 = first stage, 100 = last); an interval estimate gives a range and "
-        "ranks by its lower end (\"≥\"). Organisations below the evidence gate are not ranked.</p>"
+        "ranks by its lower end (\"≥\"). SMI's quadrants are no ordered scale: its column shows the "
+        "quadrants still possible and it takes no part in the score. Organisations below the evidence gate "
+        "are not ranked.</p>"
         "<div class='scroll'><table class='leaderboard' data-table='leaderboard'><thead><tr><th>rank</th>"
         f"<th>organisation</th><th>score</th>{head}<th>change</th></tr></thead><tbody>{''.join(rows)}</tbody>"
         "</table></div>")
@@ -880,7 +894,7 @@ model reached a verdict: the organisation is left out of rankings.</dd>
 <dt>Not observed</dt><dd>A signal the source cannot show (no organisation has a value) is neither scored
 against nor ranked.</dd>
 <dt>Maturity score</dt><dd>The leaderboard's mean, over the judged models, of the stage's position in its model
-(0 = first stage, 100 = last).</dd></dl>
+(0 = first stage, 100 = last). SMI is left out: its quadrants are no ordered scale.</dd></dl>
 <h3>Published anchors of the scales</h3><ul class='anchors'>{anchors}</ul>"""
     return s
 
