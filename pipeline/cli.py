@@ -132,7 +132,7 @@ def import_twcs_command(
 def features_command(
     db: DbOption = None,
     as_of: AsOfOption = None,
-    window: Annotated[int, typer.Option("--window", help="Trailing window in days (0 = all data).")] = 0,
+    window: Annotated[int, typer.Option("--window", min=0, help="Trailing window in days (0 = all data).")] = 0,
     scope: Annotated[str, typer.Option("--scope", help="account or org.")] = "account",
     fmt: FormatOption = "table",
     columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns to show in the "

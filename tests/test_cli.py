@@ -31,6 +31,9 @@ def test_import_then_features_as_json(tmp_path):
         assert column in rows[0]
     csv_out = runner.invoke(app, ["features", "--db", db, "--format", "csv", "--as-of", "2017-10-10"])
     assert csv_out.exit_code == 0 and csv_out.stdout.splitlines()[0].startswith("org,platform,account,posts")
+    negative = runner.invoke(app, ["features", "--db", db, "--window", "-5"])
+    assert negative.exit_code == 2 and "Invalid value for '--window'" in negative.output
+    assert "greater than or equal to 0" in negative.output
 
 
 def test_errors_exit_1_with_a_message_and_usage_errors_exit_2(tmp_path):
