@@ -97,13 +97,44 @@ class Analyst:
         return frame
 
     def org_ids(self, group: str | None = None, orgs: Iterable[str] | None = None) -> list[str]:
-        """Organisation ids selected by `group` and/or `orgs`; raises ValueError when none match."""
+        """Organisation ids selected by `group` and/or `orgs`; raises ValueError when an id of `orgs` is
+        no organisation or none match."""
+        named = _list(orgs)
+        if named:
+            known = self._all_org_ids()
+            unknown = sorted(set(named) - set(known))
+            if unknown:
+                raise ValueError(unknown_organisations(unknown, known))
         ids = list(self.organisations(group, orgs)["org"])
         if not ids:
             known = ", ".join(self.groups()) or "none configured"
             raise ValueError(f"no configured organisation matches group={group!r} orgs={_list(orgs)!r} "
                              f"(groups: {known})")
         return ids
+
+    def _all_org_ids(self) -> list[str]:
+        return [o for (o,) in self.store.con.execute("select org_id from organisations order by 1").fetchall()]
+
+    def resolve_org(self, name: str) -> tuple[str, str | None]:
+        """The organisation `name` means: its id, matched exactly, else ignoring case, else the one
+        organisation with an account of that handle (ignoring case and a leading @); with a note saying
+        which organisation a handle belongs to (None for an id). Raises LookupError naming the known ids."""
+        known = self._all_org_ids()
+        if name in known:
+            return name, None
+        alike = [o for o in known if o.lower() == name.lower()]
+        if len(alike) == 1:
+            return alike[0], None
+        handle = name.removeprefix("@")
+        owners = [o for (o,) in self.store.con.execute(
+            "select distinct org_id from accounts where org_id is not null and lower(handle) = lower(?) order by 1",
+            [handle]).fetchall()]
+        if len(owners) == 1:
+            return owners[0], f"{handle} is an account of {owners[0]}"
+        if owners:
+            raise LookupError(f"{handle} is an account of several organisations: {', '.join(owners)}; "
+                              "give the organisation id")
+        raise LookupError(unknown_organisations([name], known))
 
     # -- features ----------------------------------------------------------------------------------
     def feature_catalog(self) -> pd.DataFrame:
@@ -481,6 +512,18 @@ class Analyst:
                          "stage_after": a["stage"], "confidence_after": a["confidence"], "status_after": a["status"],
                          "rule_stage_after": a["rule_stage"], "changed": a["stage"] != b["stage"]})
         return pd.DataFrame(rows)
+
+
+KNOWN_IDS_SHOWN = 15   # organisation ids an "unknown organisation" error lists before saying how many more
+
+
+def unknown_organisations(names: list[str], known: list[str]) -> str:
+    """The error for names that are no organisation: each name, then the known ids (the first
+    KNOWN_IDS_SHOWN and how many more)."""
+    shown = ", ".join(known[:KNOWN_IDS_SHOWN]) or "none configured"
+    more = f", … and {len(known) - KNOWN_IDS_SHOWN} more" if len(known) > KNOWN_IDS_SHOWN else ""
+    return (f"unknown organisation{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)} "
+            f"(known: {shown}{more})")
 
 
 def _list(values: Iterable[str] | None) -> list[str] | None:

@@ -550,7 +550,8 @@ def _cell_stage(b: dict, specs) -> str:
     names = spec.stages
     b = {**b, "low": int(b["low"]), "high": int(b["high"])}
     if spec.kind == "quadrant":
-        return f"<td class='quadrant'>{html.escape(spec.describe(b['low'], b['high'], b['possible'], compact=True))}</td>"
+        possible = spec.describe(b["low"], b["high"], b["possible"], compact=True)
+        return f"<td class='quadrant'>{html.escape(possible)}</td>"
     if b["kind"] == "interval" and b["high"] != b["low"]:
         return (f"<td class='interval' title='{html.escape(names[b['low']].name)} to "
                 f"{html.escape(names[b['high']].name)}'>≥ {html.escape(names[b['low']].name)}"

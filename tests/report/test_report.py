@@ -90,6 +90,13 @@ def test_cli_report_html_exports_and_exit_codes(airlines_db, tmp_path):
     unknown = runner.invoke(app, ["report", "--db", str(airlines_db), "--group", "shipping", "--out",
                                   str(tmp_path / "r.html")])
     assert unknown.exit_code == 1 and "no configured organisation" in unknown.output
+    for orgs in (["--org", "delta", "--org", "nobody"], ["--org", "nobody"]):
+        unknown_org = runner.invoke(app, ["report", "--db", str(airlines_db), *orgs,
+                                          "--out", str(tmp_path / "u.html")])
+        assert unknown_org.exit_code == 1, unknown_org.output
+        assert re.search(r"unknown organisation 'nobody' \(known: activision, .* … and \d+ more\)",
+                         unknown_org.output)
+    assert not (tmp_path / "u.html").exists()
     missing_db = runner.invoke(app, ["report", "--db", str(tmp_path / "nope.duckdb"), "--out", str(out)])
     assert missing_db.exit_code == 1 and "does not exist" in missing_db.output
 
