@@ -37,6 +37,7 @@ from models.estimate import FittedModels, estimate
 from models.explain import explain_row
 from models.spec import MODEL_IDS, load_model
 from pipeline.config import DEFAULT_WINDOW_DAYS
+from pipeline.orgs import all_org_ids, unknown_organisations
 from pipeline.estimation import (describe_estimate, in_model_order, latest_estimate_key, org_dimensions, org_frame,
                                  resolve_as_of)
 from pipeline.store import Store, default_db_path
@@ -101,7 +102,7 @@ class Analyst:
         no organisation or none match."""
         named = _list(orgs)
         if named:
-            known = self._all_org_ids()
+            known = all_org_ids(self.store)
             unknown = sorted(set(named) - set(known))
             if unknown:
                 raise ValueError(unknown_organisations(unknown, known))
@@ -112,14 +113,11 @@ class Analyst:
                              f"(groups: {known})")
         return ids
 
-    def _all_org_ids(self) -> list[str]:
-        return [o for (o,) in self.store.con.execute("select org_id from organisations order by 1").fetchall()]
-
     def resolve_org(self, name: str) -> tuple[str, str | None]:
         """The organisation `name` means: its id, matched exactly, else ignoring case, else the one
         organisation with an account of that handle (ignoring case and a leading @); with a note saying
         which organisation a handle belongs to (None for an id). Raises LookupError naming the known ids."""
-        known = self._all_org_ids()
+        known = all_org_ids(self.store)
         if name in known:
             return name, None
         alike = [o for o in known if o.lower() == name.lower()]
@@ -512,18 +510,6 @@ class Analyst:
                          "stage_after": a["stage"], "confidence_after": a["confidence"], "status_after": a["status"],
                          "rule_stage_after": a["rule_stage"], "changed": a["stage"] != b["stage"]})
         return pd.DataFrame(rows)
-
-
-KNOWN_IDS_SHOWN = 15   # organisation ids an "unknown organisation" error lists before saying how many more
-
-
-def unknown_organisations(names: list[str], known: list[str]) -> str:
-    """The error for names that are no organisation: each name, then the known ids (the first
-    KNOWN_IDS_SHOWN and how many more)."""
-    shown = ", ".join(known[:KNOWN_IDS_SHOWN]) or "none configured"
-    more = f", … and {len(known) - KNOWN_IDS_SHOWN} more" if len(known) > KNOWN_IDS_SHOWN else ""
-    return (f"unknown organisation{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)} "
-            f"(known: {shown}{more})")
 
 
 def _list(values: Iterable[str] | None) -> list[str] | None:

@@ -439,7 +439,7 @@ def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
 
 @app.command("explain")
 def explain_command(
-    org: Annotated[str, typer.Argument(help="Organisation id.")],
+    org: Annotated[str, typer.Argument(help="Organisation id (any case), or an account handle of one.")],
     model: Annotated[Optional[str], typer.Option("--model", help="smmm, s3m, forrester, altimeter or smi "
                                                                  "(default: all five).")] = None,
     db: DbOption = None,
@@ -454,12 +454,14 @@ def explain_command(
         models = [load_model(model).id] if model else MODEL_IDS
     except ModelSpecError as exc:
         fail(str(exc))
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; use text or json", param_hint="--format")
     try:
         with open_store(db) as store:
             analyst = Analyst(store)
-            known = set(analyst.org_ids())
-            if org not in known:
-                fail(f"unknown organisation {org!r} (known: {', '.join(sorted(known)[:15])} …)")
+            org, handle_note = analyst.resolve_org(org)
+            if handle_note:
+                err_console.print(handle_note, highlight=False, markup=False)
             explanations = [analyst.explanation(org, m, with_contributions=True) for m in models]
     except (LookupError, *KNOWN_ERRORS) as exc:
         fail(str(exc))

@@ -15,9 +15,10 @@ from connectors.observation import COVERAGE, EXACT, LOWER_BOUND, covers, observe
 from features.runner import FeatureError, features_frame, latest_as_of
 from models import dimensions as D
 from models.estimate import estimate
-from models.labels import validate as validate_label
+from models.labels import LabelError, validate as validate_label
 from models.spec import MODEL_IDS, load_model
 from pipeline.confidence import with_data_confidence
+from pipeline.orgs import all_org_ids, unknown_organisations
 from pipeline.store import utcnow
 
 ESTIMATE_COLUMNS = ["org", "model", "stage", "stage_index", "confidence", "status", "stage_low_index",
@@ -180,8 +181,13 @@ def orgs_without_posts(store) -> set[str]:
 
 
 def add_labels(store, labels: list[tuple[str, str, str]], source: str) -> int:
-    """Store analyst labels (org, model, stage), each validated against the model files."""
+    """Store analyst labels (org, model, stage), each validated against the model files and the stored
+    organisations."""
     checked = [validate_label(*label) for label in labels]
+    known = all_org_ids(store)
+    unknown = sorted({org for org, _, _ in checked} - set(known))
+    if unknown:
+        raise LabelError(unknown_organisations(unknown, known))
     now = utcnow()
     with store.transaction() as con:
         con.executemany("insert into labels values (?, ?, ?, ?, ?)", [(o, m, s, source, now) for o, m, s in checked])

@@ -43,7 +43,15 @@ def test_estimate_then_estimates_explain_and_label(synthetic_db):
     assert "next stage needs" in text and "quoted from the seed" in text
 
     unknown = runner.invoke(app, ["explain", "no-such-org", "--db", db])
-    assert unknown.exit_code == 1 and "no-such-org" in unknown.output
+    assert unknown.exit_code == 1 and "unknown organisation 'no-such-org' (known: syn21_000, " in unknown.output
+    other_case = runner.invoke(app, ["explain", judged["org"].upper(), "--model", "forrester", "--db", db])
+    assert other_case.exit_code == 0 and other_case.stdout == text
+    by_handle = runner.invoke(app, ["explain", f"{judged['org']}_TW", "--model", "forrester", "--db", db])
+    assert by_handle.exit_code == 0 and by_handle.stdout == text
+    assert f"{judged['org']}_TW is an account of {judged['org']}" in by_handle.stderr
+    assert runner.invoke(app, ["explain", judged["org"], "--format", "xml", "--db", db]).exit_code == 2
+    unknown_label = runner.invoke(app, ["label", "nobody", "forrester", "Early Majority", "--db", db])
+    assert unknown_label.exit_code == 1 and "unknown organisation 'nobody' (known: " in unknown_label.output
 
     labelled = runner.invoke(app, ["label", judged["org"], "forrester", "Innovators", "--db", db])
     assert labelled.exit_code == 0, labelled.output
