@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from connectors.files import UTF8, InputFileError
+from connectors.files import UTF8, InputFileError, open_text
 from connectors.twcs import import_twcs
 from features.cache import cached_build
 from features.runner import FeatureError, build_features, dictionary_markdown, features_frame
@@ -105,6 +105,7 @@ def import_twcs_command(
 ) -> None:
     """Import a Customer Support on Twitter (twcs) CSV or JSONL file; prints read/loaded/rejected."""
     try:
+        open_text(path).close()   # an unreadable input fails before the store is created
         cfg = load_config(config) if config else None
         with open_writer(db, "import", config=cfg) as store:
             if cfg:
@@ -119,10 +120,11 @@ def import_twcs_command(
                               f" (run {run_id})", highlight=False)
                 if counts.rejected:
                     console.print("  rejected rows are in the rejected_rows table, e.g.:", highlight=False)
-                    for line, reason in store.con.execute(
-                            "select line, reason from rejected_rows where run_id = ? order by line limit 5",
+                    for line, field, reason in store.con.execute(
+                            "select line, field, reason from rejected_rows where run_id = ? order by line limit 5",
                             [run_id]).fetchall():
-                        console.print(f"  line {line}: {reason}", highlight=False, markup=False)
+                        where = f"line {line}, {field}" if field else f"line {line}"
+                        console.print(f"  {where}: {reason}", highlight=False, markup=False)
             note_provisional(store, quiet)
     except KNOWN_ERRORS as exc:
         fail(str(exc))

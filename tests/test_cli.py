@@ -20,7 +20,7 @@ def test_import_then_features_as_json(tmp_path):
     result = runner.invoke(app, ["import", "twcs", str(csv), "--db", db])
     assert result.exit_code == 0, result.output
     assert "read 4, loaded 3, rejected 1" in result.output
-    assert "line 5: unrecognised timestamp: yesterday" in result.output
+    assert "line 5, created_at: unrecognised timestamp: yesterday" in result.output
     result = runner.invoke(app, ["features", "--db", db, "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
@@ -47,6 +47,7 @@ def test_errors_exit_1_with_a_message_and_usage_errors_exit_2(tmp_path):
     assert result.exit_code == 1 and "no posts are stored yet" in result.output
     result = runner.invoke(app, ["import", "twcs", str(tmp_path / "missing.csv"), "--db", str(tmp_path / "x.duckdb")])
     assert result.exit_code == 1 and "cannot open" in result.output
+    assert list(tmp_path.glob("x.duckdb*")) == []          # no database, key or lock for a missing input
     assert runner.invoke(app, ["features", "--format", "xml", "--db", str(tmp_path / "x.duckdb")]).exit_code in (1, 2)
     assert runner.invoke(app, ["no-such-command"]).exit_code == 2
 
