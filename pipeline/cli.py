@@ -605,7 +605,7 @@ def orgs_apply_command(
                       " Run `maturity estimate` to estimate them.", highlight=False)
 
 
-@app.command("sync")
+@app.command("sync")   # the docstring is Rich markup in --help: [\[source]] shows as [[source]]
 def sync_command(
     config: Annotated[Path, typer.Option("--config", help="Organisation/pipeline TOML config (accounts).")],
     platform: Annotated[Optional[str], typer.Option("--platform", help="x, reddit, mastodon or bluesky.")] = None,
@@ -616,8 +616,8 @@ def sync_command(
     db: DbOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Pull new public activity of the configured accounts from the live platforms (incremental).
-    Setup per platform (API access, credentials, handle formats, example [[source]] blocks):
+    r"""Pull new public activity of the configured accounts from the live platforms (incremental).
+    Setup per platform (API access, credentials, handle formats, example [\[source]] blocks):
     docs/connectors.md. Exit codes: 0 every account synced (platforms without credentials are
     skipped); 1 some accounts failed, or an error stopped the command; 2 a usage error."""
     from pipeline.sync import sync

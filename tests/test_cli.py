@@ -66,3 +66,9 @@ def test_run_task_runner_options_are_checked(tmp_path):
     assert result.exit_code == 2 and "--dask-address needs --task-runner dask" in result.output
     result = runner.invoke(app, ["run", "--config", str(config), "--task-runner", "spark"])
     assert result.exit_code == 2 and "unknown task runner 'spark'" in result.output
+
+
+def test_help_shows_square_brackets_of_the_docstrings():
+    for args in (["--help"], ["sync", "--help"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "[[source]]" in result.output, result.output
