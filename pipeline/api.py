@@ -37,9 +37,9 @@ from models.estimate import FittedModels, estimate
 from models.explain import explain_row
 from models.spec import MODEL_IDS, load_model
 from pipeline.config import DEFAULT_WINDOW_DAYS
-from pipeline.orgs import all_org_ids, unknown_organisations
 from pipeline.estimation import (describe_estimate, in_model_order, latest_estimate_key, org_dimensions, org_frame,
                                  resolve_as_of)
+from pipeline.orgs import all_org_ids, unknown_organisations
 from pipeline.store import Store, default_db_path
 from pipeline.training.cache import ModelCache, load_or_train
 
