@@ -39,6 +39,7 @@ from models.spec import MODEL_IDS, load_model
 from pipeline.config import DEFAULT_WINDOW_DAYS
 from pipeline.estimation import (describe_estimate, in_model_order, latest_estimate_key, org_dimensions, org_frame,
                                  resolve_as_of)
+from pipeline.orgs import all_org_ids, unknown_organisations
 from pipeline.store import Store, default_db_path
 from pipeline.training.cache import ModelCache, load_or_train
 
@@ -97,13 +98,41 @@ class Analyst:
         return frame
 
     def org_ids(self, group: str | None = None, orgs: Iterable[str] | None = None) -> list[str]:
-        """Organisation ids selected by `group` and/or `orgs`; raises ValueError when none match."""
+        """Organisation ids selected by `group` and/or `orgs`; raises ValueError when an id of `orgs` is
+        no organisation or none match."""
+        named = _list(orgs)
+        if named:
+            known = all_org_ids(self.store)
+            unknown = sorted(set(named) - set(known))
+            if unknown:
+                raise ValueError(unknown_organisations(unknown, known))
         ids = list(self.organisations(group, orgs)["org"])
         if not ids:
             known = ", ".join(self.groups()) or "none configured"
             raise ValueError(f"no configured organisation matches group={group!r} orgs={_list(orgs)!r} "
                              f"(groups: {known})")
         return ids
+
+    def resolve_org(self, name: str) -> tuple[str, str | None]:
+        """The organisation `name` means: its id, matched exactly, else ignoring case, else the one
+        organisation with an account of that handle (ignoring case and a leading @); with a note saying
+        which organisation a handle belongs to (None for an id). Raises LookupError naming the known ids."""
+        known = all_org_ids(self.store)
+        if name in known:
+            return name, None
+        alike = [o for o in known if o.lower() == name.lower()]
+        if len(alike) == 1:
+            return alike[0], None
+        handle = name.removeprefix("@")
+        owners = [o for (o,) in self.store.con.execute(
+            "select distinct org_id from accounts where org_id is not null and lower(handle) = lower(?) order by 1",
+            [handle]).fetchall()]
+        if len(owners) == 1:
+            return owners[0], f"{handle} is an account of {owners[0]}"
+        if owners:
+            raise LookupError(f"{handle} is an account of several organisations: {', '.join(owners)}; "
+                              "give the organisation id")
+        raise LookupError(unknown_organisations([name], known))
 
     # -- features ----------------------------------------------------------------------------------
     def feature_catalog(self) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from connectors.files import UTF8, InputFileError
+from connectors.files import UTF8, InputFileError, open_text
 from connectors.twcs import import_twcs
 from features.cache import cached_build
 from features.runner import FeatureError, build_features, dictionary_markdown, features_frame
@@ -105,6 +105,7 @@ def import_twcs_command(
 ) -> None:
     """Import a Customer Support on Twitter (twcs) CSV or JSONL file; prints read/loaded/rejected."""
     try:
+        open_text(path).close()   # an unreadable input fails before the store is created
         cfg = load_config(config) if config else None
         with open_writer(db, "import", config=cfg) as store:
             if cfg:
@@ -119,10 +120,11 @@ def import_twcs_command(
                               f" (run {run_id})", highlight=False)
                 if counts.rejected:
                     console.print("  rejected rows are in the rejected_rows table, e.g.:", highlight=False)
-                    for line, reason in store.con.execute(
-                            "select line, reason from rejected_rows where run_id = ? order by line limit 5",
+                    for line, field, reason in store.con.execute(
+                            "select line, field, reason from rejected_rows where run_id = ? order by line limit 5",
                             [run_id]).fetchall():
-                        console.print(f"  line {line}: {reason}", highlight=False, markup=False)
+                        where = f"line {line}, {field}" if field else f"line {line}"
+                        console.print(f"  {where}: {reason}", highlight=False, markup=False)
             note_provisional(store, quiet)
     except KNOWN_ERRORS as exc:
         fail(str(exc))
@@ -132,7 +134,7 @@ def import_twcs_command(
 def features_command(
     db: DbOption = None,
     as_of: AsOfOption = None,
-    window: Annotated[int, typer.Option("--window", help="Trailing window in days (0 = all data).")] = 0,
+    window: Annotated[int, typer.Option("--window", min=0, help="Trailing window in days (0 = all data).")] = 0,
     scope: Annotated[str, typer.Option("--scope", help="account or org.")] = "account",
     fmt: FormatOption = "table",
     columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns to show in the "
@@ -407,7 +409,9 @@ def estimate_command(db: DbOption = None, as_of: AsOfOption = None, window: Wind
 def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
     """Print the latest estimates: one row per organisation x model, with their as_of and window. A stage
     the evidence cannot pin down is an interval: stage / stage_index are its lowest stage,
-    stage_low_index / stage_high_index its ends (the table says it in words)."""
+    stage_low_index / stage_high_index its ends, stages_possible the stages still possible ('|'-joined;
+    for SMI, whose quadrants are no ordered scale, the only reading of an interval); the table says it
+    in words."""
     from pipeline.estimation import describe_estimate, stored_estimates
 
     try:
@@ -419,7 +423,7 @@ def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
         fail("no estimates are stored yet; run `maturity estimate` or `maturity run` first")
     provisional = bool(frame["provisional"].any())
     columns = ["org", "model", "stage", "stage_index", "confidence", "status", "stage_low_index",
-               "stage_high_index", "as_of", "window_days"]
+               "stage_high_index", "stages_possible", "as_of", "window_days"]
     if fmt == "table":
         frame = frame.assign(
             stage=[describe_estimate(*r) for r in frame[
@@ -437,7 +441,7 @@ def estimates_command(db: DbOption = None, fmt: FormatOption = "table") -> None:
 
 @app.command("explain")
 def explain_command(
-    org: Annotated[str, typer.Argument(help="Organisation id.")],
+    org: Annotated[str, typer.Argument(help="Organisation id (any case), or an account handle of one.")],
     model: Annotated[Optional[str], typer.Option("--model", help="smmm, s3m, forrester, altimeter or smi "
                                                                  "(default: all five).")] = None,
     db: DbOption = None,
@@ -452,12 +456,14 @@ def explain_command(
         models = [load_model(model).id] if model else MODEL_IDS
     except ModelSpecError as exc:
         fail(str(exc))
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; use text or json", param_hint="--format")
     try:
         with open_store(db) as store:
             analyst = Analyst(store)
-            known = set(analyst.org_ids())
-            if org not in known:
-                fail(f"unknown organisation {org!r} (known: {', '.join(sorted(known)[:15])} …)")
+            org, handle_note = analyst.resolve_org(org)
+            if handle_note:
+                err_console.print(handle_note, highlight=False, markup=False)
             explanations = [analyst.explanation(org, m, with_contributions=True) for m in models]
     except (LookupError, *KNOWN_ERRORS) as exc:
         fail(str(exc))
@@ -599,7 +605,7 @@ def orgs_apply_command(
                       " Run `maturity estimate` to estimate them.", highlight=False)
 
 
-@app.command("sync")
+@app.command("sync")   # the docstring is Rich markup in --help: [\[source]] shows as [[source]]
 def sync_command(
     config: Annotated[Path, typer.Option("--config", help="Organisation/pipeline TOML config (accounts).")],
     platform: Annotated[Optional[str], typer.Option("--platform", help="x, reddit, mastodon or bluesky.")] = None,
@@ -610,8 +616,8 @@ def sync_command(
     db: DbOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Pull new public activity of the configured accounts from the live platforms (incremental).
-    Setup per platform (API access, credentials, handle formats, example [[source]] blocks):
+    r"""Pull new public activity of the configured accounts from the live platforms (incremental).
+    Setup per platform (API access, credentials, handle formats, example [\[source]] blocks):
     docs/connectors.md. Exit codes: 0 every account synced (platforms without credentials are
     skipped); 1 some accounts failed, or an error stopped the command; 2 a usage error."""
     from pipeline.sync import sync

@@ -15,9 +15,10 @@ from connectors.observation import COVERAGE, EXACT, LOWER_BOUND, covers, observe
 from features.runner import FeatureError, features_frame, latest_as_of
 from models import dimensions as D
 from models.estimate import estimate
-from models.labels import validate as validate_label
+from models.labels import LabelError, validate as validate_label
 from models.spec import MODEL_IDS, load_model
 from pipeline.confidence import with_data_confidence
+from pipeline.orgs import all_org_ids, unknown_organisations
 from pipeline.store import utcnow
 
 ESTIMATE_COLUMNS = ["org", "model", "stage", "stage_index", "confidence", "status", "stage_low_index",
@@ -130,8 +131,9 @@ def estimate_store(store, fitted, as_of: datetime | None, window_days: int, *,
 
 
 def latest_estimate_key(store) -> tuple[datetime, int] | None:
-    """(as_of, window) of the estimates computed last."""
-    return store.con.execute("select as_of, window_days from estimates order by computed_at desc, as_of desc "
+    """(as_of, window) of the latest estimates: the newest as_of, and of its windows the one computed last
+    (a backfill of past dates computes older as_ofs after the current one)."""
+    return store.con.execute("select as_of, window_days from estimates order by as_of desc, computed_at desc "
                              "limit 1").fetchone()
 
 
@@ -154,7 +156,7 @@ def in_model_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def stored_estimates(store, as_of: datetime | None = None, window_days: int | None = None) -> pd.DataFrame:
-    """The estimates of (as_of, window), by default the ones computed last: one row per organisation x
+    """The estimates of (as_of, window), by default the latest (latest_estimate_key): one row per organisation x
     model, in model order; `provisional` marks organisations that stand in for a config not written yet
     (pipeline/orgs.py)."""
     if as_of is None or window_days is None:
@@ -179,8 +181,13 @@ def orgs_without_posts(store) -> set[str]:
 
 
 def add_labels(store, labels: list[tuple[str, str, str]], source: str) -> int:
-    """Store analyst labels (org, model, stage), each validated against the model files."""
+    """Store analyst labels (org, model, stage), each validated against the model files and the stored
+    organisations."""
     checked = [validate_label(*label) for label in labels]
+    known = all_org_ids(store)
+    unknown = sorted({org for org, _, _ in checked} - set(known))
+    if unknown:
+        raise LabelError(unknown_organisations(unknown, known))
     now = utcnow()
     with store.transaction() as con:
         con.executemany("insert into labels values (?, ?, ?, ?, ?)", [(o, m, s, source, now) for o, m, s in checked])

@@ -26,6 +26,21 @@ _SUFFIX_ROLES = dict(sorted({
     "careers": "careers", "hq": "corporate",
 }.items(), key=lambda item: -len(item[0])))
 _MIN_BRAND_LETTERS = 2
+KNOWN_IDS_SHOWN = 15   # organisation ids an "unknown organisation" error lists before saying how many more
+
+
+def all_org_ids(store) -> list[str]:
+    """Every organisation id stored (configured or provisional), sorted."""
+    return [o for (o,) in store.con.execute("select org_id from organisations order by 1").fetchall()]
+
+
+def unknown_organisations(names: list[str], known: list[str]) -> str:
+    """The error for names that are no organisation: each name, then the known ids (the first
+    KNOWN_IDS_SHOWN and how many more)."""
+    shown = ", ".join(known[:KNOWN_IDS_SHOWN]) or "none configured"
+    more = f", … and {len(known) - KNOWN_IDS_SHOWN} more" if len(known) > KNOWN_IDS_SHOWN else ""
+    return (f"unknown organisation{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)} "
+            f"(known: {shown}{more})")
 
 
 def brand_of(handle: str) -> tuple[str, str]:

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from features.runner import FeatureError  # noqa: E402
+from models import dimensions as D  # noqa: E402
 from models.evaluate import stage_bounds  # noqa: E402
 from pipeline.api import WEEKDAYS, Analyst, NoEstimatesError  # noqa: E402
 
@@ -129,7 +130,8 @@ def _stage_matrix(ctx: _Ctx) -> Section:
                 "holds when the organisation's conversations are resampled, combined with the classifier's "
                 "probability of it). Where public activity cannot separate stages the "
                 "cell says so plainly (\"at least Early Majority; higher stages not assessable from public "
-                "activity\"). Darker = later stage within that model (an interval: its lowest stage).")
+                "activity\"). Darker = later stage within that model (an interval: its lowest stage); SMI's "
+                "quadrants are no ordered scale and are not shaded.")
 
     def fill():
         est = ctx.mi.estimates(orgs=ctx.ids)
@@ -147,6 +149,9 @@ def _stage_matrix(ctx: _Ctx) -> Section:
                 elif r["status"].iloc[0] == "insufficient_evidence":
                     cells.append("<td class='na' title='nothing can be said from this evidence'>insufficient "
                                  "evidence</td>")
+                elif specs[m].kind == "quadrant":   # no ordered scale: no shade, no "stage k of n"
+                    cells.append(f"<td class='quadrant'>{html.escape(r['estimate'].iloc[0])}"
+                                 f" <small>({r['confidence'].iloc[0]:.2f})</small></td>")
                 else:
                     low, high = int(r["stage_low_index"].iloc[0]), int(r["stage_high_index"].iloc[0])
                     n = len(specs[m].stages)
@@ -501,21 +506,25 @@ BUSIEST_DAY_WARNING = 0.25  # warn when one day holds at least this share of a s
 
 def _stage_bounds(est: pd.DataFrame) -> pd.DataFrame:
     """Per estimate: org, model, stage, kind (point | interval | insufficient), low, high (stage indexes;
-    None where insufficient)."""
+    None where insufficient), possible (the stages still possible, a list; None where not stored)."""
     low, high = stage_bounds(est)
     staged = est["status"].isin(["ok", "interval"]).to_numpy() & ~np.isnan(low)
     kind = np.where(~staged, "insufficient", np.where(est["status"].to_numpy() == "interval", "interval", "point"))
+    possible = est["stages_possible"] if "stages_possible" in est.columns else [None] * len(est)
     return pd.DataFrame({"org": est["org"].to_numpy(), "model": est["model"].to_numpy(),
                          "stage": est["stage"].to_numpy(), "kind": kind,
                          "low": [int(e) if s else None for e, s in zip(low.tolist(), staged)],
-                         "high": [int(e) if s else None for e, s in zip(high.tolist(), staged)]})
+                         "high": [int(e) if s else None for e, s in zip(high.tolist(), staged)],
+                         "possible": [p.split("|") if isinstance(p, str) and p else None for p in possible]})
 
 
 def _leaderboard(ids: list[str], est: pd.DataFrame, specs) -> pd.DataFrame:
-    """Composite maturity score per organisation: the mean over judged models of the stage's position in
-    its model (0 = first stage, 100 = last), low and high ends for intervals; ranked by the low end.
-    Organisations no model could judge are listed unranked."""
+    """Composite maturity score per organisation: the mean over the judged ordinal models of the stage's
+    position in its model (0 = first stage, 100 = last), low and high ends for intervals; ranked by the
+    low end. SMI's quadrants are no ordered scale and take no part. Organisations no ordinal model
+    could judge are listed unranked."""
     bounds = _stage_bounds(est)
+    bounds = bounds[[specs[m].kind == "ordinal" for m in bounds["model"]]]
     rows = []
     for org in ids:
         b = bounds[(bounds["org"] == org) & (bounds["kind"] != "insufficient")]
@@ -535,11 +544,15 @@ def _leaderboard(ids: list[str], est: pd.DataFrame, specs) -> pd.DataFrame:
 
 
 def _cell_stage(b: dict, specs) -> str:
-    n = len(specs[b["model"]].stages)
+    spec = specs[b["model"]]
+    n = len(spec.stages)
     if b["kind"] == "insufficient":
         return "<td class='na'>insufficient evidence</td>"
-    names = specs[b["model"]].stages
+    names = spec.stages
     b = {**b, "low": int(b["low"]), "high": int(b["high"])}
+    if spec.kind == "quadrant":
+        possible = spec.describe(b["low"], b["high"], b["possible"], compact=True)
+        return f"<td class='quadrant'>{html.escape(possible)}</td>"
     if b["kind"] == "interval" and b["high"] != b["low"]:
         return (f"<td class='interval' title='{html.escape(names[b['low']].name)} to "
                 f"{html.escape(names[b['high']].name)}'>≥ {html.escape(names[b['low']].name)}"
@@ -622,6 +635,7 @@ def _summary(ctx: _Ctx) -> Section:
         prev = hist[hist["as_of"] == dates[-2]]
         prev_board = _leaderboard(ctx.ids, prev, specs).set_index("org")
     models = [m for m in MODEL_IDS if m in set(est["model"])]
+    ordinal = [m for m in models if specs[m].kind == "ordinal"]
     head = "".join(f"<th>{html.escape(_short(m))}</th>" for m in models)
     rows = []
     export = []
@@ -634,7 +648,7 @@ def _summary(ctx: _Ctx) -> Section:
         else:
             low, high, judged = r["score_low"], r["score_high"], r["models_judged"]
             upper = f"–{high:.0f}" if high != low else ""
-            partial = "" if judged == len(models) else f" <small>({judged} of {len(models)} models)</small>"
+            partial = "" if judged == len(ordinal) else f" <small>({judged} of {len(ordinal)} models)</small>"
             score = f"<td data-score='{low}'>{low:.0f}{upper}{partial}</td>"
             rank = f"{int(r['rank'])}"
         delta = ""
@@ -653,7 +667,9 @@ def _summary(ctx: _Ctx) -> Section:
     parts.append(
         "<h3>Leaderboard</h3><p class='intro'>Maturity score: the mean over the judged models of each stage's "
         "position in its model (0 = first stage, 100 = last); an interval estimate gives a range and "
-        "ranks by its lower end (\"≥\"). Organisations below the evidence gate are not ranked.</p>"
+        "ranks by its lower end (\"≥\"). SMI's quadrants are no ordered scale: its column shows the "
+        "quadrants still possible and it takes no part in the score. Organisations below the evidence gate "
+        "are not ranked.</p>"
         "<div class='scroll'><table class='leaderboard' data-table='leaderboard'><thead><tr><th>rank</th>"
         f"<th>organisation</th><th>score</th>{head}<th>change</th></tr></thead><tbody>{''.join(rows)}</tbody>"
         "</table></div>")
@@ -732,38 +748,28 @@ def _period_warnings(daily: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows), warnings
 
 
-def _unobserved_from_estimates(est: pd.DataFrame | None) -> dict[str, set[str]]:
-    """Criteria or signals the estimates mark as not observed (an observation model may add them to the
-    explanation: keys containing 'observ', lists of names or of dicts with criterion/signal)."""
-    found: dict[str, set[str]] = {}
+NOT_OBSERVED_BY_ESTIMATES = "not observed by the estimates"
+SHOWN_AS_MINIMUM = "shown only as a minimum (a sample)"
+
+
+def _observation_from_estimates(est: pd.DataFrame | None) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """What the estimates could not see, each name with the models it concerns: (not observed: the
+    signals no source shows (models.dimensions.NOT_OBSERVED) and the criteria resting on them; shown
+    only as a minimum: the signals a sample shows a lower bound of (LOWER_BOUND))."""
+    unobserved: dict[str, set[str]] = {}
+    minimum: dict[str, set[str]] = {}
     if est is None or "explanation" not in est.columns:
-        return found
-
-    def names(value) -> list[str]:
-        if isinstance(value, dict):
-            value = [k for k, v in value.items() if v] if not any(isinstance(v, dict) for v in value.values()) \
-                else list(value.values())
-        if not isinstance(value, (list, tuple)):
-            return []
-        out = []
-        for v in value:
-            if isinstance(v, str):
-                out.append(v)
-            elif isinstance(v, dict):
-                out.append(str(v.get("criterion") or v.get("signal") or v.get("name") or v))
-        return out
-
-    def walk(node, model):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if "observ" in str(key).lower() and not str(key).lower().startswith("observed"):
-                    for n in names(value):
-                        found.setdefault(n, set()).add(model)
-                else:
-                    walk(value, model)
+        return unobserved, minimum
     for r in est.itertuples(index=False):
-        walk(r.explanation if isinstance(r.explanation, dict) else {}, r.model)
-    return found
+        explanation = r.explanation if isinstance(r.explanation, dict) else {}
+        for signal, kind in (explanation.get("observation") or {}).items():
+            if kind == D.NOT_OBSERVED:
+                unobserved.setdefault(signal, set()).add(r.model)
+            elif kind == D.LOWER_BOUND:
+                minimum.setdefault(signal, set()).add(r.model)
+        for criterion in (explanation.get("rules") or {}).get("unobserved") or []:
+            unobserved.setdefault(criterion["criterion"], set()).add(r.model)
+    return unobserved, minimum
 
 
 def _data_coverage(ctx: _Ctx) -> Section:
@@ -814,12 +820,13 @@ def _data_coverage(ctx: _Ctx) -> Section:
         labels = dict(zip(ranks["signal"], ranks["label"]))
         not_observed = sorted(set(ranks.loc[ranks["not_ranked"] == "not observed", "signal"]))
         constant = sorted(set(ranks.loc[ranks["not_ranked"] == "same value for every organisation", "signal"]))
-        from_estimates = _unobserved_from_estimates(est)
+        from_estimates, minimum = _observation_from_estimates(est)
         s.tables["unobserved"] = pd.DataFrame(
             [{"signal_or_criterion": x, "why": "no organisation of the group has a value", "models": ""}
              for x in not_observed]
-            + [{"signal_or_criterion": k, "why": "marked not observed by the estimates",
-                "models": ", ".join(sorted(v))} for k, v in sorted(from_estimates.items())],
+            + [{"signal_or_criterion": k, "why": why, "models": ", ".join(sorted(v))}
+               for why, found in ((NOT_OBSERVED_BY_ESTIMATES, from_estimates), (SHOWN_AS_MINIMUM, minimum))
+               for k, v in sorted(found.items())],
             columns=["signal_or_criterion", "why", "models"])
         sources = ", ".join(sorted({f"{x.split(':', 1)[0]} ({p})" for x, p in
                                     zip(daily.get("source", []), daily.get("platform", []))})) or "the data"
@@ -827,10 +834,11 @@ def _data_coverage(ctx: _Ctx) -> Section:
         if not_observed:
             lines.append("<li><b>Not observed</b> (no organisation has a value; the source cannot show it): "
                          + ", ".join(html.escape(labels.get(x, x)) for x in not_observed) + "</li>")
-        if from_estimates:
-            lines.append("<li><b>Not observed by the estimates</b>: " + ", ".join(
-                f"{html.escape(k)} <small>({', '.join(_short(m) for m in sorted(v))})</small>"
-                for k, v in sorted(from_estimates.items())) + "</li>")
+        for why, found in ((NOT_OBSERVED_BY_ESTIMATES, from_estimates), (SHOWN_AS_MINIMUM, minimum)):
+            if found:
+                lines.append(f"<li><b>{why.capitalize()}</b>: " + ", ".join(
+                    f"{html.escape(labels.get(k, k))} <small>({', '.join(_short(m) for m in sorted(v))})</small>"
+                    for k, v in sorted(found.items())) + "</li>")
         if constant:
             lines.append("<li><b>Same value for every organisation</b> (nothing to compare; possibly not carried "
                          "by the source): " + ", ".join(html.escape(labels.get(x, x)) for x in constant) + "</li>")
@@ -888,7 +896,7 @@ model reached a verdict: the organisation is left out of rankings.</dd>
 <dt>Not observed</dt><dd>A signal the source cannot show (no organisation has a value) is neither scored
 against nor ranked.</dd>
 <dt>Maturity score</dt><dd>The leaderboard's mean, over the judged models, of the stage's position in its model
-(0 = first stage, 100 = last).</dd></dl>
+(0 = first stage, 100 = last). SMI is left out: its quadrants are no ordered scale.</dd></dl>
 <h3>Published anchors of the scales</h3><ul class='anchors'>{anchors}</ul>"""
     return s
 

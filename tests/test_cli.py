@@ -20,7 +20,7 @@ def test_import_then_features_as_json(tmp_path):
     result = runner.invoke(app, ["import", "twcs", str(csv), "--db", db])
     assert result.exit_code == 0, result.output
     assert "read 4, loaded 3, rejected 1" in result.output
-    assert "line 5: unrecognised timestamp: yesterday" in result.output
+    assert "line 5, created_at: unrecognised timestamp: yesterday" in result.output
     result = runner.invoke(app, ["features", "--db", db, "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
@@ -31,6 +31,9 @@ def test_import_then_features_as_json(tmp_path):
         assert column in rows[0]
     csv_out = runner.invoke(app, ["features", "--db", db, "--format", "csv", "--as-of", "2017-10-10"])
     assert csv_out.exit_code == 0 and csv_out.stdout.splitlines()[0].startswith("org,platform,account,posts")
+    negative = runner.invoke(app, ["features", "--db", db, "--window", "-5"])
+    assert negative.exit_code == 2 and "Invalid value for '--window'" in negative.output
+    assert "greater than or equal to 0" in negative.output
 
 
 def test_errors_exit_1_with_a_message_and_usage_errors_exit_2(tmp_path):
@@ -44,6 +47,7 @@ def test_errors_exit_1_with_a_message_and_usage_errors_exit_2(tmp_path):
     assert result.exit_code == 1 and "no posts are stored yet" in result.output
     result = runner.invoke(app, ["import", "twcs", str(tmp_path / "missing.csv"), "--db", str(tmp_path / "x.duckdb")])
     assert result.exit_code == 1 and "cannot open" in result.output
+    assert list(tmp_path.glob("x.duckdb*")) == []          # no database, key or lock for a missing input
     assert runner.invoke(app, ["features", "--format", "xml", "--db", str(tmp_path / "x.duckdb")]).exit_code in (1, 2)
     assert runner.invoke(app, ["no-such-command"]).exit_code == 2
 
@@ -62,3 +66,9 @@ def test_run_task_runner_options_are_checked(tmp_path):
     assert result.exit_code == 2 and "--dask-address needs --task-runner dask" in result.output
     result = runner.invoke(app, ["run", "--config", str(config), "--task-runner", "spark"])
     assert result.exit_code == 2 and "unknown task runner 'spark'" in result.output
+
+
+def test_help_shows_square_brackets_of_the_docstrings():
+    for args in (["--help"], ["sync", "--help"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "[[source]]" in result.output, result.output

@@ -28,6 +28,12 @@ def test_estimate_then_estimates_explain_and_label(synthetic_db):
     rows = json.loads(runner.invoke(app, ["estimates", "--db", db, "--format", "json"]).stdout)
     assert {r["model"] for r in rows} == {"smmm", "s3m", "forrester", "altimeter", "smi"}
     assert all(set(r) >= {"org", "model", "stage", "stage_index", "confidence", "status"} for r in rows)
+    header = runner.invoke(app, ["estimates", "--db", db, "--format", "csv"]).stdout.splitlines()[0]
+    assert header == ("org,model,stage,stage_index,confidence,status,stage_low_index,stage_high_index,"
+                      "stages_possible,as_of,window_days,provisional")
+    with Store(synthetic_db, read_only=True) as store:
+        stored = dict(store.con.execute("select org_id || model, stages_possible from estimates").fetchall())
+    assert {r["org"] + r["model"]: r["stages_possible"] for r in rows} == stored
     judged = next(r for r in rows if r["status"] == "ok" and r["model"] == "forrester")
 
     explained = runner.invoke(app, ["explain", judged["org"], "--model", "forrester", "--db", db])
@@ -37,7 +43,15 @@ def test_estimate_then_estimates_explain_and_label(synthetic_db):
     assert "next stage needs" in text and "quoted from the seed" in text
 
     unknown = runner.invoke(app, ["explain", "no-such-org", "--db", db])
-    assert unknown.exit_code == 1 and "no-such-org" in unknown.output
+    assert unknown.exit_code == 1 and "unknown organisation 'no-such-org' (known: syn21_000, " in unknown.output
+    other_case = runner.invoke(app, ["explain", judged["org"].upper(), "--model", "forrester", "--db", db])
+    assert other_case.exit_code == 0 and other_case.stdout == text
+    by_handle = runner.invoke(app, ["explain", f"{judged['org']}_TW", "--model", "forrester", "--db", db])
+    assert by_handle.exit_code == 0 and by_handle.stdout == text
+    assert f"{judged['org']}_TW is an account of {judged['org']}" in by_handle.stderr
+    assert runner.invoke(app, ["explain", judged["org"], "--format", "xml", "--db", db]).exit_code == 2
+    unknown_label = runner.invoke(app, ["label", "nobody", "forrester", "Early Majority", "--db", db])
+    assert unknown_label.exit_code == 1 and "unknown organisation 'nobody' (known: " in unknown_label.output
 
     labelled = runner.invoke(app, ["label", judged["org"], "forrester", "Innovators", "--db", db])
     assert labelled.exit_code == 0, labelled.output
@@ -66,6 +80,11 @@ def test_backfill_fills_history_idempotently(tmp_path):
     assert [row[1] for row in before[0]] == [30, 30, 30]  # 6 organisations x 5 models per as_of
     assert runner.invoke(app, args).exit_code == 0
     assert history() == before  # re-running replaces, never duplicates
+    # a past date computed after the newest one does not become the latest estimates
+    assert runner.invoke(app, ["backfill", "--from", "2024-06-16", "--to", "2024-06-16", "--db", str(db)]
+                         ).exit_code == 0
+    latest = json.loads(runner.invoke(app, ["estimates", "--db", str(db), "--format", "json"]).stdout)
+    assert {row["as_of"][:10] for row in latest} == {"2024-06-30"}
     assert runner.invoke(app, ["backfill", "--from", "2024-06-30", "--to", "2024-06-01",
                                "--db", str(db)]).exit_code == 1
     assert runner.invoke(app, ["backfill", "--from", "2024-06-01", "--to", "2024-06-30", "--every", "weekly",

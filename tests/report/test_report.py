@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from models import dimensions as D
 from pipeline.api import open_store
 from pipeline.cli import app
-from pipeline.report import CHARTS, NO_ESTIMATES, build_report, export_tables, render_html
+from pipeline.report import (CHARTS, NO_ESTIMATES, NOT_OBSERVED_BY_ESTIMATES, SHOWN_AS_MINIMUM, build_report,
+                             export_tables, render_html)
 
 runner = CliRunner()
 
@@ -88,6 +90,13 @@ def test_cli_report_html_exports_and_exit_codes(airlines_db, tmp_path):
     unknown = runner.invoke(app, ["report", "--db", str(airlines_db), "--group", "shipping", "--out",
                                   str(tmp_path / "r.html")])
     assert unknown.exit_code == 1 and "no configured organisation" in unknown.output
+    for orgs in (["--org", "delta", "--org", "nobody"], ["--org", "nobody"]):
+        unknown_org = runner.invoke(app, ["report", "--db", str(airlines_db), *orgs,
+                                          "--out", str(tmp_path / "u.html")])
+        assert unknown_org.exit_code == 1, unknown_org.output
+        assert re.search(r"unknown organisation 'nobody' \(known: activision, .* … and \d+ more\)",
+                         unknown_org.output)
+    assert not (tmp_path / "u.html").exists()
     missing_db = runner.invoke(app, ["report", "--db", str(tmp_path / "nope.duckdb"), "--out", str(out)])
     assert missing_db.exit_code == 1 and "does not exist" in missing_db.output
 
@@ -101,3 +110,22 @@ def test_synthetic_group_report_has_every_section(synthetic_db):
     assert page.count("<figure class='chart'") == len(CHARTS) - 1   # one run: no stage-history chart
     assert page.count("class='org-advice'") == len(report.orgs) == 10
     assert "(top stage)" in page or "→" in page
+
+
+def test_unobserved_separates_signals_no_source_shows_from_minimums(airlines_db, airlines_report):
+    """A twcs sample shows some signals only as a lower bound: they are listed as minimums, not as
+    not observed (models/dimensions.py observation kinds)."""
+    with open_store(airlines_db) as mi:
+        explanations = mi.estimates(group="airlines", detail=True)["explanation"]
+    kinds: dict[str, set[str]] = {}
+    for explanation in explanations:
+        for signal, kind in explanation["observation"].items():
+            kinds.setdefault(signal, set()).add(kind)
+    table = airlines_report.tables["unobserved"]
+    listed = lambda why: set(table.loc[table["why"] == why, "signal_or_criterion"])  # noqa: E731
+    assert "official_posts" in listed(SHOWN_AS_MINIMUM)
+    assert listed(SHOWN_AS_MINIMUM) == {s for s, k in kinds.items() if D.LOWER_BOUND in k}
+    not_observed_signals = listed(NOT_OBSERVED_BY_ESTIMATES) & set(D.SIGNALS)
+    assert not_observed_signals == {s for s, k in kinds.items() if D.NOT_OBSERVED in k}
+    page = render_html(airlines_report)
+    assert "<b>Shown only as a minimum (a sample)</b>" in page

@@ -11,8 +11,8 @@ import pytest
 from openpyxl import load_workbook
 
 from pipeline.api import open_store
-from pipeline.report import (QUADRANT_LABELS, _leaderboard, _quadrant_labels, build_report, export_tables,
-                             render_html)
+from pipeline.report import (QUADRANT_LABELS, _cell_stage, _leaderboard, _quadrant_labels, _stage_bounds,
+                             build_report, export_tables, render_html)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,29 @@ def test_leaderboard_reads_intervals_by_their_low_end():
     board = _leaderboard(["a", "b", "c"], est, specs).set_index("org")
     assert board.at["a", "rank"] == 1 and board.at["b", "rank"] == 2 and pd.isna(board.at["c", "rank"])
     assert board.at["b", "score_low"] == 0 and board.at["b", "score_high"] == 100
+
+
+def test_smi_shows_its_possible_quadrants_and_stays_out_of_the_score():
+    from models.spec import load_models
+
+    specs = load_models()
+    smmm = {"org": "a", "model": "smmm", "stage": "x", "stage_index": 1, "status": "ok",
+            "stage_low_index": 1, "stage_high_index": 1, "stages_possible": specs["smmm"].stage_names[1]}
+    smi = {"org": "a", "model": "smi", "stage": "Conservative", "stage_index": 1, "status": "interval",
+           "stage_low_index": 1, "stage_high_index": 3, "stages_possible": "Conservative|#SocialFirst"}
+    alone = _leaderboard(["a"], pd.DataFrame([smmm]), specs)
+    board = _leaderboard(["a"], pd.DataFrame([smmm, smi]), specs)
+    assert board[["score_low", "score_high", "models_judged"]].equals(alone[["score_low", "score_high",
+                                                                               "models_judged"]])
+    assert board.at[0, "models_judged"] == 1
+    cell = _cell_stage(_stage_bounds(pd.DataFrame([smi])).iloc[0].to_dict(), specs)
+    assert "Conservative / #SocialFirst" in cell and "of 4" not in cell and "Contenders" not in cell
+
+
+def test_report_shows_smi_as_quadrants(page):
+    summary, matrix = section(page, "summary"), section(page, "stage-matrix")
+    assert "SMI's quadrants are no ordered scale" in summary
+    assert "<td class='quadrant'>" in summary and "<td class='quadrant'>" in matrix
 
 
 def test_single_run_says_first_run_and_draws_no_history(synthetic_db):
