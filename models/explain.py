@@ -254,7 +254,8 @@ def render_text(exp: dict) -> str:
     if exp["current_stage_criteria"]:
         lines.append(f"  criteria of {exp['stage']}: " + "; ".join(
             f"{c['criterion']} — {c['verdict']}" for c in exp["current_stage_criteria"]))
-    lines.append("  probabilities: " + ", ".join(f"{k} {v:.2f}" for k, v in exp["probabilities"].items()))
+    if exp["status"] != "insufficient_evidence":   # without a verdict the classifier alone is no stage
+        lines.append("  probabilities: " + ", ".join(f"{k} {v:.2f}" for k, v in exp["probabilities"].items()))
     lines.append("  signals (value | current stage needs | next stage needs):")
     for s in exp["signals"]:
         value = NOT_OBSERVED_TEXT if s["observed"] == D.NOT_OBSERVED else _fmt(s["value"], s["unit"])

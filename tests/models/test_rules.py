@@ -9,7 +9,7 @@ import pytest
 
 from connectors.observation import OBSERVES, observe
 from models import dimensions as D
-from models.explain import explain_row, stage_criteria
+from models.explain import explain_row, render_text, stage_criteria
 from models.rules import ABSTAIN, FAIL, HOLD, UNOBSERVED, comparison_verdicts, rule_frame
 from models.spec import load_model, load_models
 
@@ -192,6 +192,17 @@ def test_smi_advice_names_only_the_axes_still_to_raise():
                                                            if f"{s} " in item}
     assert not named & investment, named
     assert any("platforms" in item for item in exp["not_assessable"] + exp["gaps"])
+
+
+def test_an_estimate_without_any_verdict_shows_no_stage_probabilities():
+    # one mention answered in two minutes: no criterion reaches a verdict; the classifier alone is no stage
+    spec, frame = load_model("smmm"), _org(TWCS, posts=1.0, mentions=1.0, answered=1.0, replies=1.0, response_rate=1.0)
+    rules = rule_frame(spec, frame)
+    assert rules.status[0] == "insufficient_evidence"
+    record = {**_estimate_record(spec, rules, frame), "stage": None, "stage_index": None,
+              "probabilities": {"Introductory": 0.92, "Integrated": 0.08}}
+    text = render_text(explain_row(frame.iloc[0].to_dict(), record))
+    assert "insufficient evidence" in text and "probabilities" not in text and "0.92" not in text
 
 
 def test_rule_walk_is_monotone_in_every_signal():
