@@ -219,7 +219,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
     produced = [f.name for g in groups for f in g.features]
     # restricted builds filter on a temp table (a semi join), not list_contains over a long list per row
     only_orgs = "" if orgs is None else " and org_id in (select org_id from build_orgs)"
-    with transaction(con):
+    with transaction(con):    # a build that fails rolls its temp tables back with everything else
         refresh_facts(con)
         install_text_macros(con)
         if orgs is not None:
@@ -227,7 +227,23 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
                         [list(orgs)])
         for window_days, rows_sql in _computed_windows(con, groups, as_of, windows):
             _replace_window(con, as_of, window_days, produced, rows_sql, [], only_orgs)
+    _drop_work_tables(con)
     return as_of
+
+
+_WORK_TABLE = r"^(stg|feat|prev)_|^build_orgs$"
+
+
+def _drop_work_tables(con) -> None:
+    """The temp tables and views a build leaves (staging rows, each group's and previous window's
+    results): they hold every staged row, and what runs next on the connection (estimation, a facts
+    rebuild at 10M posts) needs the memory limit to itself."""
+    for kind, name in con.execute(
+            "select 'view', view_name from duckdb_views() where temporary and regexp_matches(view_name, ?) "
+            "union all "
+            "select 'table', table_name from duckdb_tables() where temporary and regexp_matches(table_name, ?)",
+            [_WORK_TABLE, _WORK_TABLE]).fetchall():
+        con.execute(f"drop {kind} if exists {name}")
 
 
 def _computed_windows(con, groups: list[FeatureGroup], as_of: datetime,
@@ -280,6 +296,7 @@ def compute_feature_rows(con: duckdb.DuckDBPyConnection, as_of: datetime,
     tables = [con.execute(f"select ?::integer as window_days, scope, org_id, platform, account, feature, "
                           f"value, evidence from ({rows_sql})", [window_days]).to_arrow_table()
               for window_days, rows_sql in _computed_windows(con, feature_groups(), as_of, windows)]
+    _drop_work_tables(con)
     return pa.concat_tables(tables)
 
 

@@ -258,3 +258,13 @@ def test_a_failed_build_stores_nothing(acme, monkeypatch):
     monkeypatch.setattr(runner, "feature_groups", lambda: groups)
     build_features(acme.con, AS_OF)   # no transaction was left open on the connection
     assert org_row(acme).posts == 10
+
+
+def test_a_build_leaves_none_of_its_work_tables_on_the_connection(acme):
+    # the staged rows and the groups' results are dropped when a build ends: what runs next on the
+    # connection (estimation, a facts rebuild) has the memory limit to itself
+    build_features(acme.con, AS_OF, windows=(0, 30))            # 30: the previous window's tables too
+    temporary = acme.con.execute("select table_name from duckdb_tables() where temporary union all "
+                                 "select view_name from duckdb_views() where temporary").fetchall()
+    assert not [name for (name,) in temporary if name.startswith(("stg_", "feat_", "prev_"))], temporary
+    assert org_row(acme, window=30).posts == 9                   # the build stored its rows
