@@ -44,6 +44,10 @@ REPLY_LIMIT_S = 72 * 3600   # a reply later than this after the mention does not
 # they touch would take passes over all the facts only to derive nearly all of them again (a first load).
 REBUILD_SHARE = 0.5
 FACT_TABLES = ("fact_thread_posts", "fact_mentions", "fact_org_posts")
+# The facts of a derivation are inserted in passes of at most this many target posts, each pass the
+# targets of one hash partition (every lookup still reads all of fact_ctx): at the store's default
+# memory limit (1200 MB) one pass over 10.1M posts ran out of memory in the mentions' joins.
+POSTS_PER_PASS = 3_000_000
 
 
 def facts_code(con: duckdb.DuckDBPyConnection) -> str:
@@ -100,10 +104,18 @@ select w.platform, w.root_id, max(w.depth) as depth,
 from fact_walk w
 join fact_ctx c using (platform, post_id)
 group by w.platform, w.root_id;
+"""
 
+
+def _in_pass(post_id: str) -> str:
+    """The rows of this pass's targets (pass getvariable('fact_part') of getvariable('fact_parts'): _derive)."""
+    return f"hash({post_id}) % getvariable('fact_parts') = getvariable('fact_part')"
+
+
+_DERIVE_THREAD_POSTS = f"""
 insert into fact_thread_posts
 with
-targets as (select * from fact_ctx where is_target),
+targets as (select * from fact_ctx where is_target and {_in_pass('post_id')}),
 c2c_candidates as (
     -- a customer replying to another customer's post
     select c.platform, c.post_id, par.in_reply_to as parent_reply_to, par.post_id as parent_id
@@ -152,10 +164,10 @@ join fact_acc oa on oa.platform = m.platform and oa.mention_key = m.mention_key
 group by m.platform, m.post_id;
 """
 
-_DERIVE_MENTIONS = """
+_DERIVE_MENTIONS = f"""
 insert into fact_mentions
 with
-customer_posts as (select * from fact_ctx where is_target and not by_org),
+customer_posts as (select * from fact_ctx where is_target and not by_org and {_in_pass('post_id')}),
 via_parent as (
     -- rule 1: the customer replies to a post by org account A
     select c.platform, c.post_id, parent.author_key as account, parent.created_at as known_at
@@ -210,7 +222,7 @@ left join org_replies o on o.platform = a.platform and o.post_id = a.post_id and
 left join fact_thread_stats ts on ts.platform = a.platform and ts.root_id = a.root_id;
 """
 
-_DERIVE_ORG_POSTS = """
+_DERIVE_ORG_POSTS = f"""
 insert into fact_org_posts
 select p.platform, p.post_id, w.root_id, p.author_key, p.created_at, p.in_reply_to,
        p.private_channel, p.has_link, p.has_media, p.has_hashtag, p.signature,
@@ -222,7 +234,7 @@ left join fact_ctx c on c.platform = p.platform and c.post_id = p.in_reply_to an
 left join fact_ctx g on g.platform = c.platform and g.post_id = c.in_reply_to and g.by_org
 left join fact_walk w on w.platform = p.platform and w.post_id = p.post_id
 left join fact_thread_stats ts on ts.platform = w.platform and ts.root_id = w.root_id
-where p.is_target and p.by_org;
+where p.is_target and p.by_org and {_in_pass('p.post_id')};
 """
 
 # The posts an incremental refresh starts from: loaded (new or changed) since the last one, deleted
@@ -325,9 +337,17 @@ def _install(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _derive(con: duckdb.DuckDBPyConnection) -> None:
-    """Facts for the fact_ctx rows flagged is_target, whose old facts are already gone."""
-    for sql in (_FIRST_MENTIONED, _DERIVE_THREADS, _DERIVE_MENTIONS, _DERIVE_ORG_POSTS):
-        con.execute(sql)
+    """Facts for the fact_ctx rows flagged is_target, whose old facts are already gone: the threads and
+    first mentions of all of them, then their facts in passes of at most POSTS_PER_PASS targets."""
+    con.execute(_FIRST_MENTIONED)
+    con.execute(_DERIVE_THREADS)
+    (targets,) = con.execute("select count(*) from fact_ctx where is_target").fetchone()
+    parts = max(1, -(-targets // POSTS_PER_PASS))
+    con.execute("set variable fact_parts = ?::ubigint", [parts])
+    for part in range(parts):
+        con.execute("set variable fact_part = ?::ubigint", [part])
+        for sql in (_DERIVE_THREAD_POSTS, _DERIVE_MENTIONS, _DERIVE_ORG_POSTS):
+            con.execute(sql)
 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:

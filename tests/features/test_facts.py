@@ -116,6 +116,19 @@ def test_ten_slices_in_any_order_give_the_facts_and_features_of_the_whole_file(t
     assert whole_features.equals(sliced_features)
 
 
+def test_facts_derived_in_several_passes_equal_those_of_one(tmp_path, monkeypatch):
+    import features.facts as facts
+
+    with writer(tmp_path / "passes.duckdb") as store:
+        import_twcs(store, write_csv(tmp_path / "all.csv", conversations()))
+        store.refresh_facts()
+        one_pass = facts_snapshot(store)
+        monkeypatch.setattr(facts, "POSTS_PER_PASS", 150)   # ~1,000 posts: seven passes
+        with store.transaction() as con:
+            rebuild_facts(con)
+        assert_same_facts(one_pass, facts_snapshot(store))
+
+
 def test_a_new_org_account_reassigns_and_a_deletion_is_seen(tmp_path):
     with writer(tmp_path / "accounts.duckdb") as store:
         import_twcs(store, write_csv(tmp_path / "all.csv", conversations()))
