@@ -336,9 +336,10 @@ def _install(con: duckdb.DuckDBPyConnection) -> None:
                 "select platform, handle_key, pseudonym(handle_key) as mention_key from accounts")
 
 
-def _derive(con: duckdb.DuckDBPyConnection) -> None:
+def _derive(con: duckdb.DuckDBPyConnection) -> int:
     """Facts for the fact_ctx rows flagged is_target, whose old facts are already gone: the threads and
-    first mentions of all of them, then their facts in passes of at most POSTS_PER_PASS targets."""
+    first mentions of all of them, then their facts in passes of at most POSTS_PER_PASS targets.
+    Returns the number of targets."""
     con.execute(_FIRST_MENTIONED)
     con.execute(_DERIVE_THREADS)
     (targets,) = con.execute("select count(*) from fact_ctx where is_target").fetchone()
@@ -348,6 +349,7 @@ def _derive(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("set variable fact_part = ?::ubigint", [part])
         for sql in (_DERIVE_THREAD_POSTS, _DERIVE_MENTIONS, _DERIVE_ORG_POSTS):
             con.execute(sql)
+    return targets
 
 
 def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -371,8 +373,7 @@ def rebuild_facts(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(f"delete from {table}")
     con.execute(f"create or replace temp table fact_ctx as select {_CONTEXT_COLUMNS}, true as is_target "
                 "from posts p left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
-    _derive(con)
-    (derived,) = con.execute("select count(*) from fact_ctx").fetchone()
+    derived = _derive(con)
     _drop_work_tables(con)
     _record(con, facts_code(con))
     return derived
@@ -413,8 +414,7 @@ def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
                     "as is_target "
                     "from posts p semi join fact_ctx_keys k on k.platform = p.platform and k.post_id = p.post_id "
                     "left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
-        _derive(con)
-        (derived,) = con.execute("select count(*) from fact_ctx where is_target").fetchone()
+        derived = _derive(con)
     _drop_work_tables(con)
     _record(con, code)
     return derived
