@@ -39,7 +39,7 @@ from models.spec import MODEL_IDS, load_model
 from pipeline.config import DEFAULT_WINDOW_DAYS
 from pipeline.estimation import (describe_estimate, in_model_order, latest_estimate_key, org_dimensions, org_frame,
                                  resolve_as_of)
-from pipeline.orgs import all_org_ids, unknown_organisations
+from pipeline.orgs import all_org_ids, unknown_organisations, unknown_organisations_error
 from pipeline.store import Store, default_db_path
 from pipeline.training.cache import ModelCache, load_or_train
 
@@ -101,11 +101,9 @@ class Analyst:
         """Organisation ids selected by `group` and/or `orgs`; raises ValueError when an id of `orgs` is
         no organisation or none match."""
         named = _list(orgs)
-        if named:
-            known = all_org_ids(self.store)
-            unknown = sorted(set(named) - set(known))
-            if unknown:
-                raise ValueError(unknown_organisations(unknown, known))
+        error = named and unknown_organisations_error(self.store, named)
+        if error:
+            raise ValueError(error)
         ids = list(self.organisations(group, orgs)["org"])
         if not ids:
             known = ", ".join(self.groups()) or "none configured"

@@ -18,7 +18,7 @@ from models.estimate import estimate
 from models.labels import LabelError, validate as validate_label
 from models.spec import MODEL_IDS, load_model
 from pipeline.confidence import with_data_confidence
-from pipeline.orgs import all_org_ids, unknown_organisations
+from pipeline.orgs import unknown_organisations_error
 from pipeline.store import utcnow
 
 ESTIMATE_COLUMNS = ["org", "model", "stage", "stage_index", "confidence", "status", "stage_low_index",
@@ -184,10 +184,9 @@ def add_labels(store, labels: list[tuple[str, str, str]], source: str) -> int:
     """Store analyst labels (org, model, stage), each validated against the model files and the stored
     organisations."""
     checked = [validate_label(*label) for label in labels]
-    known = all_org_ids(store)
-    unknown = sorted({org for org, _, _ in checked} - set(known))
-    if unknown:
-        raise LabelError(unknown_organisations(unknown, known))
+    error = unknown_organisations_error(store, [org for org, _, _ in checked])
+    if error:
+        raise LabelError(error)
     now = utcnow()
     with store.transaction() as con:
         con.executemany("insert into labels values (?, ?, ?, ?, ?)", [(o, m, s, source, now) for o, m, s in checked])

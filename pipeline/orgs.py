@@ -34,6 +34,14 @@ def all_org_ids(store) -> list[str]:
     return [o for (o,) in store.con.execute("select org_id from organisations order by 1").fetchall()]
 
 
+def unknown_organisations_error(store, names) -> str | None:
+    """The error for those of `names` that are no stored organisation (unknown_organisations); None
+    when every one is."""
+    known = all_org_ids(store)
+    unknown = sorted(set(names) - set(known))
+    return unknown_organisations(unknown, known) if unknown else None
+
+
 def unknown_organisations(names: list[str], known: list[str]) -> str:
     """The error for names that are no organisation: each name, then the known ids (the first
     KNOWN_IDS_SHOWN and how many more)."""
