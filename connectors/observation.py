@@ -93,3 +93,14 @@ def observe(kinds, partial=()) -> dict[str, str]:
             if KIND_ORDER[how] > KIND_ORDER[result[need]]:
                 result[need] = how
     return result
+
+
+def source_observations() -> dict[str, dict[str, str]]:
+    """Every distinct way one kind of real source observes the needs (the synthetic generator, which shows
+    everything, left out), named by the kinds that observe so: what the classifiers are trained to read
+    (models.estimate.fit_models) and the evaluation shows its test organisations as."""
+    kinds_by_way: dict[tuple, list[str]] = {}
+    for kind in sorted(OBSERVES):
+        if kind != "synthetic":
+            kinds_by_way.setdefault(tuple(observe([kind]).items()), []).append(kind)
+    return {"/".join(kinds): dict(way) for way, kinds in kinds_by_way.items()}

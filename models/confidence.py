@@ -152,8 +152,9 @@ def apply_data_confidence(records: list[dict], replicate_bounds: dict[tuple[str,
             continue
         low, high = record["stage_low_index"], record["stage_high_index"]
         share = stage_share(replicates[0], replicates[1], low, high)
-        probabilities = list(record["probabilities"].values())
-        classifier_probability = float(sum(probabilities[low:high + 1]))
+        # the classifier's own probability of the point or interval (its `probabilities` are restricted
+        # to the interval, so they hold all of it)
+        classifier_probability = float(record["confidence"])
         shrink = 0.0 if distribution is None else distribution["shrink"]
         weight = classifier_weight * (1.0 - shrink)
         record["confidence"] = round(combined_confidence(share, classifier_probability, weight), 4)

@@ -230,19 +230,55 @@ def compute(features: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"org": features["org"] if "org" in features.columns else features.index.astype(str)})
     out = pd.concat([out, signals.add_prefix("sig_"), kinds.add_prefix("obs_"), scores.add_prefix("score_"),
                      dims], axis=1)
-    observable = (kinds != NOT_OBSERVED).sum(axis=1)
-    out["completeness"] = (scores.notna().sum(axis=1) / observable.where(observable > 0)).fillna(0.0)
+    out["completeness"] = _completeness(scores, kinds)
     for volume in EVIDENCE:
         out[volume] = features[volume].fillna(0).astype(float) if volume in features.columns else 0.0
     return out
 
 
+def _completeness(scores: pd.DataFrame, kinds: pd.DataFrame) -> pd.Series:
+    """Share of the signals the sources can show that have a value (0 where they can show none)."""
+    observable = (kinds != NOT_OBSERVED).sum(axis=1)
+    return (scores.notna().sum(axis=1) / observable.where(observable > 0)).fillna(0.0)
+
+
 def classifier_inputs(dims: pd.DataFrame) -> np.ndarray:
     """The matrix the classifiers read: dimension scores then signal scores, all oriented so higher is
-    more mature (so monotone constraints apply to every column); a signal not observed is NaN. No rule
-    stage and no criterion margins: an evaluation against a truth other than the rules' must not see
-    the rules' reading through the inputs."""
-    return dims.reindex(columns=INPUT_NAMES).to_numpy(dtype=float)
+    more mature (so monotone constraints apply to every column). Only exactly observed signals are
+    values here: a signal not observed is NaN, and so is one observed only as a lower bound (a sample's
+    count: the rules use it as a minimum, a classifier would read it as the value); the dimension
+    columns are the means of the exactly observed scores. No rule stage and no criterion margins: an
+    evaluation against a truth other than the rules' must not see the rules' reading through the inputs."""
+    scores = dims.reindex(columns=[f"score_{s}" for s in SIGNALS]).to_numpy(dtype=float)
+    kinds = dims.reindex(columns=[f"obs_{s}" for s in SIGNALS]).to_numpy(dtype=object)
+    exact = pd.isna(kinds) | (kinds == EXACT)      # a frame without obs_ columns is fully observed
+    scores = np.where(exact, scores, np.nan)
+    known = ~np.isnan(scores)
+    dimensions = []
+    for members in _DIMENSION_MEMBERS:
+        count = known[:, members].sum(axis=1)
+        total = np.where(known[:, members], scores[:, members], 0.0).sum(axis=1)
+        dimensions.append(np.where(count > 0, total / np.maximum(count, 1), np.nan))
+    return np.column_stack(dimensions + [scores])
+
+
+def as_observed(dims: pd.DataFrame, observes: dict[str, str]) -> pd.DataFrame:
+    """The rows of `dims` (fully observed, as compute() returns them) as sources observing each need as
+    `observes` says (need -> exact | lower_bound | none; a need it leaves out is none) would show them:
+    signals they cannot show not observed, the others kept and marked with how they are observed. Lower
+    bounds keep the exact value, so this shows observation, not a sample's thinning."""
+    out = dims.copy()
+    for scale in SCALES:
+        weakest = min((observes.get(need, NOT_OBSERVED) for need in scale.needs), key=_STRENGTH.get)
+        out[f"obs_{scale.signal}"] = weakest
+        if weakest == NOT_OBSERVED:
+            out[f"sig_{scale.signal}"] = np.nan
+            out[f"score_{scale.signal}"] = np.nan
+    scores = out[[f"score_{s}" for s in SIGNALS]].set_axis(SIGNALS, axis=1)
+    out[DIMENSIONS] = dimension_scores(scores)
+    out["completeness"] = _completeness(scores, out[[f"obs_{s}" for s in SIGNALS]].set_axis(SIGNALS, axis=1))
+    return out
 
 
 INPUT_NAMES = DIMENSIONS + [f"score_{s}" for s in SIGNALS]
+_DIMENSION_MEMBERS = [[i for i, s in enumerate(SCALES) if s.dimension == dim] for dim in DIMENSIONS]

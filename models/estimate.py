@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import os
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,33 +60,38 @@ def model_inputs(dims: pd.DataFrame) -> np.ndarray:
 
 
 def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
-               classifier: OrdinalStageClassifier | None = None) -> FittedModels:
-    """Fit every model. `train`: dimension rows with `truth_<model>` (ordinal) and
+               classifier: OrdinalStageClassifier | None = None,
+               observations: Sequence[dict[str, str]] = ()) -> FittedModels:
+    """Fit every model. `train`: fully observed dimension rows with `truth_<model>` (ordinal) and
     `truth_smi_<axis>` (0/1) columns; `analyst`: dimension rows of labelled organisations with columns
-    `model` and `stage_index` (one row per label)."""
+    `model` and `stage_index` (one row per label). `observations`: how the sources estimates will read
+    observe each need (need -> exact | lower_bound | none, one mapping per kind of source): the training
+    rows are learned once as they are and once as each of those would show them (D.as_observed), so a
+    classifier has seen what an input its sources cannot show leaves it to go on."""
     from threadpoolctl import threadpool_limits
 
     # Many small fits: OpenMP threads cost more than they give (about 12x slower on 2 shared cores).
     with threadpool_limits(limits=1):
-        return _fit_models(train, analyst, classifier)
+        return _fit_models(train, analyst, classifier, observations)
 
 
 def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
-                classifier: OrdinalStageClassifier | None) -> FittedModels:
+                classifier: OrdinalStageClassifier | None, observations: Sequence[dict[str, str]]) -> FittedModels:
     from sklearn.base import clone
 
     template = classifier or OrdinalStageClassifier()
     specs = load_models()
-    fitted = FittedModels(info={"train_orgs": int(len(train)),
+    fitted = FittedModels(info={"train_orgs": int(len(train)), "observations": len(observations),
                                 "analyst_labels": 0 if analyst is None else int(len(analyst))})
-    X_train = model_inputs(train)
+    views = [train] + [D.as_observed(train, observes) for observes in observations]
+    X_train = np.vstack([model_inputs(view) for view in views])
     for model_id, spec in specs.items():
         targets: dict[str, np.ndarray] = {}
         if spec.kind == "quadrant":
             for axis in spec.axes:
-                targets[axis.name] = train[f"truth_smi_{axis.name}"].to_numpy()
+                targets[axis.name] = np.tile(train[f"truth_smi_{axis.name}"].to_numpy(), len(views))
         else:
-            targets[model_id] = train[f"truth_{model_id}"].to_numpy()
+            targets[model_id] = np.tile(train[f"truth_{model_id}"].to_numpy(), len(views))
         for name, y in targets.items():
             # a population generated for another model has no truth for this one: left out of its fit
             known = ~pd.isna(y)

@@ -95,9 +95,11 @@ def score_against_truth(rows: list[dict], truth: pd.DataFrame) -> dict:
     truth_<model>; organisations without a truth for a model, NaN, are not scored for it).
 
     combined: exact / within-one of the reported point (stage_index, the low end of an interval), ECE of
-    its confidence, and -- only when the records carry intervals -- coverage (low <= truth <= high) and
-    the mean width (high - low). rules_only: exact / within-one of the rule stage. Estimates with status
-    insufficient_evidence are counted, not scored."""
+    its confidence (the probability of the reported point or interval, so counted right when the truth
+    lies in the interval), and -- only when the records carry intervals -- coverage (the truth among
+    the stages still possible: low <= truth <= high for an ordinal model), the mean width (high - low) and `classifier_exact`, how often the classifier's most likely
+    stage inside the interval is the truth. rules_only: exact / within-one of the rule stage. Estimates
+    with status insufficient_evidence are counted, not scored."""
     specs = load_models()
     frame = pd.DataFrame(rows)
     intervals = "stage_low_index" in frame.columns
@@ -113,11 +115,18 @@ def score_against_truth(rows: list[dict], truth: pd.DataFrame) -> dict:
         true = staged[column].to_numpy(dtype=int)
         pred = staged["stage_index"].to_numpy(dtype=int)
         rule = np.array([spec.index_of(s) for s in staged["rule_stage"]], dtype=int) if len(staged) else pred
+        low, high = stage_bounds(staged) if intervals else (pred, pred)
+        # the stages still possible, where the records name them (smi's quadrants are not a range)
+        covered = (np.array([spec.stage_names[t] in possible.split("|")
+                             for t, possible in zip(true, staged["stages_possible"])], dtype=bool)
+                   if "stages_possible" in staged else (low <= true) & (true <= high))
         combined = {"exact": _mean(true == pred), "within_one": _mean(_within_one(model_id, true, pred)),
-                    "ece": round(expected_calibration_error(staged["confidence"].to_numpy(float), true == pred), 4)}
+                    "ece": round(expected_calibration_error(staged["confidence"].to_numpy(float), covered), 4)}
         if intervals:
-            low, high = stage_bounds(staged)
-            combined.update(coverage=_mean((low <= true) & (true <= high)), mean_width=_mean(high - low))
+            combined.update(coverage=_mean(covered), mean_width=_mean(high - low))
+        if intervals and "classifier_stage" in staged:
+            chosen = np.array([spec.index_of(s) for s in staged["classifier_stage"]], dtype=int)
+            combined["classifier_exact"] = _mean(chosen == true)
         result[model_id] = {"combined": combined,
                             "rules_only": {"exact": _mean(true == rule),
                                            "within_one": _mean(_within_one(model_id, true, rule))},

@@ -348,7 +348,7 @@ def evaluate_command(
     """Score rules-only and rules+classifier per model: train-A->test-A, A->B and B->A (generator B: a
     latent stage with seed-narrative behaviour, three operationalisations), with the spread over them."""
     from models.evaluate import meets_targets
-    from pipeline.training.evaluation import evaluate_generators, spread_table, table
+    from pipeline.training.evaluation import evaluate_generators, observed_table, spread_table, table
 
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
@@ -362,6 +362,8 @@ def evaluate_command(
     show(table(result), "table", title=f"evaluation: combined (rules + classifier) beside rules only; "
                                         f"seeds A {seed_a}, B {seed_b}, window {window} d")
     show(spread_table(result), "table", title="spread over the operationalisations O1..O3 (min..max)")
+    show(observed_table(result), "table", title="A->A with the test organisations as each kind of real source "
+                                                "shows them (ece: of the point or interval reported)")
     worse = [f"{m} {d} {o}" for m, ds in result["models"].items() for d in ("A→B", "B→A")
              for o, ok in ds[d]["not_worse"].items() if not ok]
     console.print("combination not worse than rules only on the generator it was not trained on: "

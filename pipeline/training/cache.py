@@ -15,6 +15,7 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
+from connectors import observation
 from features.cache import code_digest as feature_code_digest
 from features.runner import build_features
 from models import dimensions as D
@@ -29,13 +30,15 @@ DEFAULT_TRAIN_SEED = 7001
 DEFAULT_TRAIN_ORGS = 400
 
 
-def training_frame(seed: int, orgs: int, window_days: int, behaviour=None, prefix: str = "train") -> pd.DataFrame:
+def training_frame(seed: int, orgs: int, window_days: int, behaviour=None, prefix: str = "train",
+                   thread_fraction: float | None = None) -> pd.DataFrame:
     """Generate synthetic organisations into a scratch store, build features for the estimation
     window and return their dimension rows with the true stage indices (`truth_<model>`, and
-    `truth_smi_investment` / `truth_smi_innovation` for the SMI axes)."""
+    `truth_smi_investment` / `truth_smi_innovation` for the SMI axes). With `thread_fraction`, the store
+    holds only that share of their conversation threads, observed as a twcs sample is."""
     with writer(":memory:", "training") as store:
         _, _, data = synthetic.import_synthetic(store, seed, orgs, behaviour=behaviour or synthetic.Behaviour(),
-                                                prefix=prefix)
+                                                prefix=prefix, thread_fraction=thread_fraction)
         build_features(store.con, synthetic.END, windows=(window_days,))
         dims = D.compute(org_frame(store, synthetic.END, window_days))
     smi = load_models()["smi"]
@@ -51,13 +54,15 @@ def training_frame(seed: int, orgs: int, window_days: int, behaviour=None, prefi
 
 
 def training_code_digest() -> str:
-    """Changes whenever the model files, the model code, the feature SQL or the generator change."""
+    """Changes whenever the model files, the model code, the feature SQL, the generator or the sources'
+    observation model change."""
     h = hashlib.sha256(feature_code_digest().encode())
     models_folder = resources.files("models")
     for entry in sorted(models_folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith((".toml", ".py")):
             h.update(entry.name.encode() + entry.read_bytes())
     h.update(Path(synthetic.__file__).read_bytes())
+    h.update(Path(observation.__file__).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -143,7 +148,8 @@ def load_or_train(store, dims: pd.DataFrame | None, window_days: int, *, seed: i
         train = training_frame(seed, orgs, window_days)
         if train_file:
             _write_atomically(train_file, train.to_parquet)
-    fitted = fit_models(train, analyst if len(analyst) else None)
+    fitted = fit_models(train, analyst if len(analyst) else None, 
+                        observations=list(observation.source_observations().values()))
     # the training inputs travel with the fit: estimates are checked against them (out of distribution)
     fitted.info.update(seed=seed, code=key, labels=label_key, window_days=window_days,
                        input_reference=input_reference(train))

@@ -9,7 +9,14 @@ scored for
 - B->A: trained on B, tested on A;
 the classifiers read signal scores only (never the rule stage or criterion margins), so on B they
 cannot learn the rules back as the answer;
-each B direction once per operationalisation, with the spread (min..max) over them. `not_worse` says,
+each B direction once per operationalisation, with the spread (min..max) over them. The classifiers are
+trained as the store's are: on the training rows as they are and as each kind of real source would show
+them (connectors/observation.py). `observed`: A->A once more per kind of real source, the test
+organisations as that source would show them: timelines with what they cannot show not observed
+(D.as_observed), and for twcs, a sample of conversations, THREAD_FRACTIONS of their threads loaded as a
+twcs file (counts then are lower bounds of what the organisation did): how wide the intervals get,
+whether they still hold the truth, and whether the confidence and the classifier's stage inside the
+interval still mean what they say. `not_worse` says,
 per direction and operationalisation, whether the combination is at least as good as the rules alone
 (exact and within-one) on the generator the classifier was not trained on.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from connectors.observation import source_observations
 from features.runner import build_features
 from models import dimensions as D
 from models.estimate import estimate, fit_models
@@ -29,6 +37,8 @@ from pipeline.training import narrative
 from pipeline.training.cache import training_frame
 
 DIRECTIONS = ("A→A", "A→B", "B→A")
+# The test organisations as samples of conversations hold them: these shares of their threads, loaded as twcs
+THREAD_FRACTIONS = (0.5, 0.2)
 
 
 def narrative_frame(seed: int, orgs_per_model: int, window_days: int, operationalisation: str = "O1",
@@ -59,18 +69,25 @@ def evaluate_generators(orgs: int = 200, orgs_per_model: int = 100, *, window_da
     "a_to_a_detail": models.evaluate.metrics of A->A, "sizes": ...}."""
     train_a = training_frame(seed_a, orgs, window_days, prefix="train")
     test_a = training_frame(seed_a + 1, orgs, window_days, prefix="test")
-    trained_on_a = fit_models(train_a)
+    sources = source_observations()
+    trained_on_a = fit_models(train_a, observations=list(sources.values()))
     a_to_a_rows = estimate(trained_on_a, test_a)
     scores = {"A→A": {"-": score_against_truth(a_to_a_rows, test_a)}, "A→B": {}, "B→A": {}}
+    observed = {kinds: score_against_truth(estimate(trained_on_a, D.as_observed(test_a, observes)), test_a)
+                for kinds, observes in sources.items() if "twcs" not in kinds.split("/")}
+    for fraction in THREAD_FRACTIONS:     # a sample of conversations is thinner, not only less visible
+        sample = training_frame(seed_a + 1, orgs, window_days, prefix="test", thread_fraction=fraction)
+        observed[f"twcs: {fraction:.0%} of the threads"] = score_against_truth(estimate(trained_on_a, sample), sample)
     for operationalisation in operationalisations:
         train_b = narrative_frame(seed_b, orgs_per_model, window_days, operationalisation, prefix="btrain")
         test_b = narrative_frame(seed_b + 1, orgs_per_model, window_days, operationalisation, prefix="btest")
         scores["A→B"][operationalisation] = score_against_truth(estimate(trained_on_a, test_b), test_b)
-        trained_on_b = fit_models(train_b)
+        trained_on_b = fit_models(train_b, observations=list(sources.values()))
         scores["B→A"][operationalisation] = score_against_truth(estimate(trained_on_b, test_a), test_a)
     return {"models": {m: {direction: _direction(scores[direction], m) for direction in DIRECTIONS}
                        for m in MODEL_IDS},
             "a_to_a_detail": metrics(a_to_a_rows, test_a),
+            "observed": observed,
             "sizes": {"generator_a_orgs": orgs, "generator_b_orgs_per_model": orgs_per_model,
                       "window_days": window_days, "operationalisations": list(operationalisations)}}
 
@@ -105,6 +122,14 @@ def table(result: dict) -> pd.DataFrame:
                              "not_worse": d["not_worse"][operationalisation], "n": r["n"],
                              "insufficient": r["insufficient"]})
     return pd.DataFrame(rows)
+
+
+def observed_table(result: dict) -> pd.DataFrame:
+    """Per kind of real source and model: A->A with the test organisations as that source shows them."""
+    return pd.DataFrame([{"source": kinds, "model": model_id, **{k: r["combined"].get(k) for k in
+                          ("coverage", "mean_width", "ece", "classifier_exact")}, "n": r["n"],
+                          "insufficient": r["insufficient"]}
+                         for kinds, by_model in result["observed"].items() for model_id, r in by_model.items()])
 
 
 def spread_table(result: dict) -> pd.DataFrame:

@@ -11,9 +11,10 @@ BATCH_POSTS = 100_000
 
 
 def load_generated(store: Store, organisations: list[Organisation], posts: list[Post],
-                   source: str) -> tuple[int, LoadCounts]:
-    """Returns (run_id, counts); the run is marked failed (and nothing stored) when the load raises."""
-    run_id = store.start_run(source, "synthetic")
+                   source: str, kind: str = "synthetic") -> tuple[int, LoadCounts]:
+    """Returns (run_id, counts); the run is marked failed (and nothing stored) when the load raises.
+    `kind`: the source kind the store observes the posts as (connectors/observation.py)."""
+    run_id = store.start_run(source, kind)
     counts = LoadCounts(read=len(posts))
     try:
         with store.transaction():

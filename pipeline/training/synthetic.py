@@ -298,13 +298,43 @@ def generate(seed: int = 7, orgs: int = 40, *, behaviour: Behaviour = Behaviour(
     return result
 
 
+def thread_sample(posts: list[Post], fraction: float, seed: int) -> list[Post]:
+    """The posts of a random `fraction` of the conversation threads (a thread: a post and every reply
+    under it): what a sample of conversations, as the twcs file is, holds of the organisations' activity."""
+    parent = {post.post_id: post.in_reply_to for post in posts}
+    roots: dict[str, str] = {}
+
+    def root(post_id: str) -> str:
+        chain = []
+        while post_id not in roots and parent.get(post_id) in parent:
+            chain.append(post_id)
+            post_id = parent[post_id]
+        found = roots.get(post_id, post_id)
+        for member in chain + [post_id]:
+            roots[member] = found
+        return found
+
+    of_post = [root(post.post_id) for post in posts]
+    threads = sorted(set(of_post))
+    kept = {thread for thread, draw in zip(threads, np.random.default_rng(seed).random(len(threads)))
+            if draw < fraction}
+    return [post for post, thread in zip(posts, of_post) if thread in kept]
+
+
 def import_synthetic(store: Store, seed: int = 7, orgs: int = 40, *, source: str | None = None,
-                     behaviour: Behaviour = Behaviour(), prefix: str = "syn") -> tuple[int, LoadCounts, SyntheticData]:
-    """Generate and load synthetic organisations through the normal load path. Returns (run_id, counts, data)."""
+                     behaviour: Behaviour = Behaviour(), prefix: str = "syn",
+                     thread_fraction: float | None = None) -> tuple[int, LoadCounts, SyntheticData]:
+    """Generate and load synthetic organisations through the normal load path. Returns (run_id, counts,
+    data). With `thread_fraction`, only that share of the conversation threads is loaded, as a twcs file
+    (a sample of conversations) would hold them: the store observes them as it observes twcs."""
     data = generate(seed, orgs, behaviour=behaviour, prefix=prefix)
     source = source or f"synthetic:seed={seed}:orgs={orgs}"
-    run_id, counts = load_generated(store, data.organisations, data.posts, source)
+    if thread_fraction is None:
+        run_id, counts = load_generated(store, data.organisations, data.posts, source)
+    else:
+        run_id, counts = load_generated(store, data.organisations, thread_sample(data.posts, thread_fraction, seed),
+                                        f"{source}:threads={thread_fraction}", kind="twcs")
     return run_id, counts, data
 
 
-__all__ = ["generate", "import_synthetic", "Behaviour", "SyntheticData", "replace"]
+__all__ = ["generate", "import_synthetic", "thread_sample", "Behaviour", "SyntheticData", "replace"]

@@ -69,13 +69,17 @@ def test_score_against_truth_scores_points_intervals_and_only_known_truths():
     names = specs["smmm"].stage_names
     truth = pd.DataFrame({"org": ["a", "b", "c", "d"], "truth_smmm": [2, 1, np.nan, 0]})
     rows = [{"org": o, "model": "smmm", "stage_index": p, "status": st, "confidence": 0.8, "rule_stage": names[r],
-             "stage_low_index": lo, "stage_high_index": hi}
-            for o, p, st, r, lo, hi in (("a", 2, "ok", 1, 2, 2), ("b", 0, "interval", 1, 0, 2),
-                                        ("c", 3, "ok", 3, 3, 3), ("d", None, "insufficient_evidence", 0, None, None))]
+             "stage_low_index": lo, "stage_high_index": hi, "classifier_stage": None if c is None else names[c]}
+            for o, p, st, r, lo, hi, c in (("a", 2, "ok", 1, 2, 2, 2), ("b", 0, "interval", 1, 0, 2, 2),
+                                           ("c", 3, "ok", 3, 3, 3, 3),
+                                           ("d", None, "insufficient_evidence", 0, None, None, None))]
     smmm = score_against_truth(rows, truth)["smmm"]
     assert smmm["n"] == 2 and smmm["insufficient"] == 1                 # c has no truth for smmm: not scored
     assert smmm["combined"]["exact"] == 0.5 and smmm["combined"]["within_one"] == 1.0
     assert smmm["combined"]["coverage"] == 1.0 and smmm["combined"]["mean_width"] == 1.0
+    # the confidence is of the point or interval reported: both hold the truth, so 0.8 is 0.2 too low
+    assert smmm["combined"]["ece"] == pytest.approx(0.2)
+    assert smmm["combined"]["classifier_exact"] == 0.5                 # b's interval holds 1, the classifier chose 2
     assert smmm["rules_only"]["exact"] == 0.5
     points = [{k: v for k, v in r.items() if not k.startswith("stage_")} | {"stage_index": r["stage_index"]}
               for r in rows]

@@ -3,10 +3,13 @@ them learn the rules back as the answer), and a fit leaves out rows with no trut
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from connectors.observation import observe, source_observations
 from models import dimensions as D
-from models.estimate import estimate, fit_models, model_inputs
+from models.classifier import OrdinalStageClassifier
+from models.estimate import classifier_proba, estimate, fit_models, model_inputs
 from models.spec import load_models
 from pipeline.training.cache import training_frame
 
@@ -30,3 +33,32 @@ def test_a_fit_skips_rows_without_truth_for_a_model(train):
     assert fitted.ordinal["smmm"].n_features_in_ == len(D.INPUT_NAMES)
     rows = estimate(fitted, train)
     assert {r["model"] for r in rows} == set(load_models())
+
+
+def test_as_a_sample_shows_them_signals_it_cannot_show_are_missing_and_minimums_are_not_read(train):
+    twcs = observe(["twcs"])
+    seen = D.as_observed(train, twcs)
+    assert seen["obs_posts_per_day_robust"].eq(D.NOT_OBSERVED).all() and seen["sig_media_share"].isna().all()
+    assert seen["obs_official_posts"].eq(D.LOWER_BOUND).all()
+    assert seen["obs_response_rate"].eq(D.EXACT).all()
+    np.testing.assert_array_equal(seen["sig_response_rate"], train["sig_response_rate"])
+    inputs = pd.DataFrame(D.classifier_inputs(seen), columns=D.INPUT_NAMES)
+    # a lower bound keeps its value for the rules, but the classifier does not read it as one
+    assert seen["score_official_posts"].notna().any() and inputs["score_official_posts"].isna().all()
+    assert inputs["score_response_rate"].notna().all()
+    # a dimension is the mean of the exactly observed scores only (presence: none of them under twcs)
+    assert inputs["presence"].isna().all()
+    responsiveness = [f"score_{s.signal}" for s in D.SCALES if s.dimension == "responsiveness"]
+    np.testing.assert_allclose(inputs["responsiveness"], seen[responsiveness].mean(axis=1))
+
+
+def test_a_fit_on_the_sources_observation_reads_no_minimum(train):
+    fitted = fit_models(train, observations=list(source_observations().values()),
+                        classifier=OrdinalStageClassifier(max_iter=20))
+    assert fitted.info["observations"] == len(source_observations())
+    seen = D.as_observed(train, observe(["twcs"]))
+    more = seen.copy()
+    more["sig_official_posts"] *= 10       # a sample ten times as large: a higher minimum, nothing else
+    more["score_official_posts"] = more["sig_official_posts"].map(D.SCALE_BY_SIGNAL["official_posts"].score)
+    for spec in load_models().values():
+        np.testing.assert_array_equal(classifier_proba(spec, fitted, seen), classifier_proba(spec, fitted, more))

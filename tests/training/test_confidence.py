@@ -54,12 +54,17 @@ def test_input_reference_flags_and_shrinks_inputs_far_outside_the_training_data(
 
 
 def _record(org, model, point, probabilities, low=None, high=None):
-    """An estimate record as models.estimate writes it: a point is the interval [point, point]."""
+    """An estimate record as models.estimate writes it: a point is the interval [point, point]; the
+    confidence is the classifier's own probability of it, `probabilities` its distribution restricted
+    to the interval (the mass outside moved to the nearest end)."""
+    low, high = (point, point) if low is None else (low, high)
+    restricted = np.zeros(len(probabilities))
+    for k, p in enumerate(probabilities):
+        restricted[min(max(k, low), high)] += p
     return {"org": org, "model": model, "stage_index": point, "stage": f"s{point}",
-            "status": "ok" if low is None else "interval",
-            "stage_low_index": point if low is None else low, "stage_high_index": point if high is None else high,
-            "confidence": probabilities[point], "explanation": {},
-            "probabilities": {f"s{k}": p for k, p in enumerate(probabilities)}}
+            "status": "ok" if low == high else "interval", "stage_low_index": low, "stage_high_index": high,
+            "confidence": float(sum(probabilities[low:high + 1])), "explanation": {},
+            "probabilities": {f"s{k}": p for k, p in enumerate(restricted.tolist())}}
 
 
 def test_apply_data_confidence_on_points_intervals_and_far_inputs():
@@ -72,6 +77,8 @@ def test_apply_data_confidence_on_points_intervals_and_far_inputs():
     a, b, c = C.apply_data_confidence([point, interval, insufficient], bounds, far)
     assert a["bootstrap_share"] == 0.75 and a["confidence"] == 0.75 and a["out_of_distribution"]  # classifier ignored
     assert b["bootstrap_share"] == 0.5 and b["confidence"] == pytest.approx(0.5 * 0.7 ** 0.5, abs=1e-4)
+    # the classifier's probability of the interval, not of its restricted distribution (1 by construction)
+    assert sum(list(interval["probabilities"].values())[1:3]) == pytest.approx(1.0)
     assert b["explanation"]["data_confidence"]["classifier_probability"] == pytest.approx(0.7)
     assert c["bootstrap_share"] is None and c["confidence"] == insufficient["confidence"]
     assert point["confidence"] == 0.64 and "bootstrap_share" not in point          # inputs are not changed
