@@ -228,15 +228,22 @@ def load_config(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Confi
             with problems.collect():
                 config.sources.append(_parse_source(source, index, path, where, problems))
 
-    seen_orgs = {org.id: org for org in config.organisations}
+    seen_org_ids = {org.id for org in config.organisations}
     seen_accounts = {(a.platform, a.key): org.id for org in config.organisations for a in org.accounts}
     with problems.collect():
         for index, org_table in enumerate(_type_check(raw.get("org", []), list, path, where.find("org"), "org")):
+            # a duplicate id is reported beside the table's other problems, not only once they are fixed
+            raw_id = org_table.get("id") if isinstance(org_table, dict) else None
+            duplicate = isinstance(raw_id, str) and raw_id in seen_org_ids
+            if duplicate:
+                problems.add(ConfigError(path, where.find("id", "org", index), "id",
+                                         f"duplicate organisation id {raw_id!r}"))
+            if isinstance(raw_id, str):
+                seen_org_ids.add(raw_id)
             with problems.collect():
                 org = _parse_org(org_table, index, path, where, problems)
-                if org.id in seen_orgs:
-                    raise ConfigError(path, where.find("id", "org", index), "id",
-                                      f"duplicate organisation id {org.id!r}")
+                if duplicate:
+                    continue
                 for account in org.accounts:
                     owner = seen_accounts.get((account.platform, account.key))
                     if owner is not None:
@@ -244,7 +251,6 @@ def load_config(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Confi
                                                  "handle", f"duplicate account {account.platform}:{account.handle} "
                                                  f"(already listed under {owner!r})"))
                     seen_accounts[(account.platform, account.key)] = org.id
-                seen_orgs[org.id] = org
                 config.organisations.append(org)
     problems.raise_if_any()
     return config

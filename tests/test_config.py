@@ -66,6 +66,12 @@ def test_bad_config_names_file_line_and_key(tmp_path, text, line, key, words):
 def test_duplicate_org_and_syntax_error(tmp_path):
     with pytest.raises(ConfigError, match=r":14: id: duplicate organisation id 'acme'"):
         load_config(write(tmp_path, GOOD + GOOD.replace("AcmeCare", "Other").replace("AcmeJobs", "Other2")))
+    # a duplicate with a field error of its own: both at once, not the duplicate only once the field is fixed
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, GOOD + GOOD.replace("AcmeCare", "Other").replace("AcmeJobs", "Other2")
+                          .replace('business_hours = "08:30-18:00"', 'business_hours = "late"')))
+    message = str(caught.value)
+    assert ":14: id: duplicate organisation id 'acme'" in message and ":18: business_hours:" in message, message
     with pytest.raises(ConfigError, match=r"bad.toml:2: syntax: invalid TOML"):
         load_config(write(tmp_path, "[[org]]\nid = \n", "bad.toml"))
     with pytest.raises(ConfigError, match="config file not found"):
