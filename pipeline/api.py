@@ -470,7 +470,9 @@ class Analyst:
         "first_reply_median_s": 600}. Keys: model signals (models.dimensions.SIGNALS) or stored org
         features (e.g. "posts", "mentions"). Returns one row per model: stored_stage (the estimates table
         at that as_of, if any), stage_before / confidence_before (the same fitted models on the measured
-        signals), stage_after / confidence_after, status_after, rule_stage_after, changed. Both confidences
+        signals), stage_after / confidence_after, status_after, rule_stage_after; estimate_before /
+        estimate_after, the estimate in words ("≥ X", "X–Y", "X / Y", "insufficient evidence": a stage
+        alone is an interval's lowest); changed (the stage, interval or status moved). Both confidences
         are the classifier's probability of the stage: a stored confidence also resamples the
         organisation's conversations (pipeline/confidence.py), which changed signals do not have.
         `fitted`: models from `fitted_models()` (loaded when omitted). The window is the latest estimates'."""
@@ -502,13 +504,16 @@ class Analyst:
             stored = self.estimates(orgs=[org], as_of=used_as_of, window_days=window_days).set_index("model")["stage"].to_dict()
         except NoEstimatesError:
             stored = {}
+        described = lambda e: describe_estimate(e["model"], e["status"], e["stage_low_index"],  # noqa: E731
+                                                e["stage_high_index"], e["stages_possible"], compact=True)
         rows = []
         for model, b in before.items():
             a = after[model]
             rows.append({"org": org, "model": model, "stored_stage": stored.get(model),
                          "stage_before": b["stage"], "confidence_before": b["confidence"],
                          "stage_after": a["stage"], "confidence_after": a["confidence"], "status_after": a["status"],
-                         "rule_stage_after": a["rule_stage"], "changed": a["stage"] != b["stage"]})
+                         "rule_stage_after": a["rule_stage"], "estimate_before": described(b),
+                         "estimate_after": described(a), "changed": described(a) != described(b)})
         return pd.DataFrame(rows)
 
 

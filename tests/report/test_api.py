@@ -153,6 +153,14 @@ def test_what_if_uses_the_real_models_and_is_monotone(mi):
     for m, index in highest.items():
         assert specs[m].index_of(up.set_index("model").loc[m, "stage_after"]) == index, m
     assert up.set_index("model").loc["smi", "stage_after"] == "#SocialFirst"
+    # an estimate in words: a stage alone is only an interval's lowest
+    for r in pd.concat([up, down]).itertuples():
+        if r.status_after == "insufficient_evidence":
+            assert r.estimate_after == "insufficient evidence"
+        else:
+            assert r.stage_after in r.estimate_after
+            assert (r.estimate_after != r.stage_after) == (r.status_after == "interval"), r
+    assert up["changed"].equals(up["estimate_after"] != up["estimate_before"]) and up["changed"].any()
     with pytest.raises(ValueError, match="unknown signal"):
         mi.what_if("delta", {"followers": 10}, fitted=fitted)
 
