@@ -32,9 +32,10 @@ lab: $(NOTEBOOKS_STAMP)
 run: $(STAMP)
 	$(BIN)/maturity run --config data/demo.toml
 
+# One pytest worker per core, each taking whole files (their module fixtures are built once).
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --posts $(POSTS)
