@@ -36,9 +36,10 @@ _CHECKOUT = Path(__file__).resolve().parents[1]
 
 # DuckDB's own default lets the buffer pool grow to 80% of RAM. The store caps it at a quarter of
 # the machine's memory and at most DEFAULT_MEMORY_CAP_MB: measured at 10M posts, a 1.5 GB pool peaked
-# at 2.3 GB RSS (Python, pyarrow and the models add ~0.75 GB), so 1.2 GB keeps every step near 2 GB.
+# at 2.3 GB RSS and a 1.2 GB one at 1.85-2.1 GB (Python, pyarrow and the models add up to ~0.9 GB), so
+# 1 GB keeps every step under 2 GB.
 DEFAULT_MEMORY_SHARE = 0.25
-DEFAULT_MEMORY_CAP_MB = 1200
+DEFAULT_MEMORY_CAP_MB = 1000
 
 
 def default_memory_limit() -> str:
