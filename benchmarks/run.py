@@ -266,11 +266,12 @@ def step_incremental(posts: int) -> dict:
 def step_estimate(posts: int) -> dict:
     import numpy as np
 
-    from models.estimate import estimate, fit_models
+    from models.estimate import estimate
     from pipeline.estimation import org_dimensions, resolve_as_of
-    from pipeline.training.cache import training_frame
+    from pipeline.training.cache import fit_for_sources, training_frame
 
-    fitted = fit_models(training_frame(7001, 200, 90))  # not timed: training happens once, not per estimate
+    # the models as the store fits them; not timed: training happens once, not per estimate
+    fitted = fit_for_sources(training_frame(7001, 200, 90))
     with _store(posts) as store:
         dims = org_dimensions(store, resolve_as_of(store, None, 90), 90)
     rows = dims.iloc[np.arange(10_000) % len(dims)].reset_index(drop=True)

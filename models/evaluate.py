@@ -97,9 +97,10 @@ def score_against_truth(rows: list[dict], truth: pd.DataFrame) -> dict:
     combined: exact / within-one of the reported point (stage_index, the low end of an interval), ECE of
     its confidence (the probability of the reported point or interval, so counted right when the truth
     lies in the interval), and -- only when the records carry intervals -- coverage (the truth among
-    the stages still possible: low <= truth <= high for an ordinal model), the mean width (high - low) and `classifier_exact`, how often the classifier's most likely
-    stage inside the interval is the truth. rules_only: exact / within-one of the rule stage. Estimates
-    with status insufficient_evidence are counted, not scored."""
+    the stages still possible: low <= truth <= high for an ordinal model), the mean width (high - low)
+    and `classifier_exact`, how often the classifier's most likely stage inside the interval is the
+    truth. rules_only: exact / within-one of the rule stage. Estimates with status
+    insufficient_evidence are counted, not scored."""
     specs = load_models()
     frame = pd.DataFrame(rows)
     intervals = "stage_low_index" in frame.columns

@@ -53,6 +53,12 @@ def training_frame(seed: int, orgs: int, window_days: int, behaviour=None, prefi
     return dims.merge(pd.DataFrame(truth), on="org", how="inner")
 
 
+def fit_for_sources(train: pd.DataFrame, analyst: pd.DataFrame | None = None) -> FittedModels:
+    """The models as the store uses them: fitted on the training rows as generated and as every kind of
+    real source shows them (connectors.observation.source_observations)."""
+    return fit_models(train, analyst, observations=list(observation.source_observations().values()))
+
+
 def training_code_digest() -> str:
     """Changes whenever the model files, the model code, the feature SQL, the generator or the sources'
     observation model change."""
@@ -148,8 +154,7 @@ def load_or_train(store, dims: pd.DataFrame | None, window_days: int, *, seed: i
         train = training_frame(seed, orgs, window_days)
         if train_file:
             _write_atomically(train_file, train.to_parquet)
-    fitted = fit_models(train, analyst if len(analyst) else None, 
-                        observations=list(observation.source_observations().values()))
+    fitted = fit_for_sources(train, analyst if len(analyst) else None)
     # the training inputs travel with the fit: estimates are checked against them (out of distribution)
     fitted.info.update(seed=seed, code=key, labels=label_key, window_days=window_days,
                        input_reference=input_reference(train))

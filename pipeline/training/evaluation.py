@@ -28,13 +28,13 @@ import pandas as pd
 from connectors.observation import source_observations
 from features.runner import build_features
 from models import dimensions as D
-from models.estimate import estimate, fit_models
+from models.estimate import estimate
 from models.evaluate import metrics, score_against_truth
 from models.spec import MODEL_IDS, load_models
 from pipeline.estimation import org_frame
 from pipeline.store import writer
 from pipeline.training import narrative
-from pipeline.training.cache import training_frame
+from pipeline.training.cache import fit_for_sources, training_frame
 
 DIRECTIONS = ("A→A", "A→B", "B→A")
 # The test organisations as samples of conversations hold them: these shares of their threads, loaded as twcs
@@ -69,12 +69,11 @@ def evaluate_generators(orgs: int = 200, orgs_per_model: int = 100, *, window_da
     "a_to_a_detail": models.evaluate.metrics of A->A, "sizes": ...}."""
     train_a = training_frame(seed_a, orgs, window_days, prefix="train")
     test_a = training_frame(seed_a + 1, orgs, window_days, prefix="test")
-    sources = source_observations()
-    trained_on_a = fit_models(train_a, observations=list(sources.values()))
+    trained_on_a = fit_for_sources(train_a)
     a_to_a_rows = estimate(trained_on_a, test_a)
     scores = {"A→A": {"-": score_against_truth(a_to_a_rows, test_a)}, "A→B": {}, "B→A": {}}
     observed = {kinds: score_against_truth(estimate(trained_on_a, D.as_observed(test_a, observes)), test_a)
-                for kinds, observes in sources.items() if "twcs" not in kinds.split("/")}
+                for kinds, observes in source_observations().items() if "twcs" not in kinds.split("/")}
     for fraction in THREAD_FRACTIONS:     # a sample of conversations is thinner, not only less visible
         sample = training_frame(seed_a + 1, orgs, window_days, prefix="test", thread_fraction=fraction)
         observed[f"twcs: {fraction:.0%} of the threads"] = score_against_truth(estimate(trained_on_a, sample), sample)
@@ -82,7 +81,7 @@ def evaluate_generators(orgs: int = 200, orgs_per_model: int = 100, *, window_da
         train_b = narrative_frame(seed_b, orgs_per_model, window_days, operationalisation, prefix="btrain")
         test_b = narrative_frame(seed_b + 1, orgs_per_model, window_days, operationalisation, prefix="btest")
         scores["A→B"][operationalisation] = score_against_truth(estimate(trained_on_a, test_b), test_b)
-        trained_on_b = fit_models(train_b, observations=list(sources.values()))
+        trained_on_b = fit_for_sources(train_b)
         scores["B→A"][operationalisation] = score_against_truth(estimate(trained_on_b, test_a), test_a)
     return {"models": {m: {direction: _direction(scores[direction], m) for direction in DIRECTIONS}
                        for m in MODEL_IDS},

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from connectors.observation import source_observations
 from models.evaluate import _within_one, expected_calibration_error, meets_targets, metrics
 from models.spec import MODEL_IDS, load_models
 from pipeline.cli import app
@@ -106,3 +107,15 @@ def test_evaluate_cli_reports_every_model_and_direction_with_the_spread():
         # trained and tested on generator A, the rules reproduce A's truth (it is derived from them)
         assert a_to_a["rules_only"]["exact"] >= 0.7 and a_to_a["combined"]["within_one"] >= 0.9
         assert m["A→B"]["runs"]["O1"]["n"] + m["A→B"]["runs"]["O1"]["insufficient"] == 12
+    # A->A again as each kind of real source shows the test organisations
+    observed = report["observed"]
+    timelines = {kinds for kinds in source_observations() if "twcs" not in kinds.split("/")}
+    assert set(observed) == timelines | {"twcs: 50% of the threads", "twcs: 20% of the threads"}
+    for kinds, by_model in observed.items():
+        assert set(by_model) == set(MODEL_IDS)
+        for model_id, r in by_model.items():
+            assert r["n"] + r["insufficient"] <= 40 and ("coverage" in r["combined"] or r["n"] == 0)
+    # an id timeline shows no mentions and no replies: neither SMI axis can be judged
+    assert observed["sp500"]["smi"]["n"] == 0
+    # a sample thins the evidence: no more organisations staged from a fifth of the threads than from half
+    assert observed["twcs: 20% of the threads"]["forrester"]["n"] <= observed["twcs: 50% of the threads"]["forrester"]["n"]
