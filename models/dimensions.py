@@ -250,8 +250,8 @@ def classifier_inputs(dims: pd.DataFrame) -> np.ndarray:
     columns are the means of the exactly observed scores. No rule stage and no criterion margins: an
     evaluation against a truth other than the rules' must not see the rules' reading through the inputs."""
     scores = dims.reindex(columns=[f"score_{s}" for s in SIGNALS]).to_numpy(dtype=float)
-    kinds = dims.reindex(columns=[f"obs_{s}" for s in SIGNALS]).to_numpy(dtype=object)
-    exact = pd.isna(kinds) | (kinds == EXACT)      # a frame without obs_ columns is fully observed
+    kinds = dims.reindex(columns=[f"obs_{s}" for s in SIGNALS])
+    exact = (kinds.isna() | kinds.isin([EXACT])).to_numpy()   # a frame without obs_ columns is fully observed
     scores = np.where(exact, scores, np.nan)
     known = ~np.isnan(scores)
     dimensions = []

@@ -141,9 +141,11 @@ def _axis_high_proba(fitted: FittedModels, X: np.ndarray) -> dict[str, np.ndarra
     return {name: _full_proba(m, X, 2)[0][:, 1] for name, m in fitted.axes.items()}
 
 
-def classifier_proba(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> np.ndarray:
-    """The classifier's own distribution over the model's stages for every row of `dims`."""
-    X = model_inputs(dims)
+def classifier_proba(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame,
+                     X: np.ndarray | None = None) -> np.ndarray:
+    """The classifier's own distribution over the model's stages for every row of `dims` (`X`: their
+    model_inputs, when already computed)."""
+    X = model_inputs(dims) if X is None else X
     if spec.kind == "quadrant":
         return quadrant_proba(spec, _axis_high_proba(fitted, X))
     return _full_proba(fitted.ordinal[spec.id], X, len(spec.stages))[0]
@@ -177,12 +179,14 @@ def _round4_array(values: np.ndarray) -> np.ndarray:
     return rounded
 
 
-def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _ModelReading:
+def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame,
+                X: np.ndarray | None = None) -> _ModelReading:
+    X = model_inputs(dims) if X is None else X
     rules = rule_frame(spec, dims)
     rows = np.arange(len(dims))
     judged = rules.status != INSUFFICIENT
     if spec.kind == "quadrant":
-        axis_p = _axis_high_proba(fitted, model_inputs(dims))
+        axis_p = _axis_high_proba(fitted, X)
         proba = quadrant_proba(spec, axis_p)
         allowed = np.where(judged[:, None], rules.possible, True)
         inside = np.where(allowed, proba, 0.0)
@@ -194,7 +198,7 @@ def _read_model(spec: ModelSpec, fitted: FittedModels, dims: pd.DataFrame) -> _M
         confidence = np.where(point >= 0, proba[rows, np.maximum(point, 0)], mass)
         return _ModelReading(rules, _round4_array(proba), clf_stage.tolist(), _round4_array(restricted),
                              _round4(confidence), {a: _round4(v) for a, v in axis_p.items()})
-    proba = classifier_proba(spec, fitted, dims)
+    proba = classifier_proba(spec, fitted, dims, X)
     n = len(spec.stages)
     lo = np.where(judged, rules.low, 0)
     hi = np.where(judged, rules.high, n - 1)
@@ -238,7 +242,8 @@ def estimate(fitted: FittedModels, dims: pd.DataFrame) -> list[dict]:
     gc.disable()
     try:
         with ThreadPoolExecutor(max_workers=workers, initializer=_one_openmp_thread) as pool:
-            readings = dict(zip(specs, pool.map(lambda spec: _read_model(spec, fitted, dims), specs.values())))
+            X = model_inputs(dims)   # the same for every model
+            readings = dict(zip(specs, pool.map(lambda spec: _read_model(spec, fitted, dims, X), specs.values())))
         return _records(specs, readings, dims)
     finally:
         if collecting:
