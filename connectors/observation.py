@@ -81,10 +81,12 @@ def covers(covered_from, covered_through, window_start, as_of) -> bool:
                                          or covered_from <= window_start)
 
 
-def observe(kinds, partial=()) -> dict[str, str]:
+def observe(kinds, partial=(), support_account_configured: bool = True) -> dict[str, str]:
     """How the union of sources of these kinds observes each need: the strongest of them (a complete
     timeline from one source makes cadence exact even when another source is only a sample). Kinds in
-    `partial` cover only part of the window: their period needs are at most lower bounds."""
+    `partial` cover only part of the window: their period needs are at most lower bounds. Without a
+    support account configured, the absence of an active care account is exact: the configuration
+    lists the organisation's accounts, and none has the role."""
     result = {need: NONE for need in NEEDS}
     for kind in kinds:
         for need, how in OBSERVES.get(kind, {}).items():
@@ -92,15 +94,26 @@ def observe(kinds, partial=()) -> dict[str, str]:
                 how = LOWER_BOUND
             if KIND_ORDER[how] > KIND_ORDER[result[need]]:
                 result[need] = how
+    if not support_account_configured and result["care_account"] == LOWER_BOUND:
+        result["care_account"] = EXACT
     return result
 
 
-def source_observations() -> dict[str, dict[str, str]]:
-    """Every distinct way one kind of real source observes the needs (the synthetic generator, which shows
+def source_observations(conditions: bool = True) -> dict[str, dict[str, str]]:
+    """Every distinct way a kind of real source observes the needs (the synthetic generator, which shows
     everything, left out), named by the kinds that observe so: what the classifiers are trained to read
-    (models.estimate.fit_models) and the evaluation shows its test organisations as."""
-    kinds_by_way: dict[tuple, list[str]] = {}
+    (models.estimate.fit_models). With `conditions`, also as each kind shows an organisation when it
+    covers only part of the window or no support account is configured; without, only the kinds' own
+    ways (what the evaluation shows its test organisations as)."""
+    variants = ((False, True), (True, True), (False, False), (True, False)) if conditions else ((False, True),)
+    kinds_by_way: dict[tuple, tuple[list[str], str]] = {}
     for kind in sorted(OBSERVES):
-        if kind != "synthetic":
-            kinds_by_way.setdefault(tuple(observe([kind]).items()), []).append(kind)
-    return {"/".join(kinds): dict(way) for way, kinds in kinds_by_way.items()}
+        if kind == "synthetic":
+            continue
+        for partial, support in variants:
+            way = tuple(observe([kind], [kind] if partial else (), support_account_configured=support).items())
+            condition = (", part of the window" if partial else "") + ("" if support else ", no support account")
+            kinds = kinds_by_way.setdefault(way, ([], condition))[0]
+            if kind not in kinds:
+                kinds.append(kind)
+    return {"/".join(kinds) + condition: dict(way) for way, (kinds, condition) in kinds_by_way.items()}

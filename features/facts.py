@@ -45,8 +45,8 @@ REPLY_LIMIT_S = 72 * 3600   # a reply later than this after the mention does not
 REBUILD_SHARE = 0.5
 FACT_TABLES = ("fact_thread_posts", "fact_mentions", "fact_org_posts")
 # The facts of a derivation are inserted in passes of at most this many target posts, each pass the
-# targets of one hash partition (every lookup still reads all of fact_ctx): at the store's default
-# memory limit (1200 MB then) one pass over 10.1M posts ran out of memory in the mentions' joins.
+# targets of one hash partition (every lookup still reads all of fact_ctx): at a 1200 MB memory
+# limit one pass over 10.1M posts ran out of memory in the mentions' joins.
 POSTS_PER_PASS = 3_000_000
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -69,9 +69,13 @@ class OrdinalStageClassifier(ClassifierMixin, BaseEstimator):
             min_samples_leaf=self.min_samples_leaf, early_stopping=False,
             monotonic_cst=[1] * n_features if self.monotonic else None, random_state=self.random_state)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """`groups`: rows of one group (e.g. one organisation seen through several sources) stay in one
+        calibration fold, so no calibration fold is scored on copies of rows its model was fitted on."""
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan")
         check_classification_targets(y)
+        if groups is not None:
+            groups = np.asarray(groups)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=float)
@@ -83,10 +87,13 @@ class OrdinalStageClassifier(ClassifierMixin, BaseEstimator):
                 self.boundaries_.append(float(target[0]))          # constant probability
                 continue
             base = self._base(X.shape[1])
-            if self.calibration and counts.min() >= self.cv:
-                model = CalibratedClassifierCV(
-                    base, method=self.calibration,
-                    cv=StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state))
+            # calibration folds need members of both sides in each: rows, or groups when rows are grouped
+            members = counts if groups is None else [len(np.unique(groups[target == side])) for side in (0, 1)]
+            if self.calibration and min(members) >= self.cv:
+                folds = (StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state) if groups is None
+                         else list(StratifiedGroupKFold(self.cv, shuffle=True, random_state=self.random_state)
+                                   .split(X, target, groups)))
+                model = CalibratedClassifierCV(base, method=self.calibration, cv=folds)
             else:
                 model = base
             model.fit(X, target, sample_weight=sample_weight)

@@ -13,8 +13,9 @@ it *not observed*, NaN, never 0 (twcs has no media field, so its media share is 
 than 0%); `lower_bound` marks a count from a sample (models/rules.py lets it pass `>=` but never fail
 it). Frames without those columns are fully observed (synthetic data, hand-made frames).
 
-A *dimension* is the mean of the scores of its observed signals (for the report's bars and the
-classifier); the stage criteria read raw signal values (models/rules.py). Every scale is monotone,
+A *dimension* is the mean of the scores of its observed signals (for the report's bars; the classifier
+reads the means of the exactly observed ones, classifier_inputs); the stage criteria read raw signal
+values (models/rules.py). Every scale is monotone,
 so an organisation at least as good on every signal never scores lower on any dimension.
 """
 from __future__ import annotations
@@ -210,11 +211,20 @@ def signal_scores(signals: pd.DataFrame) -> pd.DataFrame:
 
 
 def dimension_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    dims = pd.DataFrame(index=scores.index)
-    for dim in DIMENSIONS:
-        members = [s.signal for s in SCALES if s.dimension == dim]
-        dims[dim] = scores[members].mean(axis=1, skipna=True)
-    return dims
+    """Each dimension: the mean of its members' scores that have a value (NaN when none has)."""
+    means = _dimension_means(scores.reindex(columns=SIGNALS).to_numpy(dtype=float))
+    return pd.DataFrame(np.column_stack(means), index=scores.index, columns=DIMENSIONS)
+
+
+def _dimension_means(scores: np.ndarray) -> list[np.ndarray]:
+    """Per dimension, the mean of the known scores of its members (columns of `scores` in SIGNALS order)."""
+    known = ~np.isnan(scores)
+    means = []
+    for members in _DIMENSION_MEMBERS:
+        count = known[:, members].sum(axis=1)
+        total = np.where(known[:, members], scores[:, members], 0.0).sum(axis=1)
+        means.append(np.where(count > 0, total / np.maximum(count, 1), np.nan))
+    return means
 
 
 def compute(features: pd.DataFrame) -> pd.DataFrame:
@@ -253,27 +263,23 @@ def classifier_inputs(dims: pd.DataFrame) -> np.ndarray:
     kinds = dims.reindex(columns=[f"obs_{s}" for s in SIGNALS])
     exact = (kinds.isna() | kinds.isin([EXACT])).to_numpy()   # a frame without obs_ columns is fully observed
     scores = np.where(exact, scores, np.nan)
-    known = ~np.isnan(scores)
-    dimensions = []
-    for members in _DIMENSION_MEMBERS:
-        count = known[:, members].sum(axis=1)
-        total = np.where(known[:, members], scores[:, members], 0.0).sum(axis=1)
-        dimensions.append(np.where(count > 0, total / np.maximum(count, 1), np.nan))
-    return np.column_stack(dimensions + [scores])
+    return np.column_stack(_dimension_means(scores) + [scores])
 
 
 def as_observed(dims: pd.DataFrame, observes: dict[str, str]) -> pd.DataFrame:
-    """The rows of `dims` (fully observed, as compute() returns them) as sources observing each need as
-    `observes` says (need -> exact | lower_bound | none; a need it leaves out is none) would show them:
-    signals they cannot show not observed, the others kept and marked with how they are observed. Lower
-    bounds keep the exact value, so this shows observation, not a sample's thinning."""
+    """The rows of `dims` (as compute() returns them) as sources observing each need as `observes` says
+    (need -> exact | lower_bound | none; a need it leaves out is none) would show them: a signal is
+    observed as the weaker of how the rows already observe it and how those sources would; signals they
+    cannot show are not observed. Lower bounds keep their value, so this shows observation, not a
+    sample's thinning."""
     out = dims.copy()
     for scale in SCALES:
         weakest = min((observes.get(need, NOT_OBSERVED) for need in scale.needs), key=_STRENGTH.get)
-        out[f"obs_{scale.signal}"] = weakest
-        if weakest == NOT_OBSERVED:
-            out[f"sig_{scale.signal}"] = np.nan
-            out[f"score_{scale.signal}"] = np.nan
+        column = f"obs_{scale.signal}"
+        current = out[column] if column in out.columns else pd.Series(EXACT, index=out.index)
+        out[column] = current.where(current.map(_STRENGTH) < _STRENGTH[weakest], weakest)
+        hidden = out[column] == NOT_OBSERVED
+        out.loc[hidden, [f"sig_{scale.signal}", f"score_{scale.signal}"]] = np.nan
     scores = out[[f"score_{s}" for s in SIGNALS]].set_axis(SIGNALS, axis=1)
     out[DIMENSIONS] = dimension_scores(scores)
     out["completeness"] = _completeness(scores, out[[f"obs_{s}" for s in SIGNALS]].set_axis(SIGNALS, axis=1))

@@ -6,7 +6,8 @@ How the two are combined (per organisation and model):
    never 0). Status `ok` (low = high, a point), `interval`, or `insufficient_evidence` when no
    criterion reached a verdict or every stage is still possible (then no stage and no confidence).
 2. Classifier: calibrated probabilities for every stage (models/classifier.py) from the signal and
-   dimension scores only (no rule stage, no criterion margins; unobserved signals are missing inputs).
+   dimension scores only (no rule stage, no criterion margins; a signal not observed, or observed only
+   as a lower bound, is a missing input: models.dimensions.classifier_inputs).
 3. The classifier may only move mass inside [low, high]: its probability outside the interval moves to
    the nearest end (the distribution is clipped as its median is), and its median inside the interval
    is `classifier_stage`, the most likely stage the evidence allows. The reported stage (`stage`,
@@ -67,7 +68,9 @@ def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
     `model` and `stage_index` (one row per label). `observations`: how the sources estimates will read
     observe each need (need -> exact | lower_bound | none, one mapping per kind of source): the training
     rows are learned once as they are and once as each of those would show them (D.as_observed), so a
-    classifier has seen what an input its sources cannot show leaves it to go on."""
+    classifier has seen what an input its sources cannot show leaves it to go on; an organisation's
+    views weigh one organisation together (an analyst label weighs ANALYST_WEIGHT of them) and stay in
+    one calibration fold."""
     from threadpoolctl import threadpool_limits
 
     # Many small fits: OpenMP threads cost more than they give (about 12x slower on 2 shared cores).
@@ -85,6 +88,8 @@ def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
                                 "analyst_labels": 0 if analyst is None else int(len(analyst))})
     views = [train] + [D.as_observed(train, observes) for observes in observations]
     X_train = np.vstack([model_inputs(view) for view in views])
+    # an organisation's views share a group (one calibration fold) and weigh one organisation together
+    organisation = np.tile(np.arange(len(train)), len(views))
     for model_id, spec in specs.items():
         targets: dict[str, np.ndarray] = {}
         if spec.kind == "quadrant":
@@ -95,7 +100,8 @@ def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
         for name, y in targets.items():
             # a population generated for another model has no truth for this one: left out of its fit
             known = ~pd.isna(y)
-            Xs, ys, ws = [X_train[known]], [y[known].astype(int)], [np.ones(int(known.sum()))]
+            Xs, ys = [X_train[known]], [y[known].astype(int)]
+            ws, gs = [np.full(int(known.sum()), 1.0 / len(views))], [organisation[known]]
             if analyst is not None and len(analyst):
                 mine = analyst[analyst["model"] == model_id]
                 if len(mine):
@@ -106,7 +112,9 @@ def _fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None,
                     Xs.append(model_inputs(mine))
                     ys.append(labels)
                     ws.append(np.full(len(labels), ANALYST_WEIGHT))
-            model = clone(template).fit(np.vstack(Xs), np.concatenate(ys), sample_weight=np.concatenate(ws))
+                    gs.append(-1 - np.arange(len(labels)))       # each label a group of its own
+            model = clone(template).fit(np.vstack(Xs), np.concatenate(ys), sample_weight=np.concatenate(ws),
+                                        groups=np.concatenate(gs))
             if spec.kind == "quadrant":
                 fitted.axes[name] = model
             else:

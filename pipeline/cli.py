@@ -335,6 +335,15 @@ def serve_command(
     serve(deployment)
 
 
+def _null_where_nan(value):
+    """`value` with every NaN (a metric over no organisations) as None: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {key: _null_where_nan(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_null_where_nan(item) for item in value]
+    return None if isinstance(value, float) and value != value else value
+
+
 @app.command("evaluate")
 def evaluate_command(
     seed_a: Annotated[int, typer.Option("--seed-a", help="Seed of generator A's training set (test: seed + 1).")] = 11,
@@ -357,7 +366,7 @@ def evaluate_command(
                      total=None)
         result = evaluate_generators(orgs, orgs_per_model, window_days=window, seed_a=seed_a, seed_b=seed_b)
     if fmt == "json":
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(_null_where_nan(result), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         return
     show(table(result), "table", title=f"evaluation: combined (rules + classifier) beside rules only; "
                                         f"seeds A {seed_a}, B {seed_b}, window {window} d")

@@ -90,9 +90,7 @@ def org_observation(store, as_of: datetime, window_days: int) -> pd.DataFrame:
         "select distinct org_id from accounts where org_id is not null and lower(role) = 'support'").fetchall()}
     rows = []
     for org, kinds in sorted(by_org.items()):
-        observed = observe(kinds, {kind for kind in kinds if partial(org, kind)})
-        if org not in care and observed["care_account"] == LOWER_BOUND:
-            observed["care_account"] = EXACT
+        observed = observe(kinds, {kind for kind in kinds if partial(org, kind)}, support_account_configured=org in care)
         rows.append({"org": org, **{f"observes_{need}": observed.get(need, "none") for need in D.NEEDS}})
     return pd.DataFrame(rows, columns=["org", *[f"observes_{need}" for need in D.NEEDS]])
 

@@ -73,7 +73,7 @@ def evaluate_generators(orgs: int = 200, orgs_per_model: int = 100, *, window_da
     a_to_a_rows = estimate(trained_on_a, test_a)
     scores = {"A→A": {"-": score_against_truth(a_to_a_rows, test_a)}, "A→B": {}, "B→A": {}}
     observed = {kinds: score_against_truth(estimate(trained_on_a, D.as_observed(test_a, observes)), test_a)
-                for kinds, observes in source_observations().items() if "twcs" not in kinds.split("/")}
+                for kinds, observes in source_observations(conditions=False).items() if "twcs" not in kinds.split("/")}
     for fraction in THREAD_FRACTIONS:     # a sample of conversations is thinner, not only less visible
         sample = training_frame(seed_a + 1, orgs, window_days, prefix="test", thread_fraction=fraction)
         observed[f"twcs: {fraction:.0%} of the threads"] = score_against_truth(estimate(trained_on_a, sample), sample)

@@ -299,14 +299,16 @@ def generate(seed: int = 7, orgs: int = 40, *, behaviour: Behaviour = Behaviour(
 
 
 def thread_sample(posts: list[Post], fraction: float, seed: int) -> list[Post]:
-    """The posts of a random `fraction` of the conversation threads (a thread: a post and every reply
-    under it): what a sample of conversations, as the twcs file is, holds of the organisations' activity."""
+    """The posts of a random `fraction` of the conversation threads that hold a post of an organisation
+    (a thread: a post and every reply under it): what a sample of conversations, as the twcs file is,
+    holds of the organisations' activity -- its threads hold a brand post each, so a mention nobody
+    answered is in it only inside a thread the organisation posted in."""
     parent = {post.post_id: post.in_reply_to for post in posts}
     roots: dict[str, str] = {}
 
     def root(post_id: str) -> str:
-        chain = []
-        while post_id not in roots and parent.get(post_id) in parent:
+        chain: list[str] = []
+        while post_id not in roots and parent.get(post_id) in parent and post_id not in chain:
             chain.append(post_id)
             post_id = parent[post_id]
         found = roots.get(post_id, post_id)
@@ -315,9 +317,9 @@ def thread_sample(posts: list[Post], fraction: float, seed: int) -> list[Post]:
         return found
 
     of_post = [root(post.post_id) for post in posts]
-    threads = sorted(set(of_post))
-    kept = {thread for thread, draw in zip(threads, np.random.default_rng(seed).random(len(threads)))
-            if draw < fraction}
+    with_organisation = sorted({thread for post, thread in zip(posts, of_post) if post.is_org_author})
+    draws = np.random.default_rng(seed).random(len(with_organisation))
+    kept = {thread for thread, draw in zip(with_organisation, draws) if draw < fraction}
     return [post for post, thread in zip(posts, of_post) if thread in kept]
 
 

@@ -91,7 +91,7 @@ def test_evaluate_cli_reports_every_model_and_direction_with_the_spread():
     result = CliRunner().invoke(app, ["evaluate", "--orgs", "40", "--orgs-per-model", "12", "--seed-a", "3",
                                       "--seed-b", "5", "--format", "json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout[result.stdout.index("{"):])
+    report = json.loads(result.stdout[result.stdout.index("{"):], parse_constant=lambda name: pytest.fail(name))
     assert set(report["models"]) == set(MODEL_IDS)
     for model_id in MODEL_IDS:
         m = report["models"][model_id]
@@ -109,7 +109,7 @@ def test_evaluate_cli_reports_every_model_and_direction_with_the_spread():
         assert m["A→B"]["runs"]["O1"]["n"] + m["A→B"]["runs"]["O1"]["insufficient"] == 12
     # A->A again as each kind of real source shows the test organisations
     observed = report["observed"]
-    timelines = {kinds for kinds in source_observations() if "twcs" not in kinds.split("/")}
+    timelines = {kinds for kinds in source_observations(conditions=False) if "twcs" not in kinds.split("/")}
     assert set(observed) == timelines | {"twcs: 50% of the threads", "twcs: 20% of the threads"}
     for kinds, by_model in observed.items():
         assert set(by_model) == set(MODEL_IDS)

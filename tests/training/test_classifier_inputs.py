@@ -62,3 +62,23 @@ def test_a_fit_on_the_sources_observation_reads_no_minimum(train):
     more["score_official_posts"] = more["sig_official_posts"].map(D.SCALE_BY_SIGNAL["official_posts"].score)
     for spec in load_models().values():
         np.testing.assert_array_equal(classifier_proba(spec, fitted, seen), classifier_proba(spec, fitted, more))
+
+
+class _Recording(OrdinalStageClassifier):
+    fits: list = []
+
+    def fit(self, X, y, sample_weight=None, groups=None):
+        type(self).fits.append((y, sample_weight, groups))
+        return super().fit(X, y, sample_weight=sample_weight, groups=groups)
+
+
+def test_each_view_keeps_its_organisations_truth_group_and_share_of_weight(train):
+    _Recording.fits.clear()
+    fit_models(train, observations=[observe(["twcs"]), observe(["sp500"])], classifier=_Recording(max_iter=5))
+    y, weight, groups = _Recording.fits[0]
+    first = next(iter(load_models()))
+    n = len(train)
+    assert len(y) == 3 * n and y[:n].tolist() == train[f"truth_{first}"].astype(int).tolist()
+    assert (y[:n] == y[n:2 * n]).all() and (y[:n] == y[2 * n:]).all()
+    assert (groups[:n] == groups[n:2 * n]).all() and len(set(groups[:n].tolist())) == n
+    np.testing.assert_allclose(weight, 1 / 3)        # the three views of an organisation weigh one

@@ -77,8 +77,6 @@ def test_apply_data_confidence_on_points_intervals_and_far_inputs():
     a, b, c = C.apply_data_confidence([point, interval, insufficient], bounds, far)
     assert a["bootstrap_share"] == 0.75 and a["confidence"] == 0.75 and a["out_of_distribution"]  # classifier ignored
     assert b["bootstrap_share"] == 0.5 and b["confidence"] == pytest.approx(0.5 * 0.7 ** 0.5, abs=1e-4)
-    # the classifier's probability of the interval, not of its restricted distribution (1 by construction)
-    assert sum(list(interval["probabilities"].values())[1:3]) == pytest.approx(1.0)
     assert b["explanation"]["data_confidence"]["classifier_probability"] == pytest.approx(0.7)
     assert c["bootstrap_share"] is None and c["confidence"] == insufficient["confidence"]
     assert point["confidence"] == 0.64 and "bootstrap_share" not in point          # inputs are not changed
