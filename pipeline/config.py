@@ -210,13 +210,24 @@ def load_config(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Confi
                       "the top level")
 
     with problems.collect():
+        included_from: dict[str, str] = {}      # an organisation's or account's key -> the include listing it
         for include in _type_check(raw.get("include", []), list, path, where.find("include"), "include"):
             with problems.collect():
                 target = (path.parent / _type_check(include, str, path, where.find("include"), "include")).resolve()
                 if target in _seen or target == path.resolve():
                     raise ConfigError(path, where.find("include"), "include", f"{include!r} includes itself")
                 included = load_config(target, _seen | {path.resolve()})
-                config.organisations.extend(included.organisations)
+                for org in included.organisations:
+                    # each file is checked on its own: two included files can still list the same one
+                    keys = [(f"organisation id {org.id!r}", f"org:{org.id}")] + [
+                        (f"account {a.platform}:{a.handle}", f"account:{a.platform}:{a.key}") for a in org.accounts]
+                    repeated = [(label, included_from[key]) for label, key in keys if key in included_from]
+                    for label, other in repeated:
+                        problems.add(ConfigError(path, where.find("include"), "include",
+                                                 f"duplicate {label} in {include!r} (also in {other!r})"))
+                    if not repeated:
+                        included_from.update({key: include for _, key in keys})
+                        config.organisations.append(org)
                 config.sources.extend(included.sources)
 
     with problems.collect():

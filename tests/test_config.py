@@ -78,6 +78,23 @@ def test_duplicate_org_and_syntax_error(tmp_path):
         load_config(tmp_path / "missing.toml")
 
 
+def test_two_included_files_listing_the_same_organisation_or_account_fail_at_the_include(tmp_path):
+    write(tmp_path, GOOD, "a.toml")
+    write(tmp_path, GOOD, "b.toml")
+    main = write(tmp_path, 'include = ["a.toml", "b.toml"]\n', "main.toml")
+    with pytest.raises(ConfigError) as caught:
+        load_config(main)
+    message = str(caught.value)
+    assert f"{main}:1: include: duplicate organisation id 'acme' in 'b.toml' (also in 'a.toml')" in message, message
+    assert "duplicate account twitter:AcmeCare in 'b.toml' (also in 'a.toml')" in message, message
+    write(tmp_path, GOOD.replace('id = "acme"', 'id = "other"'), "b.toml")     # another id, the same accounts
+    with pytest.raises(ConfigError, match="duplicate account twitter:AcmeJobs in 'b.toml' \\(also in 'a.toml'\\)"):
+        load_config(main)
+    write(tmp_path, GOOD.replace('id = "acme"', 'id = "other"').replace("AcmeCare", "OtherCare")
+          .replace("AcmeJobs", "OtherJobs"), "b.toml")
+    assert [o.id for o in load_config(main).organisations] == ["acme", "other"]
+
+
 def test_include_and_sources_resolve_relative_paths(tmp_path):
     write(tmp_path, GOOD, "orgs.toml")
     main = write(tmp_path, 'include = ["orgs.toml"]\n[settings]\ndatabase = "x.duckdb"\n'
