@@ -35,7 +35,7 @@ from features.runner import (FeatureError, build_staging, default_as_of, feature
 from models import dimensions as D
 from models.estimate import FittedModels, estimate
 from models.explain import explain_row
-from models.spec import MODEL_IDS, load_model
+from models.spec import MODEL_IDS
 from pipeline.config import DEFAULT_WINDOW_DAYS
 from pipeline.estimation import (describe_estimate, in_model_order, latest_estimate_key, org_dimensions, org_frame,
                                  resolve_as_of)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from connectors.observation import COVERAGE, EXACT, LOWER_BOUND, covers, observe
+from connectors.observation import COVERAGE, covers, observe
 from features.runner import FeatureError, features_frame, latest_as_of
 from models import dimensions as D
 from models.estimate import estimate
@@ -90,7 +90,8 @@ def org_observation(store, as_of: datetime, window_days: int) -> pd.DataFrame:
         "select distinct org_id from accounts where org_id is not null and lower(role) = 'support'").fetchall()}
     rows = []
     for org, kinds in sorted(by_org.items()):
-        observed = observe(kinds, {kind for kind in kinds if partial(org, kind)}, support_account_configured=org in care)
+        observed = observe(kinds, {kind for kind in kinds if partial(org, kind)},
+                           support_account_configured=org in care)
         rows.append({"org": org, **{f"observes_{need}": observed.get(need, "none") for need in D.NEEDS}})
     return pd.DataFrame(rows, columns=["org", *[f"observes_{need}" for need in D.NEEDS]])
 
