@@ -352,10 +352,19 @@ def _derive(con: duckdb.DuckDBPyConnection) -> int:
     return targets
 
 
-def _drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in ("fact_walk", "fact_thread_stats", "fact_ctx", "fact_ctx_keys", "fact_targets", "fact_roots",
-                  "fact_seeds", "fact_changed_accounts", "fact_acc", "fact_first_mentioned"):
-        con.execute(f"drop table if exists {table}")
+def drop_temporary(con: duckdb.DuckDBPyConnection, pattern: str) -> None:
+    """Drops the connection's temporary tables and views whose names match `pattern` (a regular
+    expression): the work tables a derivation or a build leaves."""
+    for kind, name in con.execute(
+            "select 'view', view_name from duckdb_views() where temporary and regexp_matches(view_name, ?) "
+            "union all "
+            "select 'table', table_name from duckdb_tables() where temporary and regexp_matches(table_name, ?)",
+            [pattern, pattern]).fetchall():
+        con.execute(f"drop {kind} if exists {name}")
+
+
+# The derivation's work tables: its temporary fact_* tables (the stored facts are not temporary).
+_WORK_TABLES = r"^fact_"
 
 
 def _record(con: duckdb.DuckDBPyConnection, code: str) -> None:
@@ -374,7 +383,7 @@ def rebuild_facts(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(f"create or replace temp table fact_ctx as select {_CONTEXT_COLUMNS}, true as is_target "
                 "from posts p left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
     derived = _derive(con)
-    _drop_work_tables(con)
+    drop_temporary(con, _WORK_TABLES)
     _record(con, facts_code(con))
     return derived
 
@@ -401,7 +410,7 @@ def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
     (seeds,) = con.execute("select count(*) from fact_seeds").fetchone()
     (changed_accounts,) = con.execute("select count(*) from fact_changed_accounts").fetchone()
     if not seeds and not changed_accounts:
-        _drop_work_tables(con)
+        drop_temporary(con, _WORK_TABLES)
         return 0
     derived = 0
     if seeds:
@@ -415,6 +424,6 @@ def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
                     "from posts p semi join fact_ctx_keys k on k.platform = p.platform and k.post_id = p.post_id "
                     "left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
         derived = _derive(con)
-    _drop_work_tables(con)
+    drop_temporary(con, _WORK_TABLES)
     _record(con, code)
     return derived

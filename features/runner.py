@@ -30,7 +30,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from features.facts import REPLY_LIMIT_S, refresh_facts
+from features.facts import REPLY_LIMIT_S, drop_temporary, refresh_facts
 from features.text import install_text_macros
 
 KEY_COLUMNS = ["scope", "org_id", "platform", "account"]
@@ -227,23 +227,14 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: datetime | None = None
                         [list(orgs)])
         for window_days, rows_sql in _computed_windows(con, groups, as_of, windows):
             _replace_window(con, as_of, window_days, produced, rows_sql, [], only_orgs)
-    _drop_work_tables(con)
+    drop_temporary(con, _WORK_TABLES)
     return as_of
 
 
-_WORK_TABLE = r"^(stg|feat|prev)_|^build_orgs$"
-
-
-def _drop_work_tables(con) -> None:
-    """The temp tables and views a build leaves (staging rows, each group's and previous window's
-    results): they hold every staged row, and what runs next on the connection (estimation, a facts
-    rebuild at 10M posts) needs the memory limit to itself."""
-    for kind, name in con.execute(
-            "select 'view', view_name from duckdb_views() where temporary and regexp_matches(view_name, ?) "
-            "union all "
-            "select 'table', table_name from duckdb_tables() where temporary and regexp_matches(table_name, ?)",
-            [_WORK_TABLE, _WORK_TABLE]).fetchall():
-        con.execute(f"drop {kind} if exists {name}")
+# The temp tables and views a build leaves (staging rows, each group's and previous window's results):
+# they hold every staged row, and what runs next on the connection (estimation, a facts rebuild at 10M
+# posts) needs the memory limit to itself, so a build drops them when it ends.
+_WORK_TABLES = r"^(stg|feat|prev)_|^build_orgs$"
 
 
 def _computed_windows(con, groups: list[FeatureGroup], as_of: datetime,
@@ -296,7 +287,7 @@ def compute_feature_rows(con: duckdb.DuckDBPyConnection, as_of: datetime,
     tables = [con.execute(f"select ?::integer as window_days, scope, org_id, platform, account, feature, "
                           f"value, evidence from ({rows_sql})", [window_days]).to_arrow_table()
               for window_days, rows_sql in _computed_windows(con, feature_groups(), as_of, windows)]
-    _drop_work_tables(con)
+    drop_temporary(con, _WORK_TABLES)
     return pa.concat_tables(tables)
 
 

@@ -266,5 +266,5 @@ def test_a_build_leaves_none_of_its_work_tables_on_the_connection(acme):
     build_features(acme.con, AS_OF, windows=(0, 30))            # 30: the previous window's tables too
     temporary = acme.con.execute("select table_name from duckdb_tables() where temporary union all "
                                  "select view_name from duckdb_views() where temporary").fetchall()
-    assert not [name for (name,) in temporary if name.startswith(("stg_", "feat_", "prev_"))], temporary
+    assert not [name for (name,) in temporary if name.startswith(("stg_", "feat_", "prev_", "fact_"))], temporary
     assert org_row(acme, window=30).posts == 9                   # the build stored its rows
