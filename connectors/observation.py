@@ -7,6 +7,9 @@ source declares how it observes it:
 - `exact`: the value is what the organisation did in the period.
 - `lower_bound`: the source is a sample, so a count or an "exists" can only be a lower bound: a pass on
   `>=` is valid, a failure on `>=` proves nothing.
+- `upper_bound`: the source is a sample that overstates the value: a failure on `>=` is valid, a pass
+  on `>=` proves nothing (a sample of the threads an organisation posted in holds its unanswered
+  mentions only inside those threads, so the share it answered is at most what it shows).
 - `none`: the source cannot show it at all; a signal resting on it is *not observed* (missing), never 0.
 
 A need a kind does not list is `none`. The signals declare what they need (models/dimensions.py,
@@ -14,13 +17,14 @@ Scale.needs); the pipeline combines the kinds that contributed an organisation's
 """
 from __future__ import annotations
 
-EXACT, LOWER_BOUND, NONE = "exact", "lower_bound", "none"
-KIND_ORDER = {NONE: 0, LOWER_BOUND: 1, EXACT: 2}
+EXACT, LOWER_BOUND, UPPER_BOUND, NONE = "exact", "lower_bound", "upper_bound", "none"
+KIND_ORDER = {NONE: 0, LOWER_BOUND: 1, UPPER_BOUND: 1, EXACT: 2}
 
 NEEDS = {
     "own_posts": "the organisation's own posts exist and can be counted",
     "timeline": "a complete timeline of the organisation's own posts (cadence, proactive posting)",
-    "mentions": "inbound mentions and the organisation's direct replies to them (answer rate, latency)",
+    "mentions": "inbound mentions and the organisation's direct replies to them (latency, answered counts)",
+    "answer_share": "every inbound mention, answered or not: the share the organisation answered",
     "reply_text": "the text of the organisation's replies (agent signatures, private-channel wording)",
     "reply_volume": "every reply of the organisation in the period (distinct agents, hours covered)",
     "threads": "whole conversation threads (back-and-forth, customers answering each other)",
@@ -34,7 +38,8 @@ NEEDS = {
 # plus the mentions/replies addressed to it. Which accounts and platforms an organisation has beyond
 # the configured ones no source can show, so structure is a lower bound everywhere but synthetic data.
 _LIVE_TIMELINE = {
-    "own_posts": EXACT, "timeline": EXACT, "mentions": EXACT, "reply_text": EXACT, "reply_volume": EXACT,
+    "own_posts": EXACT, "timeline": EXACT, "mentions": EXACT, "answer_share": EXACT, "reply_text": EXACT,
+    "reply_volume": EXACT,
     "threads": EXACT, "media": EXACT, "engagement": EXACT, "structure": LOWER_BOUND, "care_account": EXACT,
 }
 
@@ -42,9 +47,13 @@ OBSERVES: dict[str, dict[str, str]] = {
     # Customer Support on Twitter: a sample of conversation threads (every thread holds a brand post), not
     # brand timelines: 61% of the 5k prefix's brand posts fall on one day. No media field; the sample is
     # reactive by construction, so cadence and proactive posting are not observed; counts of posts,
-    # agents, hours and accounts are lower bounds of what the organisation did.
-    "twcs": {"own_posts": LOWER_BOUND, "mentions": EXACT, "reply_text": EXACT, "reply_volume": LOWER_BOUND,
-             "threads": EXACT, "structure": LOWER_BOUND, "care_account": LOWER_BOUND},
+    # agents, hours and accounts are lower bounds of what the organisation did. Every conversation in it
+    # holds a brand reply, so the mentions a brand never answered appear only inside threads it posted
+    # in: its answer share is an upper bound (on synthetic organisations the median answer rate is 0.53
+    # over all mentions, 1.00 over a 50% sample of their threads).
+    "twcs": {"own_posts": LOWER_BOUND, "mentions": EXACT, "answer_share": UPPER_BOUND, "reply_text": EXACT,
+             "reply_volume": LOWER_BOUND, "threads": EXACT, "structure": LOWER_BOUND,
+             "care_account": LOWER_BOUND},
     # S&P 500 tweet ids: each company account's timeline (Jan-Sep 2020) as ids only: post times, no text,
     # no in_reply_to, no mentions.
     "sp500": {"own_posts": EXACT, "timeline": EXACT, "structure": LOWER_BOUND, "care_account": LOWER_BOUND},

@@ -7,11 +7,12 @@ text, ...) and has a documented scale that maps its value onto a 0..1 score (0 =
 behaviour the scale distinguishes, 1 = the most mature), anchored on published figures (docs/models.md).
 
 Observation. The frame may carry, per organisation, how its sources observe each need (columns
-`observes_<need>`: exact | lower_bound | none; the pipeline derives them from the sources that
-contributed the organisation's posts). A signal is observed as the weakest of its needs: `none` makes
-it *not observed*, NaN, never 0 (twcs has no media field, so its media share is not observed rather
-than 0%); `lower_bound` marks a count from a sample (models/rules.py lets it pass `>=` but never fail
-it). Frames without those columns are fully observed (synthetic data, hand-made frames).
+`observes_<need>`: exact | lower_bound | upper_bound | none; the pipeline derives them from the sources
+that contributed the organisation's posts). A signal is observed as the weakest of its needs: `none`
+makes it *not observed*, NaN, never 0 (twcs has no media field, so its media share is not observed
+rather than 0%); `lower_bound` marks a count from a sample (models/rules.py lets it pass `>=` but never
+fail it), `upper_bound` a value a sample overstates (it can fail `>=`, never pass it). Frames without
+those columns are fully observed (synthetic data, hand-made frames).
 
 A *dimension* is the mean of the scores of its observed signals (for the report's bars; the classifier
 reads the means of the exactly observed ones, classifier_inputs); the stage criteria read raw signal
@@ -40,8 +41,9 @@ DIMENSION_DOC = {
     "innovation": "Adoption of channels and formats: platforms used and answered on, proactive posting, rich media.",
 }
 
-EXACT, LOWER_BOUND, NOT_OBSERVED = "exact", "lower_bound", "none"
-_STRENGTH = {NOT_OBSERVED: 0, LOWER_BOUND: 1, EXACT: 2}
+EXACT, LOWER_BOUND, UPPER_BOUND, NOT_OBSERVED = "exact", "lower_bound", "upper_bound", "none"
+BOUNDS = (LOWER_BOUND, UPPER_BOUND)
+_STRENGTH = {NOT_OBSERVED: 0, LOWER_BOUND: 1, UPPER_BOUND: 1, EXACT: 2}
 SHARE, DISTINCT = "share", "distinct"
 
 
@@ -115,8 +117,8 @@ SCALES: list[Scale] = [
           ("timeline",)),
     Scale("proactive_posts", "presence", "log", 1.0, 270.0, "posts", "proactive posts (not replies)",
           ("timeline",)),
-    Scale("response_rate", "responsiveness", "lin", 0.125, 0.90, "share", "response rate", ("mentions",),
-          growth=Growth(SHARE, "mentions")),
+    Scale("response_rate", "responsiveness", "lin", 0.125, 0.90, "share", "response rate",
+          ("mentions", "answer_share"), growth=Growth(SHARE, "mentions")),
     Scale("first_reply_median_s", "responsiveness", "log", 259200.0, 3600.0, "seconds",
           "median first-reply time", ("mentions",)),
     Scale("first_reply_p90_s", "responsiveness", "log", 259200.0, 3600.0, "seconds",
@@ -171,18 +173,28 @@ def completion_range(growth: Growth, values: np.ndarray, have: np.ndarray,
     raise ValueError(growth.kind)
 
 
+def weakest(kinds) -> str:
+    """How a signal is observed given how each of its needs is: the weakest; a lower bound on one need
+    and an upper bound on another bound the value in no direction, so not observed."""
+    mask = np.bitwise_or.reduce([_BIT[kind] for kind in kinds], initial=0)
+    return _FROM_BITS[int(mask)]
+
+
+# A kind as a bit, so the weakest of several needs is their bitwise or (vectorised in observation_kinds).
+_BIT = {EXACT: 0, LOWER_BOUND: 1, UPPER_BOUND: 2, NOT_OBSERVED: 4}
+_FROM_BITS = np.array([EXACT, LOWER_BOUND, UPPER_BOUND] + [NOT_OBSERVED] * 5, dtype=object)
+
+
 def observation_kinds(features: pd.DataFrame) -> pd.DataFrame:
-    """Per organisation and signal: exact | lower_bound | none (the weakest of the signal's needs as
-    the `observes_<need>` columns state; exact where the frame has no such column)."""
-    out = pd.DataFrame(index=features.index)
-    strength = {need: (features[f"observes_{need}"].map(_STRENGTH).fillna(0).astype(int)
-                       if f"observes_{need}" in features.columns else pd.Series(2, index=features.index))
-                for need in NEEDS}
-    names = {v: k for k, v in _STRENGTH.items()}
-    for scale in SCALES:
-        weakest = pd.concat([strength[n] for n in scale.needs], axis=1).min(axis=1)
-        out[scale.signal] = weakest.map(names)
-    return out
+    """Per organisation and signal: exact | lower_bound | upper_bound | none (the weakest of the
+    signal's needs as the `observes_<need>` columns state; exact where the frame has no such column;
+    an unknown kind is none)."""
+    n = len(features)
+    bits = {need: (features[f"observes_{need}"].map(_BIT).fillna(_BIT[NOT_OBSERVED]).to_numpy(dtype=np.int64)
+                   if f"observes_{need}" in features.columns else np.zeros(n, dtype=np.int64))
+            for need in NEEDS}
+    return pd.DataFrame({scale.signal: _FROM_BITS[np.bitwise_or.reduce([bits[need] for need in scale.needs])]
+                         for scale in SCALES}, index=features.index)
 
 
 def signal_values(features: pd.DataFrame) -> pd.DataFrame:
@@ -229,7 +241,7 @@ def _dimension_means(scores: np.ndarray) -> list[np.ndarray]:
 
 def compute(features: pd.DataFrame) -> pd.DataFrame:
     """One row per organisation: org, every signal value (`sig_<name>`), how it is observed
-    (`obs_<name>`: exact | lower_bound | none), its score (`score_<name>`), every dimension
+    (`obs_<name>`: exact | lower_bound | upper_bound | none), its score (`score_<name>`), every dimension
     (`<dimension>`), completeness (share of the signals the sources can show that have a value) and the
     evidence volumes (EVIDENCE)."""
     features = features.reset_index(drop=True)
@@ -255,8 +267,9 @@ def _completeness(scores: pd.DataFrame, kinds: pd.DataFrame) -> pd.Series:
 def classifier_inputs(dims: pd.DataFrame) -> np.ndarray:
     """The matrix the classifiers read: dimension scores then signal scores, all oriented so higher is
     more mature (so monotone constraints apply to every column). Only exactly observed signals are
-    values here: a signal not observed is NaN, and so is one observed only as a lower bound (a sample's
-    count: the rules use it as a minimum, a classifier would read it as the value); the dimension
+    values here: a signal not observed is NaN, and so is one observed only as a bound (a sample's
+    count or overstated share: the rules use it as a minimum or a maximum, a classifier would read it
+    as the value); the dimension
     columns are the means of the exactly observed scores. No rule stage and no criterion margins: an
     evaluation against a truth other than the rules' must not see the rules' reading through the inputs."""
     scores = dims.reindex(columns=[f"score_{s}" for s in SIGNALS]).to_numpy(dtype=float)
@@ -268,16 +281,16 @@ def classifier_inputs(dims: pd.DataFrame) -> np.ndarray:
 
 def as_observed(dims: pd.DataFrame, observes: dict[str, str]) -> pd.DataFrame:
     """The rows of `dims` (as compute() returns them) as sources observing each need as `observes` says
-    (need -> exact | lower_bound | none; a need it leaves out is none) would show them: a signal is
-    observed as the weaker of how the rows already observe it and how those sources would; signals they
-    cannot show are not observed. Lower bounds keep their value, so this shows observation, not a
-    sample's thinning."""
+    (need -> exact | lower_bound | upper_bound | none; a need it leaves out is none) would show them: a
+    signal is observed as the weaker of how the rows already observe it and how those sources would;
+    signals they cannot show are not observed. Bounds keep their value, so this shows observation, not a
+    sample's thinning or bias."""
     out = dims.copy()
     for scale in SCALES:
-        weakest = min((observes.get(need, NOT_OBSERVED) for need in scale.needs), key=_STRENGTH.get)
+        shown = weakest(observes.get(need, NOT_OBSERVED) for need in scale.needs)
         column = f"obs_{scale.signal}"
         current = out[column] if column in out.columns else pd.Series(EXACT, index=out.index)
-        out[column] = current.where(current.map(_STRENGTH) < _STRENGTH[weakest], weakest)
+        out[column] = current.map(lambda kind: weakest((kind, shown)))
         hidden = out[column] == NOT_OBSERVED
         out.loc[hidden, [f"sig_{scale.signal}", f"score_{scale.signal}"]] = np.nan
     scores = out[[f"score_{s}" for s in SIGNALS]].set_axis(SIGNALS, axis=1)

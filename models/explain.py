@@ -8,7 +8,7 @@ signal the model reads, with its value (or "not observed" when the sources canno
 what the reported and the next stage need; the seed's advice for moving on from the reported stage,
 quoted, followed by the measured gaps to the NEXT stage's criteria (for a quadrant, the criteria of
 the axes it needs high that are not high yet). A comparison the sources cannot show -- a signal not
-observed, or one a sample shows only as a minimum against a threshold a minimum cannot show -- is
+observed, or one a sample shows only as a minimum (maximum) against a threshold it cannot show -- is
 listed as not assessable, never as advice; one whose value already meets it on too little evidence
 as needing more evidence, not as a gap. Optionally the
 classifier's main contributions (occlusion: how its probability of reaching the next stage moves when
@@ -25,6 +25,13 @@ from models.rules import FAIL, HOLD, comparison_verdicts, growth_minimum
 from models.spec import OPS, Criterion, ModelSpec, load_model
 
 NOT_OBSERVED_TEXT = "not observed"
+BOUND_WORDS = {D.LOWER_BOUND: ("at least", "a minimum"), D.UPPER_BOUND: ("at most", "a maximum")}
+
+
+def bounded(text: str, kind: str) -> str:
+    """A value in words as its observation shows it: "at least 12 posts" for a sample's lower bound,
+    "at most 96%" for a share a sample overstates, the value itself when exact."""
+    return f"{BOUND_WORDS[kind][0]} {text}" if kind in BOUND_WORDS else text
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -130,9 +137,11 @@ def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame
             scale, value = D.SCALE_BY_SIGNAL[c.signal], row.get(f"sig_{c.signal}")
             if reading == "unobserved":
                 not_assessable.append(f"{criterion.name}: {scale.label} is {NOT_OBSERVED_TEXT} in these sources")
-            elif reading == "minimum only":
-                not_assessable.append(f"{criterion.name}: {scale.label} is shown only as a minimum in these "
-                                      f"sources (at least {_fmt(value, scale.unit)}), which cannot show {_need(c)}")
+            elif reading == "bound only":
+                kind = row.get(f"obs_{c.signal}")
+                not_assessable.append(f"{criterion.name}: {scale.label} is shown only as {BOUND_WORDS[kind][1]} "
+                                      f"in these sources ({bounded(_fmt(value, scale.unit), kind)}), which "
+                                      f"cannot show {_need(c)}")
             elif reading == "met on too little evidence":
                 evidence_needed.append(f"{criterion.name}: {scale.label} {_fmt(value, scale.unit)} meets "
                                        f"{_need(c)}, but over {_evidence_text(c, row)}")
@@ -140,8 +149,7 @@ def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame
                 gap_criteria.append({"criterion": criterion.name, "signal": c.signal, "op": c.op,
                                      "threshold": c.threshold, "value": _round(value),
                                      "stage": spec.stages[nxt].name})
-                shown = f"at least {_fmt(value, scale.unit)}" if row.get(f"obs_{c.signal}") == D.LOWER_BOUND \
-                    else _fmt(value, scale.unit)
+                shown = bounded(_fmt(value, scale.unit), row.get(f"obs_{c.signal}"))
                 thin = f" (over {_evidence_text(c, row)})" if _evidence_short(c, row) else ""
                 gaps.append(f"{scale.label} {shown}{thin}; the next stage ({spec.stages[nxt].name}) "
                             f"expects {_need(c)} (seed: \"{criterion.cite.quote}\")")
@@ -185,8 +193,9 @@ def _criteria_to_reach(spec: ModelSpec, nxt: int | None, rules: dict) -> list[Cr
 
 
 def _reading_towards(c: Criterion, row: dict) -> str:
-    """What the sources show of one comparison of a criterion not yet held: "unobserved"; "minimum only"
-    (a sample's lower bound, which cannot show this threshold); "met on too little evidence" (the value
+    """What the sources show of one comparison of a criterion not yet held: "unobserved"; "bound only"
+    (a sample's lower bound that falls short of `>=`, an upper bound that meets it: neither shows the
+    threshold); "met on too little evidence" (the value
     meets it, the evidence is below its minimum); "met" (it holds: another comparison decides); else
     "short" (the value falls short of it: a gap to close)."""
     kind = row.get(f"obs_{c.signal}", D.EXACT)
@@ -194,8 +203,9 @@ def _reading_towards(c: Criterion, row: dict) -> str:
         return "unobserved"
     value = row.get(f"sig_{c.signal}")
     meets = value is not None and value == value and bool(OPS[c.op](float(value), c.threshold))
-    if kind == D.LOWER_BOUND and meets != (c.op in (">=", ">")):
-        return "minimum only"
+    upward = c.op in (">=", ">")
+    if (kind == D.LOWER_BOUND and meets != upward) or (kind == D.UPPER_BOUND and meets == upward):
+        return "bound only"
     if meets:
         return "met on too little evidence" if _evidence_short(c, row) else "met"
     return "short"
@@ -259,8 +269,7 @@ def render_text(exp: dict) -> str:
     lines.append("  signals (value | current stage needs | next stage needs):")
     for s in exp["signals"]:
         value = NOT_OBSERVED_TEXT if s["observed"] == D.NOT_OBSERVED else _fmt(s["value"], s["unit"])
-        if s["observed"] == D.LOWER_BOUND:
-            value = f"at least {value}"
+        value = bounded(value, s["observed"])
         lines.append(f"    [{s['dimension']}] {s['label']}: {value} | {s['current_stage_needs'] or '-'} | "
                      f"{s['next_stage_needs'] or '-'}")
     lines.append("  rules held: " + ("; ".join(exp["rules_held"]) or "none"))

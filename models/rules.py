@@ -1,8 +1,9 @@
 """The transparent rule reading (Snorkel-style: every criterion is data from models/<id>.toml): for each
 organisation the lowest and highest stage the evidence supports, never a stage it cannot show.
 
-Per criterion a verdict: HOLD, FAIL, ABSTAIN (observed, but too little evidence, or a lower bound from a
-sample failing `>=`, which proves nothing) or UNOBSERVED (the sources cannot show the signal). The full
+Per criterion a verdict: HOLD, FAIL, ABSTAIN (observed, but too little evidence, or a bound that cannot
+decide: a sample's lower bound failing `>=`, an overstated share passing it) or UNOBSERVED (the sources
+cannot show the signal). The full
 semantics (required, fail_excludes, implies_below, any_of, min_evidence; supported, excluded and
 passable stages; low and high) are documented at the top of models/smmm.toml.
 
@@ -11,8 +12,8 @@ determined whatever the missing evidence is (decided_before_minimum; models.dime
 
 Ordinal models: better signals only turn FAIL into ABSTAIN into HOLD, so low and high are both
 non-decreasing in every signal. Quadrant model (smi): each axis is HIGH, LOW or UNKNOWN; the
-possible quadrants are those consistent with the axes, minus the exclusions; low / high are the lowest
-and highest index of that set.
+possible quadrants are those consistent with the axes, minus the exclusions (never all of them: the
+quadrant both axes' levels name stays); low / high are the lowest and highest index of that set.
 
 Status: `ok` when low = high (smi: one quadrant), `interval` otherwise, `insufficient_evidence` when no
 criterion reached a verdict or every stage is still possible.
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from models import dimensions as D
-from models.dimensions import EXACT, LOWER_BOUND
+from models.dimensions import EXACT, LOWER_BOUND, UPPER_BOUND
 from models.spec import OPS, Criterion, ModelSpec
 
 HOLD, FAIL, ABSTAIN, UNOBSERVED = 0, 1, 2, 3
@@ -51,16 +52,18 @@ def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray
                                           ABSTAIN)))
     values = _column(frame, f"sig_{criterion.signal}", np.nan).astype(float)
     kind = _column(frame, f"obs_{criterion.signal}", EXACT)
-    exact, observed = kind == EXACT, (kind == EXACT) | (kind == LOWER_BOUND)
+    exact, lower, upper = kind == EXACT, kind == LOWER_BOUND, kind == UPPER_BOUND
+    observed = exact | lower | upper
     passes = OPS[criterion.op](np.nan_to_num(values, nan=-np.inf if criterion.op in (">=", ">") else np.inf),
                                criterion.threshold)
     enough = ~np.isnan(values)
     for name, need in criterion.min_evidence:
         enough &= _column(frame, name, 0.0).astype(float) >= need
     upward = criterion.op in (">=", ">")
-    # a lower bound shows that at least this much happened: it can pass '>=' and fail '<=', nothing else
-    hold_valid = exact | upward
-    fail_valid = (exact | (not upward)) & criterion.fail_excludes
+    # a lower bound shows that at least this much happened: it can pass '>=' and fail '<=', nothing
+    # else; an upper bound the other way round
+    hold_valid = exact | (lower if upward else upper)
+    fail_valid = (exact | (upper if upward else lower)) & criterion.fail_excludes
     # below the minimum evidence, the verdict the minimum would reach whatever the missing units are
     at_minimum = decided_before_minimum(criterion, frame, values)
     holds = np.where(enough, passes, at_minimum == HOLD)
@@ -270,8 +273,12 @@ def _quadrant(spec: ModelSpec, criteria: list[Criterion], verdicts: np.ndarray, 
         for axis, level in stage.levels:
             want = HIGH if level == "high" else LOW
             possible[:, stage.index] &= (levels[axis] == UNKNOWN) | (levels[axis] == want)
+    # the seed defines the quadrants by their axes: an exclusion narrows what the axes leave open, it
+    # never removes the one quadrant both axes' levels name
     for exclusion in spec.exclusions:
-        possible[:, exclusion.stage_index] &= ~holds(exclusion.criterion)
+        narrowed = possible.copy()
+        narrowed[:, exclusion.stage_index] &= ~holds(exclusion.criterion)
+        possible = np.where(narrowed.any(1, keepdims=True), narrowed, possible)
     index = np.arange(len(spec.stages))
     low = np.where(possible, index, len(index)).min(1)
     high = np.where(possible, index, -1).max(1)

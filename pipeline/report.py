@@ -749,27 +749,27 @@ def _period_warnings(daily: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 NOT_OBSERVED_BY_ESTIMATES = "not observed by the estimates"
-SHOWN_AS_MINIMUM = "shown only as a minimum (a sample)"
+SHOWN_AS_BOUND = {D.LOWER_BOUND: "shown only as a minimum (a sample)",
+                  D.UPPER_BOUND: "shown only as a maximum (a sample that overstates it)"}
 
 
-def _observation_from_estimates(est: pd.DataFrame | None) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """What the estimates could not see, each name with the models it concerns: (not observed: the
-    signals no source shows (models.dimensions.NOT_OBSERVED) and the criteria resting on them; shown
-    only as a minimum: the signals a sample shows a lower bound of (LOWER_BOUND))."""
-    unobserved: dict[str, set[str]] = {}
-    minimum: dict[str, set[str]] = {}
+def _observation_from_estimates(est: pd.DataFrame | None) -> dict[str, dict[str, set[str]]]:
+    """What the estimates could not see, by why (NOT_OBSERVED_BY_ESTIMATES: the signals no source shows
+    (models.dimensions.NOT_OBSERVED) and the criteria resting on them; SHOWN_AS_BOUND: the signals a
+    sample shows only a lower or an upper bound of), each name with the models it concerns."""
+    found: dict[str, dict[str, set[str]]] = {why: {} for why in (NOT_OBSERVED_BY_ESTIMATES, *SHOWN_AS_BOUND.values())}
     if est is None or "explanation" not in est.columns:
-        return unobserved, minimum
+        return found
     for r in est.itertuples(index=False):
         explanation = r.explanation if isinstance(r.explanation, dict) else {}
         for signal, kind in (explanation.get("observation") or {}).items():
             if kind == D.NOT_OBSERVED:
-                unobserved.setdefault(signal, set()).add(r.model)
-            elif kind == D.LOWER_BOUND:
-                minimum.setdefault(signal, set()).add(r.model)
+                found[NOT_OBSERVED_BY_ESTIMATES].setdefault(signal, set()).add(r.model)
+            elif kind in SHOWN_AS_BOUND:
+                found[SHOWN_AS_BOUND[kind]].setdefault(signal, set()).add(r.model)
         for criterion in (explanation.get("rules") or {}).get("unobserved") or []:
-            unobserved.setdefault(criterion["criterion"], set()).add(r.model)
-    return unobserved, minimum
+            found[NOT_OBSERVED_BY_ESTIMATES].setdefault(criterion["criterion"], set()).add(r.model)
+    return found
 
 
 def _data_coverage(ctx: _Ctx) -> Section:
@@ -820,13 +820,12 @@ def _data_coverage(ctx: _Ctx) -> Section:
         labels = dict(zip(ranks["signal"], ranks["label"]))
         not_observed = sorted(set(ranks.loc[ranks["not_ranked"] == "not observed", "signal"]))
         constant = sorted(set(ranks.loc[ranks["not_ranked"] == "same value for every organisation", "signal"]))
-        from_estimates, minimum = _observation_from_estimates(est)
+        from_estimates = _observation_from_estimates(est)
         s.tables["unobserved"] = pd.DataFrame(
             [{"signal_or_criterion": x, "why": "no organisation of the group has a value", "models": ""}
              for x in not_observed]
             + [{"signal_or_criterion": k, "why": why, "models": ", ".join(sorted(v))}
-               for why, found in ((NOT_OBSERVED_BY_ESTIMATES, from_estimates), (SHOWN_AS_MINIMUM, minimum))
-               for k, v in sorted(found.items())],
+               for why, found in from_estimates.items() for k, v in sorted(found.items())],
             columns=["signal_or_criterion", "why", "models"])
         sources = ", ".join(sorted({f"{x.split(':', 1)[0]} ({p})" for x, p in
                                     zip(daily.get("source", []), daily.get("platform", []))})) or "the data"
@@ -834,7 +833,7 @@ def _data_coverage(ctx: _Ctx) -> Section:
         if not_observed:
             lines.append("<li><b>Not observed</b> (no organisation has a value; the source cannot show it): "
                          + ", ".join(html.escape(labels.get(x, x)) for x in not_observed) + "</li>")
-        for why, found in ((NOT_OBSERVED_BY_ESTIMATES, from_estimates), (SHOWN_AS_MINIMUM, minimum)):
+        for why, found in from_estimates.items():
             if found:
                 lines.append(f"<li><b>{why.capitalize()}</b>: " + ", ".join(
                     f"{html.escape(labels.get(k, k))} <small>({', '.join(_short(m) for m in sorted(v))})</small>"

@@ -59,11 +59,27 @@ def test_an_official_account_answering_its_mentions_is_above_every_bottom_stage(
             assert not rules.possible[0, spec.index_of("Observers")]
         else:
             assert low > 0 and status in ("ok", "interval"), model_id
-    # what a sample cannot show stays open above: "at least ...", never a confident top stage
-    assert _reading("forrester", frame)[:3] == (2, 4, "interval")
-    assert load_model("forrester").describe(2, 4) == ("at least Early Majority; higher stages not assessable "
+    # what a sample cannot show stays open above: "at least ...", never a confident top stage. A sample
+    # of the threads it posted in shows its answer rate only as an upper bound: the stages resting on
+    # answering most mentions are possible, not shown
+    assert _reading("forrester", frame)[:3] == (1, 4, "interval")
+    assert load_model("forrester").describe(1, 4) == ("at least Late Majority; higher stages not assessable "
                                                       "from public activity")
-    assert _reading("s3m", frame)[:2] == (2, 3)
+    assert _reading("s3m", frame)[:2] == (1, 3)
+    # its live timeline, where every mention is seen, shows the rate (and proactive posting): at least
+    # Early Adopters, Functional
+    live = _org(observe(["x"]))
+    assert _reading("forrester", live)[:3] == (3, 4, "interval") and _reading("s3m", live)[:2] == (2, 3)
+
+
+def test_an_upper_bound_can_fail_but_never_pass_greater_or_equal():
+    rate = [c for c in load_model("smmm").criteria if c.signal == "response_rate" and c.stage_index == 2][0]
+    assert comparison_verdicts(rate, _org(TWCS, response_rate=0.9))[0] == ABSTAIN
+    assert comparison_verdicts(rate, _org(TWCS, response_rate=0.3))[0] == FAIL
+    assert comparison_verdicts(rate, _org(observe(["x"]), response_rate=0.9))[0] == HOLD
+    low_investment = load_model("smi").axes[0].low[0]      # response_rate < 0.40: an upper bound below it holds
+    assert comparison_verdicts(low_investment, _org(TWCS, response_rate=0.3))[0] == HOLD
+    assert comparison_verdicts(low_investment, _org(TWCS, response_rate=0.5))[0] == ABSTAIN
 
 
 def test_the_bottom_stage_needs_evidence_of_the_absence():
@@ -101,8 +117,9 @@ def test_every_source_kind_declares_known_needs_and_kinds():
     needs = set(D.NEEDS)
     for kind, observes in OBSERVES.items():
         assert set(observes) <= needs | {"engagement"}, kind
-        assert set(observes.values()) <= {"exact", "lower_bound", "none"}, kind
+        assert set(observes.values()) <= {"exact", "lower_bound", "upper_bound", "none"}, kind
     assert OBSERVES["twcs"].get("media", "none") == "none" and OBSERVES["twcs"].get("timeline", "none") == "none"
+    assert OBSERVES["twcs"]["answer_share"] == "upper_bound"
     assert observe(["twcs", "x"])["timeline"] == "exact"
 
 
@@ -166,17 +183,23 @@ def _explained(model_id: str, frame: pd.DataFrame) -> dict:
 
 def test_advice_on_a_criterion_already_met_asks_for_evidence_not_for_change():
     # 3 of 3 mentions answered in minutes: meets Forrester Early Majority's thresholds, on too little evidence
-    exp = _explained("forrester", _org(TWCS, mentions=3.0, answered=3.0, response_rate=1.0,
-                                       first_reply_median_s=120.0, first_reply_p90_s=236.0))
+    answered_fast = dict(mentions=3.0, answered=3.0, response_rate=1.0, first_reply_median_s=120.0,
+                         first_reply_p90_s=236.0)
+    exp = _explained("forrester", _org(observe(["x"]), **answered_fast))
     assert exp["next_stage"] == "Early Majority"
     assert {g["signal"] for g in exp["gap_criteria"]} & {"response_rate", "first_reply_p90_s"} == set()
     needed = " ".join(exp["evidence_needed"])
     assert "3 of the 10 mentions" in needed and "3 of the 8 answered" in needed
+    # in a sample of its own threads the rate is only a maximum: not assessable, not a matter of evidence
+    sampled = _explained("forrester", _org(TWCS, **answered_fast))
+    assert "3 of the 10 mentions" not in " ".join(sampled["evidence_needed"])
+    assert any("response rate is shown only as a maximum" in item and "at most 1.00" in item
+               for item in sampled["not_assessable"])
 
 
 def test_advice_never_asks_a_sample_minimum_for_more_than_it_can_show():
-    # 10 official posts in a conversation sample: at least 10; Presence's ">= 20" cannot be shown
-    exp = _explained("altimeter", _org(TWCS, posts=10.0, answered=62.0, response_rate=0.62))
+    # 6 official posts in a conversation sample: at least 6; Presence's ">= 10" cannot be shown
+    exp = _explained("altimeter", _org(TWCS, posts=6.0, answered=62.0, response_rate=0.62))
     assert exp["next_stage"] == "Presence"
     assert "official_posts" not in {g["signal"] for g in exp["gap_criteria"]}
     assert any("official posts" in item and "only as a minimum" in item for item in exp["not_assessable"])
@@ -282,7 +305,7 @@ _ORG = {"org": "o", "posts": 120.0, "mentions": 100.0, "answered": 90.0, "replie
 
 def test_a_verdict_below_the_minimum_is_explained_with_the_bound_that_decided_it():
     spec = load_model("forrester")
-    frame = _org(TWCS, mentions=7.0, answered=7.0, response_rate=1.0, first_reply_p90_s=3000.0)
+    frame = _org(observe(["x"]), mentions=7.0, answered=7.0, response_rate=1.0, first_reply_p90_s=3000.0)
     rules = rule_frame(spec, frame)
     record = _estimate_record(spec, rules, frame)
     exp = explain_row(frame.iloc[0].to_dict(), record)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from models import dimensions as D
 from pipeline.api import open_store
 from pipeline.cli import app
-from pipeline.report import (CHARTS, NO_ESTIMATES, NOT_OBSERVED_BY_ESTIMATES, SHOWN_AS_MINIMUM, build_report,
+from pipeline.report import (CHARTS, NO_ESTIMATES, NOT_OBSERVED_BY_ESTIMATES, SHOWN_AS_BOUND, build_report,
                              export_tables, render_html)
 
 runner = CliRunner()
@@ -112,9 +112,9 @@ def test_synthetic_group_report_has_every_section(synthetic_db):
     assert "(top stage)" in page or "→" in page
 
 
-def test_unobserved_separates_signals_no_source_shows_from_minimums(airlines_db, airlines_report):
-    """A twcs sample shows some signals only as a lower bound: they are listed as minimums, not as
-    not observed (models/dimensions.py observation kinds)."""
+def test_unobserved_separates_signals_no_source_shows_from_bounds(airlines_db, airlines_report):
+    """A twcs sample shows some signals only as a lower bound (counts) or an upper bound (the answer
+    rate): they are listed as minimums or maximums, not as not observed (models/dimensions.py)."""
     with open_store(airlines_db) as mi:
         explanations = mi.estimates(group="airlines", detail=True)["explanation"]
     kinds: dict[str, set[str]] = {}
@@ -123,9 +123,12 @@ def test_unobserved_separates_signals_no_source_shows_from_minimums(airlines_db,
             kinds.setdefault(signal, set()).add(kind)
     table = airlines_report.tables["unobserved"]
     listed = lambda why: set(table.loc[table["why"] == why, "signal_or_criterion"])  # noqa: E731
-    assert "official_posts" in listed(SHOWN_AS_MINIMUM)
-    assert listed(SHOWN_AS_MINIMUM) == {s for s, k in kinds.items() if D.LOWER_BOUND in k}
+    minimum, maximum = (SHOWN_AS_BOUND[kind] for kind in (D.LOWER_BOUND, D.UPPER_BOUND))
+    assert "official_posts" in listed(minimum) and "response_rate" in listed(maximum)
+    assert listed(minimum) == {s for s, k in kinds.items() if D.LOWER_BOUND in k}
+    assert listed(maximum) == {s for s, k in kinds.items() if D.UPPER_BOUND in k}
     not_observed_signals = listed(NOT_OBSERVED_BY_ESTIMATES) & set(D.SIGNALS)
     assert not_observed_signals == {s for s, k in kinds.items() if D.NOT_OBSERVED in k}
     page = render_html(airlines_report)
     assert "<b>Shown only as a minimum (a sample)</b>" in page
+    assert "<b>Shown only as a maximum (a sample that overstates it)</b>" in page

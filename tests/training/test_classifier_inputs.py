@@ -35,20 +35,21 @@ def test_a_fit_skips_rows_without_truth_for_a_model(train):
     assert {r["model"] for r in rows} == set(load_models())
 
 
-def test_as_a_sample_shows_them_signals_it_cannot_show_are_missing_and_minimums_are_not_read(train):
+def test_as_a_sample_shows_them_signals_it_cannot_show_are_missing_and_bounds_are_not_read(train):
     twcs = observe(["twcs"])
     seen = D.as_observed(train, twcs)
     assert seen["obs_posts_per_day_robust"].eq(D.NOT_OBSERVED).all() and seen["sig_media_share"].isna().all()
     assert seen["obs_official_posts"].eq(D.LOWER_BOUND).all()
-    assert seen["obs_response_rate"].eq(D.EXACT).all()
+    assert seen["obs_response_rate"].eq(D.UPPER_BOUND).all() and seen["obs_first_reply_median_s"].eq(D.EXACT).all()
     np.testing.assert_array_equal(seen["sig_response_rate"], train["sig_response_rate"])
     inputs = pd.DataFrame(D.classifier_inputs(seen), columns=D.INPUT_NAMES)
-    # a lower bound keeps its value for the rules, but the classifier does not read it as one
+    # a bound keeps its value for the rules, but the classifier does not read it as one
     assert seen["score_official_posts"].notna().any() and inputs["score_official_posts"].isna().all()
-    assert inputs["score_response_rate"].notna().all()
+    assert inputs["score_response_rate"].isna().all() and inputs["score_first_reply_median_s"].notna().all()
     # a dimension is the mean of the exactly observed scores only (presence: none of them under twcs)
     assert inputs["presence"].isna().all()
-    responsiveness = [f"score_{s.signal}" for s in D.SCALES if s.dimension == "responsiveness"]
+    responsiveness = [f"score_{s.signal}" for s in D.SCALES if s.dimension == "responsiveness"
+                      and s.signal != "response_rate"]
     np.testing.assert_allclose(inputs["responsiveness"], seen[responsiveness].mean(axis=1))
 
 
