@@ -48,9 +48,10 @@ OBSERVES: dict[str, dict[str, str]] = {
     # brand timelines: 61% of the 5k prefix's brand posts fall on one day. No media field; the sample is
     # reactive by construction, so cadence and proactive posting are not observed; counts of posts,
     # agents, hours and accounts are lower bounds of what the organisation did. Every conversation in it
-    # holds a brand reply, so the mentions a brand never answered appear only inside threads it posted
-    # in: its answer share is an upper bound (on synthetic organisations the median answer rate is 0.53
-    # over all mentions, 1.00 over a 50% sample of their threads).
+    # holds a brand reply (all 1,312 threads of the 5k prefix), so the mentions a brand never answered
+    # appear only inside threads it posted in: its answer share is an upper bound (on synthetic
+    # organisations the median answer rate is 0.53 over all mentions, 1.00 over a 50% sample of their
+    # threads).
     "twcs": {"own_posts": LOWER_BOUND, "mentions": EXACT, "answer_share": UPPER_BOUND, "reply_text": EXACT,
              "reply_volume": LOWER_BOUND, "threads": EXACT, "structure": LOWER_BOUND,
              "care_account": LOWER_BOUND},

@@ -43,7 +43,6 @@ DIMENSION_DOC = {
 
 EXACT, LOWER_BOUND, UPPER_BOUND, NOT_OBSERVED = "exact", "lower_bound", "upper_bound", "none"
 BOUNDS = (LOWER_BOUND, UPPER_BOUND)
-_STRENGTH = {NOT_OBSERVED: 0, LOWER_BOUND: 1, UPPER_BOUND: 1, EXACT: 2}
 SHARE, DISTINCT = "share", "distinct"
 
 

@@ -277,7 +277,7 @@ def interval_reasons(spec: ModelSpec, rules: dict) -> list[str]:
             if kind == "unobserved":
                 reasons.append(f"{criterion.name}: not observed in these sources")
             elif kind == "abstained" and criterion.required:
-                reasons.append(f"{criterion.name}: too little evidence (or only a lower bound from a sample)")
+                reasons.append(f"{criterion.name}: too little evidence (or only a bound from a sample)")
     return reasons
 
 

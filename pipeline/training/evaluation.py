@@ -14,7 +14,8 @@ trained as the store's are: on the training rows as they are and as each kind of
 them (connectors/observation.py). `observed`: A->A once more per kind of real source, the test
 organisations as that source would show them: timelines with what they cannot show not observed
 (D.as_observed), and for twcs, a sample of conversations, THREAD_FRACTIONS of their threads loaded as a
-twcs file (counts then are lower bounds of what the organisation did): how wide the intervals get,
+twcs file (counts then are lower bounds of what the organisation did, the answer rate an upper
+bound): how wide the intervals get,
 whether they still hold the truth, and whether the confidence and the classifier's stage inside the
 interval still mean what they say. `not_worse` says,
 per direction and operationalisation, whether the combination is at least as good as the rules alone

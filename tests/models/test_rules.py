@@ -113,13 +113,30 @@ def test_smi_reports_the_quadrants_still_possible():
     assert full[2] == "ok" and load_model("smi").stage_names[full[0]] == "Conservative"
 
 
+def test_observers_is_ruled_out_by_answering_customer_queries_but_never_against_both_axes():
+    spec = load_model("smi")
+    observers = spec.index_of("Observers")
+    # a sample of its own threads: the rate is only a maximum, 20 queries answered in minutes show the ability
+    small_team = dict(estimated_team_size=1.0, reply_hours_covered=6.0, replies=25.0, answered=20.0)
+    low, high, status, rules = _reading("smi", _org(TWCS, **small_team))
+    assert not rules.possible[0, observers] and status == "interval"
+    # fewer than 10 answered: nothing rules Observers out
+    assert _reading("smi", _org(TWCS, **{**small_team, "answered": 6.0}))[3].possible[0, observers]
+    # both axes low on full observation (an answer rate under 40%, one platform): the quadrant they name stays
+    low, high, status, rules = _reading("smi", _org(None, **small_team, response_rate=0.2, platforms_engaged=1.0))
+    assert (low, high, status) == (observers, observers, "ok")
+
+
 def test_every_source_kind_declares_known_needs_and_kinds():
     needs = set(D.NEEDS)
     for kind, observes in OBSERVES.items():
         assert set(observes) <= needs | {"engagement"}, kind
         assert set(observes.values()) <= {"exact", "lower_bound", "upper_bound", "none"}, kind
     assert OBSERVES["twcs"].get("media", "none") == "none" and OBSERVES["twcs"].get("timeline", "none") == "none"
-    assert OBSERVES["twcs"]["answer_share"] == "upper_bound"
+    assert OBSERVES["twcs"]["answer_share"] == "upper_bound" and observe(["twcs", "x"])["answer_share"] == "exact"
+    # the weakest of a signal's needs; bounds in both directions bound it in none
+    assert D.weakest([D.EXACT, D.UPPER_BOUND]) == D.UPPER_BOUND and D.weakest([D.EXACT]) == D.EXACT
+    assert D.weakest([D.LOWER_BOUND, D.UPPER_BOUND]) == D.weakest([D.NOT_OBSERVED, D.EXACT]) == D.NOT_OBSERVED
     assert observe(["twcs", "x"])["timeline"] == "exact"
 
 
