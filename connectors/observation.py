@@ -9,7 +9,9 @@ source declares how it observes it:
   `>=` is valid, a failure on `>=` proves nothing.
 - `upper_bound`: the source is a sample that overstates the value: a failure on `>=` is valid, a pass
   on `>=` proves nothing (a sample of the threads an organisation posted in holds its unanswered
-  mentions only inside those threads, so the share it answered is at most what it shows).
+  mentions only inside those threads, so the share it answered is at most what it shows). A bound in
+  expectation: a random part of those threads can understate even their own rate, so a value just
+  under a threshold is a failure only as surely as the sample is large.
 - `none`: the source cannot show it at all; a signal resting on it is *not observed* (missing), never 0.
 
 A need a kind does not list is `none`. The signals declare what they need (models/dimensions.py,
@@ -18,7 +20,6 @@ Scale.needs); the pipeline combines the kinds that contributed an organisation's
 from __future__ import annotations
 
 EXACT, LOWER_BOUND, UPPER_BOUND, NONE = "exact", "lower_bound", "upper_bound", "none"
-KIND_ORDER = {NONE: 0, LOWER_BOUND: 1, UPPER_BOUND: 1, EXACT: 2}
 
 NEEDS = {
     "own_posts": "the organisation's own posts exist and can be counted",
@@ -91,19 +92,30 @@ def covers(covered_from, covered_through, window_start, as_of) -> bool:
                                          or covered_from <= window_start)
 
 
+def combined(kinds) -> str:
+    """How several sources together observe one need they each observe as `kinds`: exactly when one
+    does; else the one bound they show (a lower bound from one sample and an upper bound from another
+    bound it in neither direction: none); none when none shows it."""
+    kinds = set(kinds)
+    if EXACT in kinds:
+        return EXACT
+    bounds = kinds & {LOWER_BOUND, UPPER_BOUND}
+    return bounds.pop() if len(bounds) == 1 else NONE
+
+
 def observe(kinds, partial=(), support_account_configured: bool = True) -> dict[str, str]:
-    """How the union of sources of these kinds observes each need: the strongest of them (a complete
-    timeline from one source makes cadence exact even when another source is only a sample). Kinds in
-    `partial` cover only part of the window: their period needs are at most lower bounds. Without a
-    support account configured, the absence of an active care account is exact: the configuration
-    lists the organisation's accounts, and none has the role."""
-    result = {need: NONE for need in NEEDS}
+    """How the union of sources of these kinds observes each need (combined: a complete timeline from
+    one source makes cadence exact even when another source is only a sample). Kinds in `partial`
+    cover only part of the window: their period needs are at most lower bounds. Without a support
+    account configured, the absence of an active care account is exact: the configuration lists the
+    organisation's accounts, and none has the role."""
+    shown: dict[str, list[str]] = {need: [] for need in NEEDS}
     for kind in kinds:
         for need, how in OBSERVES.get(kind, {}).items():
             if kind in partial and need in PERIOD_NEEDS and how == EXACT:
                 how = LOWER_BOUND
-            if KIND_ORDER[how] > KIND_ORDER[result[need]]:
-                result[need] = how
+            shown[need].append(how)
+    result = {need: combined(hows) for need, hows in shown.items()}
     if not support_account_configured and result["care_account"] == LOWER_BOUND:
         result["care_account"] = EXACT
     return result

@@ -175,8 +175,10 @@ def completion_range(growth: Growth, values: np.ndarray, have: np.ndarray,
 def weakest(kinds) -> str:
     """How a signal is observed given how each of its needs is: the weakest; a lower bound on one need
     and an upper bound on another bound the value in no direction, so not observed."""
-    mask = np.bitwise_or.reduce([_BIT[kind] for kind in kinds], initial=0)
-    return _FROM_BITS[int(mask)]
+    mask = 0
+    for kind in kinds:
+        mask |= _BIT[kind]
+    return _FROM_BITS[mask]
 
 
 # A kind as a bit, so the weakest of several needs is their bitwise or (vectorised in observation_kinds).
@@ -268,8 +270,7 @@ def classifier_inputs(dims: pd.DataFrame) -> np.ndarray:
     more mature (so monotone constraints apply to every column). Only exactly observed signals are
     values here: a signal not observed is NaN, and so is one observed only as a bound (a sample's
     count or overstated share: the rules use it as a minimum or a maximum, a classifier would read it
-    as the value); the dimension
-    columns are the means of the exactly observed scores. No rule stage and no criterion margins: an
+    as the value); the dimension columns are the means of the exactly observed scores. No rule stage and no criterion margins: an
     evaluation against a truth other than the rules' must not see the rules' reading through the inputs."""
     scores = dims.reindex(columns=[f"score_{s}" for s in SIGNALS]).to_numpy(dtype=float)
     kinds = dims.reindex(columns=[f"obs_{s}" for s in SIGNALS])

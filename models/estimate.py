@@ -66,7 +66,7 @@ def fit_models(train: pd.DataFrame, analyst: pd.DataFrame | None = None, *,
     """Fit every model. `train`: fully observed dimension rows with `truth_<model>` (ordinal) and
     `truth_smi_<axis>` (0/1) columns; `analyst`: dimension rows of labelled organisations with columns
     `model` and `stage_index` (one row per label). `observations`: how the sources estimates will read
-    observe each need (need -> exact | lower_bound | none, one mapping per kind of source): the training
+    observe each need (need -> exact | lower_bound | upper_bound | none, one mapping per kind of source): the training
     rows are learned once as they are and once as each of those would show them (D.as_observed), so a
     classifier has seen what an input its sources cannot show leaves it to go on; an organisation's
     views weigh one organisation together (an analyst label weighs ANALYST_WEIGHT of them) and stay in

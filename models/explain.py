@@ -21,7 +21,7 @@ import pandas as pd
 
 from models import dimensions as D
 from models.estimate import classifier_proba
-from models.rules import FAIL, HOLD, comparison_verdicts, growth_minimum
+from models.rules import FAIL, HOLD, comparison_verdicts, growth_minimum, upward, verdicts_valid
 from models.spec import OPS, Criterion, ModelSpec, load_model
 
 NOT_OBSERVED_TEXT = "not observed"
@@ -29,8 +29,8 @@ BOUND_WORDS = {D.LOWER_BOUND: ("at least", "a minimum"), D.UPPER_BOUND: ("at mos
 
 
 def bounded(text: str, kind: str) -> str:
-    """A value in words as its observation shows it: "at least 12 posts" for a sample's lower bound,
-    "at most 96%" for a share a sample overstates, the value itself when exact."""
+    """A value in words as its observation shows it: "at least 12" for a sample's lower bound, "at most
+    0.96" for a share a sample overstates, the value itself when exact."""
     return f"{BOUND_WORDS[kind][0]} {text}" if kind in BOUND_WORDS else text
 
 
@@ -91,7 +91,7 @@ def early_verdict_reasons(spec: ModelSpec, row: dict) -> dict[str, list[str]]:
             lowest, highest = (float(x[0]) for x in
                                D.completion_range(growth, np.array([value]), np.array([have]), need))
             # the completion closest to the other verdict: the least for a '>=' that held
-            bound = (f"at least {_fmt(lowest, scale.unit)}" if (verdict == HOLD) == (c.op in (">=", ">"))
+            bound = (f"at least {_fmt(lowest, scale.unit)}" if (verdict == HOLD) == upward(c.op)
                      else f"at most {_fmt(highest, scale.unit)}")
             out.setdefault(criterion.name, []).append(
                 f"{scale.label} {_fmt(value, scale.unit)} over {have:.0f} {growth.volume}, "
@@ -203,8 +203,8 @@ def _reading_towards(c: Criterion, row: dict) -> str:
         return "unobserved"
     value = row.get(f"sig_{c.signal}")
     meets = value is not None and value == value and bool(OPS[c.op](float(value), c.threshold))
-    upward = c.op in (">=", ">")
-    if (kind == D.LOWER_BOUND and meets != upward) or (kind == D.UPPER_BOUND and meets == upward):
+    pass_valid, fail_valid = verdicts_valid(kind, c.op)
+    if not (pass_valid if meets else fail_valid):
         return "bound only"
     if meets:
         return "met on too little evidence" if _evidence_short(c, row) else "met"

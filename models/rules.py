@@ -12,8 +12,8 @@ determined whatever the missing evidence is (decided_before_minimum; models.dime
 
 Ordinal models: better signals only turn FAIL into ABSTAIN into HOLD, so low and high are both
 non-decreasing in every signal. Quadrant model (smi): each axis is HIGH, LOW or UNKNOWN; the
-possible quadrants are those consistent with the axes, minus the exclusions (never all of them: the
-quadrant both axes' levels name stays); low / high are the lowest and highest index of that set.
+possible quadrants are those consistent with the axes, minus the exclusions where an exclusion settles
+no unknown axis and leaves a quadrant; low / high are the lowest and highest index of that set.
 
 Status: `ok` when low = high (smi: one quadrant), `interval` otherwise, `insufficient_evidence` when no
 criterion reached a verdict or every stage is still possible.
@@ -41,6 +41,20 @@ def _column(frame: pd.DataFrame, name: str, default) -> np.ndarray:
     return frame[name].to_numpy() if name in frame.columns else np.full(len(frame), default)
 
 
+def upward(op: str) -> bool:
+    """Whether a comparison asks for at least a value (`>=`, `>`) rather than at most."""
+    return op in (">=", ">")
+
+
+def verdicts_valid(kind, op: str) -> tuple:
+    """Whether a pass and whether a failure of a comparison `op` can be read from a value observed as
+    `kind` (an array of kinds, or one): exact both; a lower bound (at least this much happened) a pass
+    of `>=` and a failure of `<=`; an upper bound (at most this much) the other way round."""
+    kind = np.asarray(kind)
+    exact, lower, upper = kind == EXACT, kind == LOWER_BOUND, kind == UPPER_BOUND
+    return exact | (lower if upward(op) else upper), exact | (upper if upward(op) else lower)
+
+
 def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray:
     """Verdicts of one criterion for every row of a frame from models.dimensions.compute (signal values
     `sig_<name>`, observation kinds `obs_<name>`, evidence volumes)."""
@@ -52,18 +66,14 @@ def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray
                                           ABSTAIN)))
     values = _column(frame, f"sig_{criterion.signal}", np.nan).astype(float)
     kind = _column(frame, f"obs_{criterion.signal}", EXACT)
-    exact, lower, upper = kind == EXACT, kind == LOWER_BOUND, kind == UPPER_BOUND
-    observed = exact | lower | upper
-    passes = OPS[criterion.op](np.nan_to_num(values, nan=-np.inf if criterion.op in (">=", ">") else np.inf),
+    observed = np.isin(kind, (EXACT, LOWER_BOUND, UPPER_BOUND))
+    passes = OPS[criterion.op](np.nan_to_num(values, nan=-np.inf if upward(criterion.op) else np.inf),
                                criterion.threshold)
     enough = ~np.isnan(values)
     for name, need in criterion.min_evidence:
         enough &= _column(frame, name, 0.0).astype(float) >= need
-    upward = criterion.op in (">=", ">")
-    # a lower bound shows that at least this much happened: it can pass '>=' and fail '<=', nothing
-    # else; an upper bound the other way round
-    hold_valid = exact | (lower if upward else upper)
-    fail_valid = (exact | (upper if upward else lower)) & criterion.fail_excludes
+    hold_valid, fail_valid = verdicts_valid(kind, criterion.op)
+    fail_valid &= criterion.fail_excludes
     # below the minimum evidence, the verdict the minimum would reach whatever the missing units are
     at_minimum = decided_before_minimum(criterion, frame, values)
     holds = np.where(enough, passes, at_minimum == HOLD)
@@ -88,8 +98,7 @@ def decided_before_minimum(criterion: Criterion, frame: pd.DataFrame, values: np
         if name != growth.volume:
             candidate &= _column(frame, name, 0.0).astype(float) >= other
     lowest, highest = D.completion_range(growth, np.nan_to_num(values), have, need)
-    upward = criterion.op in (">=", ">")
-    worst, best = (lowest, highest) if upward else (highest, lowest)
+    worst, best = (lowest, highest) if upward(criterion.op) else (highest, lowest)
     compare = OPS[criterion.op]
     return np.where(candidate & compare(worst, criterion.threshold), HOLD,
                     np.where(candidate & ~compare(best, criterion.threshold), FAIL, ABSTAIN)).astype(np.int8)
@@ -273,12 +282,20 @@ def _quadrant(spec: ModelSpec, criteria: list[Criterion], verdicts: np.ndarray, 
         for axis, level in stage.levels:
             want = HIGH if level == "high" else LOW
             possible[:, stage.index] &= (levels[axis] == UNKNOWN) | (levels[axis] == want)
-    # the seed defines the quadrants by their axes: an exclusion narrows what the axes leave open, it
-    # never removes the one quadrant both axes' levels name
+    # The seed defines the quadrants by their axes: an exclusion narrows what the axes leave open, but
+    # it is no evidence on an axis, so it never settles an unknown axis (not Observers with investment
+    # low is no sign of high innovation) and never removes the quadrant both axes' levels name.
     for exclusion in spec.exclusions:
         narrowed = possible.copy()
         narrowed[:, exclusion.stage_index] &= ~holds(exclusion.criterion)
-        possible = np.where(narrowed.any(1, keepdims=True), narrowed, possible)
+        applies = narrowed.any(1)
+        for axis in spec.axes:
+            both_open = np.ones(n, bool)
+            for level in ("high", "low"):
+                stages = [s.index for s in spec.stages if (axis.name, level) in s.levels]
+                both_open &= narrowed[:, stages].any(1)
+            applies &= (levels[axis.name] != UNKNOWN) | both_open
+        possible = np.where(applies[:, None], narrowed, possible)
     index = np.arange(len(spec.stages))
     low = np.where(possible, index, len(index)).min(1)
     high = np.where(possible, index, -1).max(1)
@@ -310,5 +327,5 @@ def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray
 
 
 __all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
-           "RuleFrame", "rule_frame", "comparison_verdicts", "decided_before_minimum", "growth_minimum",
+           "RuleFrame", "rule_frame", "upward", "verdicts_valid", "comparison_verdicts", "decided_before_minimum", "growth_minimum",
            "criterion_entry", "full_observation_truth", "quadrant_indices", "row_patterns"]

@@ -187,7 +187,8 @@ class Analyst:
                          evidence_gate: bool = False) -> pd.DataFrame:
         """Each signal's percentile rank within the selected organisations, long format: org, signal,
         label, unit, value, percentile (0..100, 100 = best in the group; for latency lower is better),
-        rank (1 = best), n (organisations ranked), not_ranked (why a row has no rank: "not observed" when
+        rank (1 = best), n (organisations ranked), observed (exact | lower_bound | upper_bound | none: a
+        bound is ranked as its value, the report marks it), not_ranked (why a row has no rank: "not observed" when
         no selected organisation has a value, "insufficient evidence" for an organisation below the
         estimation's evidence gate (no model could say anything of it: every stored estimate is
         insufficient evidence) when `evidence_gate=True`, "same value for every organisation" when
@@ -207,12 +208,12 @@ class Analyst:
             spread = oriented.nunique() > 1
             if not spread:                        # one value for everyone: nothing to rank
                 pct, rank, n = pct * float("nan"), rank * float("nan"), 0
-            for org, value, p, r, g in zip(dims["org"], values, pct, rank, gated):
+            for org, value, p, r, g, kind in zip(dims["org"], values, pct, rank, gated, dims[f"obs_{scale.signal}"]):
                 why = ("not observed" if not observed else "insufficient evidence" if g
                        else "" if spread else "same value for every organisation")
                 rows.append({"org": org, "signal": scale.signal, "label": scale.label, "unit": scale.unit,
                              "dimension": scale.dimension, "value": value, "percentile": p, "rank": r, "n": n,
-                             "not_ranked": why})
+                             "observed": kind, "not_ranked": why})
         return pd.DataFrame(rows)
 
     # -- raw distributions -------------------------------------------------------------------------
@@ -475,6 +476,8 @@ class Analyst:
         alone is an interval's lowest); changed (the stage, interval or status moved). Both confidences
         are the classifier's probability of the stage: a stored confidence also resamples the
         organisation's conversations (pipeline/confidence.py), which changed signals do not have.
+        A changed signal a sample shows only as a bound is read as exact (the behaviour asked about);
+        one the sources cannot show stays not observed.
         `fitted`: models from `fitted_models()` (loaded when omitted). The window is the latest estimates'."""
         window_days = self.estimation_window()
         used_as_of = resolve_as_of(self.store, as_of, window_days)
@@ -495,11 +498,18 @@ class Analyst:
         if "first_reply_median_s" in changes and float(changed["answered"].fillna(0).iloc[0]) == 0:
             # a latency only counts when something was answered (models/dimensions.signal_values)
             changed["answered"] = 1.0
+        changed_dims = D.compute(changed)
+        # the changed value is the behaviour asked about, not a sample's bound of it; what the sources
+        # cannot show at all stays not observed
+        for scale in D.SCALES:
+            column = f"obs_{scale.signal}"
+            if ({scale.signal, scale.feature} & set(changes)) and changed_dims[column].iloc[0] in D.BOUNDS:
+                changed_dims[column] = D.EXACT
         # one OpenMP thread: on a handful of rows (and a shared machine) far faster than many
         with threadpool_limits(limits=1):
             fitted = fitted or self.fitted_models(window_days=window_days)
             before = {e["model"]: e for e in estimate(fitted, D.compute(row))}
-            after = {e["model"]: e for e in estimate(fitted, D.compute(changed))}
+            after = {e["model"]: e for e in estimate(fitted, changed_dims)}
         try:
             stored = self.estimates(orgs=[org], as_of=used_as_of, window_days=window_days).set_index("model")["stage"].to_dict()
         except NoEstimatesError:

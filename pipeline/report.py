@@ -390,10 +390,15 @@ def _stage_history(ctx: _Ctx) -> Section:
     return _guard(s, fill)
 
 
+BOUND_MARK = {D.LOWER_BOUND: "≥ ", D.UPPER_BOUND: "≤ "}   # a value a sample shows only as a minimum / maximum
+
+
 def _percentiles(ctx: _Ctx) -> Section:
     s = Section("percentiles", "Competitor table: signals and percentile rank within the group",
                 "Each maturity signal's value and its percentile rank among the selected organisations "
-                "(100 = best in the group; for reply time lower is better). Organisations below the evidence "
+                "(100 = best in the group; for reply time lower is better; ≥ marks a minimum a sample shows, "
+                "≤ a maximum, e.g. the answer rate of a sample of the organisation's own threads). "
+                "Organisations below the evidence "
                 "gate and signals the data does not show (or where every organisation has the same value) are "
                 "not ranked. Click a header to sort.")
 
@@ -414,14 +419,15 @@ def _percentiles(ctx: _Ctx) -> Section:
                 if pd.isna(r["value"]):
                     cells.append(f"<td class='na' data-sort='-1'>{html.escape(why or 'n/a')}</td>")
                     continue
+                shown = html.escape(BOUND_MARK.get(r["observed"], "") + _fmt(r["value"], units[sig]))
                 if why or pd.isna(r["percentile"]):
                     cells.append(f"<td class='unranked' data-sort='-1' title='not ranked: {html.escape(why)}'>"
-                                 f"{html.escape(_fmt(r['value'], units[sig]))}<br><small>not ranked"
+                                 f"{shown}<br><small>not ranked"
                                  f"{': ' + html.escape(why) if why == 'insufficient evidence' else ''}</small></td>")
                     continue
                 bg = matplotlib.colors.to_hex(cmap(0.15 + 0.7 * r["percentile"] / 100))
                 cells.append(f"<td style='background:{bg}' data-sort='{r['percentile']:.1f}'>"
-                             f"{html.escape(_fmt(r['value'], units[sig]))}<br><small>p{r['percentile']:.0f}</small></td>")
+                             f"{shown}<br><small>p{r['percentile']:.0f}</small></td>")
             rows.append(f"<tr><th data-sort='{html.escape(ctx.name(org))}'>{html.escape(ctx.name(org))}</th>"
                         f"{''.join(cells)}</tr>")
         s.body = (f"<p class='scroll-hint'>Wide table: scroll sideways; the organisation column stays.</p>"
@@ -561,8 +567,9 @@ def _cell_stage(b: dict, specs) -> str:
 
 
 def _kpis(ctx: _Ctx, as_of) -> dict | None:
-    """Group KPIs from the stored features (all data up to as_of): response rate, median first reply,
-    posts and inbound mentions. None when no features are stored for that as_of."""
+    """Group KPIs from the stored features (all data up to as_of): response rate (`response_rate_bound`:
+    some organisation's sources show it only as a maximum), median first reply, posts and inbound
+    mentions. None when no features are stored for that as_of."""
     try:
         r = ctx.mi.responsiveness(orgs=ctx.ids, as_of=as_of)
         lat = ctx.mi.latency_distribution(orgs=ctx.ids, as_of=as_of)
@@ -570,9 +577,14 @@ def _kpis(ctx: _Ctx, as_of) -> dict | None:
         return None
     if r.empty:
         return None
+    try:
+        bound = bool((ctx.mi.signals(orgs=ctx.ids, as_of=as_of)["obs_response_rate"] == D.UPPER_BOUND).any())
+    except (FeatureError, ValueError, LookupError):   # no estimation-window features at this as_of
+        bound = False
     mentions, answered = float(r["mentions"].fillna(0).sum()), float(r["answered"].fillna(0).sum())
     replies = lat.loc[lat["answered"], "first_reply_s"].dropna()
     return {"response_rate": answered / mentions if mentions else float("nan"),
+            "response_rate_bound": bound,
             "median_reply_s": float(replies.median()) if len(replies) else float("nan"),
             "posts": float(r["posts"].fillna(0).sum()), "mentions": mentions}
 
@@ -601,7 +613,8 @@ def _summary(ctx: _Ctx) -> Section:
     kpi_before = _kpis(ctx, previous.to_pydatetime()) if previous is not None else None
     if kpi_now:
         cards = []
-        specs_kpi = (("response_rate", "Response rate", lambda v: f"{v:.0%}", lambda d: f"{d * 100:+.0f} pts"),
+        rate_mark = BOUND_MARK[D.UPPER_BOUND] if kpi_now["response_rate_bound"] else ""
+        specs_kpi = (("response_rate", "Response rate", lambda v: f"{rate_mark}{v:.0%}", lambda d: f"{d * 100:+.0f} pts"),
                      ("median_reply_s", "Median first reply", lambda v: _fmt(v, "seconds"),
                       lambda d: ("+" if d >= 0 else "−") + _fmt(abs(d), "seconds")),
                      ("posts", "Posts by the group", lambda v: f"{v:,.0f}", lambda d: f"{d:+,.0f}"),

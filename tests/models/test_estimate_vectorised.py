@@ -18,7 +18,7 @@ from models.estimate import (_insufficient_reasons, _none_where_missing, _read_m
 from models.rules import FAIL, HIGH, HOLD, INSUFFICIENT, LOW, UNOBSERVED, VERDICT_NAMES, criterion_entry, rule_frame
 from models.spec import load_models
 
-KINDS = np.array([D.EXACT, D.LOWER_BOUND, D.NOT_OBSERVED])
+KINDS = np.array([D.EXACT, D.LOWER_BOUND, D.UPPER_BOUND, D.NOT_OBSERVED])
 
 
 def _random_dims(rng: np.random.Generator, n: int) -> pd.DataFrame:
@@ -33,7 +33,7 @@ def _random_dims(rng: np.random.Generator, n: int) -> pd.DataFrame:
     for volume in ("mentions", "answered", "replies"):
         features[volume] = rng.integers(0, 60, n).astype(float)
     for need in D.NEEDS:
-        features[f"observes_{need}"] = KINDS[rng.choice(3, n, p=[0.6, 0.25, 0.15])]
+        features[f"observes_{need}"] = KINDS[rng.choice(4, n, p=[0.55, 0.2, 0.1, 0.15])]
     return D.compute(features)
 
 

@@ -113,18 +113,33 @@ def test_smi_reports_the_quadrants_still_possible():
     assert full[2] == "ok" and load_model("smi").stage_names[full[0]] == "Conservative"
 
 
-def test_observers_is_ruled_out_by_answering_customer_queries_but_never_against_both_axes():
+def test_observers_is_ruled_out_by_answering_customer_queries_but_never_settles_an_axis():
     spec = load_model("smi")
-    observers = spec.index_of("Observers")
-    # a sample of its own threads: the rate is only a maximum, 20 queries answered in minutes show the ability
+    names = lambda rules: [n for n, p in zip(spec.stage_names, rules.possible[0]) if p]  # noqa: E731
+    # a sample of its own threads: the rate is only a maximum; >= 10 queries answered on a platform show
+    # the ability to manage them, and both axes stay open
     small_team = dict(estimated_team_size=1.0, reply_hours_covered=6.0, replies=25.0, answered=20.0)
     low, high, status, rules = _reading("smi", _org(TWCS, **small_team))
-    assert not rules.possible[0, observers] and status == "interval"
-    # fewer than 10 answered: nothing rules Observers out
-    assert _reading("smi", _org(TWCS, **{**small_team, "answered": 6.0}))[3].possible[0, observers]
-    # both axes low on full observation (an answer rate under 40%, one platform): the quadrant they name stays
+    assert names(rules) == ["Conservative", "Contenders", "#SocialFirst"] and status == "interval"
+    # no platform with 10 answered: nothing rules Observers out
+    fewer = _org(TWCS, **{**small_team, "answered": 6.0, "platforms_engaged": 0.0})
+    assert "Observers" in names(_reading("smi", fewer)[3])
+    # investment low (an exact answer rate under 40%), innovation unknown: ruling Observers out would
+    # claim high innovation, so both quadrants stay
+    live = _org(observe(["x"]), **small_team, response_rate=0.2)
+    assert names(_reading("smi", live)[3]) == ["Observers", "Contenders"]
+    # both axes low on full observation (one platform): the quadrant they name stays
     low, high, status, rules = _reading("smi", _org(None, **small_team, response_rate=0.2, platforms_engaged=1.0))
-    assert (low, high, status) == (observers, observers, "ok")
+    assert (spec.stage_names[low], status) == ("Observers", "ok")
+
+
+def test_an_upper_bound_below_its_minimum_evidence_can_only_fail():
+    rate = [c for c in load_model("smmm").criteria if c.signal == "response_rate" and c.stage_index == 2][0]
+    # 7 of 7 answered, minimum 10: at least 0.70 at 10 whatever the rest, but a maximum cannot pass
+    assert comparison_verdicts(rate, _org(TWCS, mentions=7.0, answered=7.0, response_rate=1.0))[0] == ABSTAIN
+    assert comparison_verdicts(rate, _org(observe(["x"]), mentions=7.0, answered=7.0, response_rate=1.0))[0] == HOLD
+    # 0 of 5: at most 0.50 at 10, below 0.65 whatever the rest: a maximum fails
+    assert comparison_verdicts(rate, _org(TWCS, mentions=5.0, answered=0.0, response_rate=0.0))[0] == FAIL
 
 
 def test_every_source_kind_declares_known_needs_and_kinds():

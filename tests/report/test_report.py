@@ -132,3 +132,9 @@ def test_unobserved_separates_signals_no_source_shows_from_bounds(airlines_db, a
     page = render_html(airlines_report)
     assert "<b>Shown only as a minimum (a sample)</b>" in page
     assert "<b>Shown only as a maximum (a sample that overstates it)</b>" in page
+    # the values themselves are marked: the group's answer rate and the competitor table's
+    assert "<div class='kpi-value'>≤ " in page
+    ranks = airlines_report.tables["percentile_ranks"]
+    rate = ranks[(ranks["signal"] == "response_rate") & ranks["value"].notna()]
+    assert rate["observed"].eq(D.UPPER_BOUND).all() and not rate.empty
+    assert page.count("≤ ") >= len(rate)
