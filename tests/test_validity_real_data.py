@@ -3,7 +3,9 @@
 twcs prefix with data/orgs.example.toml, 90-day window, through the normal import -> features ->
 estimate path:
 (a) known group: every organisation whose accounts answer >= 65% of >= 20 judged mentions is above
-    the bottom stage of every ordinal model and SMI Observers is not among its possible quadrants;
+    the bottom stage of every ordinal model and SMI Observers is not among its possible quadrants
+    (the issue's group: in this sample the rate is only a maximum, so what lifts them is what a
+    sample can show, official posts and queries answered);
 (b) coherence: no organisation in the top half of one ordinal model's stages (by its low end) and at
     the bottom stage (a point at 0) of another;
 (c) informative: the mean interval width (high - low) of the staged ordinal estimates; the target
