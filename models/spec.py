@@ -119,8 +119,9 @@ class ModelSpec:
     def describe(self, low: int | None, high: int | None, possible: list[str] | None = None, *,
                  compact: bool = False) -> str:
         """The estimate in words: a stage, an interval ("at least Early Majority; higher stages not
-        assessable from public activity") or, for a quadrant model, the quadrants still possible.
-        compact: the short form a table of all five models has room for ("≥ Early Majority")."""
+        assessable from these sources" -- "from public activity" when no stage above is observable at
+        all) or, for a quadrant model, the quadrants still possible. compact: the short form a table of
+        all five models has room for ("≥ Early Majority")."""
         if low is None or high is None:
             return "insufficient evidence"
         names = self.stage_names
@@ -132,8 +133,9 @@ class ModelSpec:
         if low == high:
             return names[low]
         if high == len(names) - 1:
-            return f"≥ {names[low]}" if compact else \
-                f"at least {names[low]}; higher stages not assessable from public activity"
+            unobservable = all(stage.observable == "no" for stage in self.stages[low + 1:])
+            return f"≥ {names[low]}" if compact else (f"at least {names[low]}; higher stages not assessable from "
+                                                     + ("public activity" if unobservable else "these sources"))
         return f"{names[low]}–{names[high]}" if compact else f"{names[low]} to {names[high]}"
 
 

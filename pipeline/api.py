@@ -329,7 +329,7 @@ class Analyst:
         as_of, window_days, stage, stage_index (the point, or the lowest stage of an interval), confidence,
         status (ok = a point | interval | insufficient_evidence), stage_low_index, stage_high_index,
         stages_possible ('|'-separated), `estimate` (the estimate in words, e.g. "at least Early Majority;
-        higher stages not assessable from public activity"), rule_stage, classifier_stage, provisional (see
+        higher stages not assessable from these sources"), rule_stage, classifier_stage, provisional (see
         `organisations`). detail=True adds the parsed `probabilities` and `explanation` dicts. Raises
         NoEstimatesError when none are stored."""
         frame = self._estimates(self.org_ids(group, orgs), as_of, window_days, all_dates=False)

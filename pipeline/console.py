@@ -136,7 +136,7 @@ def print_stage_table(frame: pd.DataFrame, orgs_without_posts: set[str], out: Co
     thin = [org for org in wide.index if org not in judged]
     table = Table(title=f"maturity stage (confidence) as of {as_of:%Y-%m-%d %H:%M} UTC, "
                         f"estimated on the last {window_days} days",
-                  caption="≥ X: at least X, higher stages not assessable from public activity; "
+                  caption="≥ X: at least X, higher stages not assessable from these sources; "
                           "A / B: the quadrants still possible")
     table.add_column("organisation")
     for model in MODEL_IDS:

@@ -898,7 +898,8 @@ sentences) decide which stages the evidence supports, and a classifier trained o
 places the point inside what they allow.</dd>
 <dt>Interval</dt><dd>When public activity cannot separate stages (a stage no public data can show, or signals
 this source does not carry), the estimate is the range the evidence supports ("at least Early Majority;
-higher stages not assessable from public activity"); rankings use its lower end.</dd>
+higher stages not assessable from these sources", or "from public activity" when no public data can show
+them); rankings use its lower end.</dd>
 <dt>Confidence</dt><dd>How often the stage holds when the organisation's conversation threads are resampled
 (a bootstrap of the same size), combined with the classifier's probability, and shrunk when the organisation's
 inputs lie far outside the training data (0..1).</dd>

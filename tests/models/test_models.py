@@ -218,7 +218,8 @@ def test_estimates_are_complete_and_reproducible(small_train, small_fit):
 
 def test_estimates_in_words_full_and_compact():
     forrester, smi = load_models()["forrester"], load_models()["smi"]
-    assert forrester.describe(2, 4) == "at least Early Majority; higher stages not assessable from public activity"
+    assert forrester.describe(2, 4) == "at least Early Majority; higher stages not assessable from these sources"
+    assert forrester.describe(3, 4) == "at least Early Adopters; higher stages not assessable from public activity"
     assert forrester.describe(2, 4, compact=True) == "≥ Early Majority"
     assert forrester.describe(1, 2, compact=True) == "Late Majority–Early Majority"
     assert forrester.describe(2, 2, compact=True) == "Early Majority"

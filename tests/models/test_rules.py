@@ -64,7 +64,7 @@ def test_an_official_account_answering_its_mentions_is_above_every_bottom_stage(
     # answering most mentions are possible, not shown
     assert _reading("forrester", frame)[:3] == (1, 4, "interval")
     assert load_model("forrester").describe(1, 4) == ("at least Late Majority; higher stages not assessable "
-                                                      "from public activity")
+                                                      "from these sources")
     assert _reading("s3m", frame)[:2] == (1, 3)
     # its live timeline, where every mention is seen, shows the rate (and proactive posting): at least
     # Early Adopters, Functional
