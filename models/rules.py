@@ -2,8 +2,8 @@
 organisation the lowest and highest stage the evidence supports, never a stage it cannot show.
 
 Per criterion a verdict: HOLD, FAIL, ABSTAIN (observed, but too little evidence, or a bound that cannot
-decide: a sample's lower bound failing `>=`, an overstated share passing it) or UNOBSERVED (the sources
-cannot show the signal). The full
+decide: a sample's lower bound failing `>=`, an overstated share passing it, or failing it within its
+sampling error) or UNOBSERVED (the sources cannot show the signal). The full
 semantics (required, fail_excludes, implies_below, any_of, min_evidence; supported, excluded and
 passable stages; low and high) are documented at the top of models/smmm.toml.
 
@@ -31,6 +31,10 @@ from models.dimensions import EXACT, LOWER_BOUND, UPPER_BOUND
 from models.spec import OPS, Criterion, ModelSpec
 
 HOLD, FAIL, ABSTAIN, UNOBSERVED = 0, 1, 2, 3
+# An upper bound holds in expectation only: a random part of an organisation's threads can understate
+# even their own share. Its failure of `>=` therefore needs the share's one-sided 95% Wilson upper bound
+# over its volume below the threshold (measured on real halves: docs/models.md, "Stability").
+UPPER_BOUND_FAIL_Z = 1.645
 VERDICT_NAMES = ("held", "failed", "abstained", "unobserved")
 OK, INTERVAL, INSUFFICIENT = "ok", "interval", "insufficient_evidence"
 HIGH, LOW, UNKNOWN = 1, 0, -1
@@ -78,8 +82,23 @@ def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray
     at_minimum = decided_before_minimum(criterion, frame, values)
     holds = np.where(enough, passes, at_minimum == HOLD)
     fails = np.where(enough, ~passes, at_minimum == FAIL)
+    fails &= ~((kind == UPPER_BOUND) & _plausibly_reaches(criterion, frame, values))
     verdict = np.where(holds & hold_valid, HOLD, np.where(fails & fail_valid, FAIL, ABSTAIN))
     return np.where(~observed, UNOBSERVED, verdict).astype(np.int8)
+
+
+def _plausibly_reaches(criterion: Criterion, frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Per row, whether a share could still meet a `>=` threshold within its sampling error: the
+    one-sided Wilson upper bound (UPPER_BOUND_FAIL_Z) over the volume the share is of reaches it. False
+    for other comparisons and signals that are no share of a volume."""
+    growth = D.SCALE_BY_SIGNAL[criterion.signal].growth
+    if not upward(criterion.op) or growth is None or growth.kind != D.SHARE:
+        return np.zeros(len(frame), bool)
+    share = np.clip(np.nan_to_num(values), 0.0, 1.0)
+    n = np.maximum(_column(frame, growth.volume, 0.0).astype(float), 1.0)
+    z2 = UPPER_BOUND_FAIL_Z ** 2
+    upper = (share + z2 / (2 * n) + UPPER_BOUND_FAIL_Z * np.sqrt(share * (1 - share) / n + z2 / (4 * n * n))) / (1 + z2 / n)
+    return upper >= criterion.threshold
 
 
 def decided_before_minimum(criterion: Criterion, frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:

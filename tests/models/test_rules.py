@@ -83,9 +83,12 @@ def test_an_upper_bound_can_fail_but_never_pass_greater_or_equal():
 
 
 def test_the_bottom_stage_needs_evidence_of_the_absence():
-    # answering 1 in 20 of 40 mentions: evidence of "doesn't consistently monitor" -> a point at the bottom
-    silent = _org(TWCS, mentions=40.0, answered=2.0, response_rate=0.05, first_reply_median_s=90000.0)
+    # answering 1 of 60 mentions: evidence of "doesn't consistently monitor" -> a point at the bottom
+    silent = _org(TWCS, mentions=60.0, answered=1.0, response_rate=1 / 60, first_reply_median_s=90000.0)
     assert _reading("smmm", silent)[:3] == (0, 0, "ok")
+    # 2 of 40 in a sample of its own threads could still be 1 in 8 within the sample's error: no point
+    unsure = _org(TWCS, mentions=40.0, answered=2.0, response_rate=0.05, first_reply_median_s=90000.0)
+    assert _reading("smmm", unsure)[:3] == (1, 1, "ok")
     # few official posts in a sample are no evidence of 'not using any social media'
     quiet = _org(TWCS, posts=0.0, mentions=4.0, answered=0.0, response_rate=0.0, replies=0.0)
     for model_id in ("s3m", "forrester", "altimeter"):
@@ -131,6 +134,16 @@ def test_observers_is_ruled_out_by_answering_customer_queries_but_never_settles_
     # both axes low on full observation (one platform): the quadrant they name stays
     low, high, status, rules = _reading("smi", _org(None, **small_team, response_rate=0.2, platforms_engaged=1.0))
     assert (spec.stage_names[low], status) == ("Observers", "ok")
+
+
+def test_an_upper_bound_fails_only_beyond_its_sampling_error():
+    rate = [c for c in load_model("smmm").criteria if c.signal == "response_rate" and c.stage_index == 2][0]
+    verdict = lambda mentions, share, observation=TWCS: comparison_verdicts(  # noqa: E731
+        rate, _org(observation, mentions=mentions, answered=mentions * share, response_rate=share))[0]
+    # 0.60 of 20 mentions misses 0.65, but a sample's share could reach it: abstain; exact: fail
+    assert verdict(20.0, 0.6) == ABSTAIN and verdict(20.0, 0.6, observe(["x"])) == FAIL
+    # 0.40 of 20, or 0.55 of 100: below 0.65 beyond the sampling error
+    assert verdict(20.0, 0.4) == FAIL and verdict(100.0, 0.55) == FAIL
 
 
 def test_an_upper_bound_below_its_minimum_evidence_can_only_fail():
