@@ -270,8 +270,9 @@ def classifier_inputs(dims: pd.DataFrame) -> np.ndarray:
     more mature (so monotone constraints apply to every column). Only exactly observed signals are
     values here: a signal not observed is NaN, and so is one observed only as a bound (a sample's
     count or overstated share: the rules use it as a minimum or a maximum, a classifier would read it
-    as the value); the dimension columns are the means of the exactly observed scores. No rule stage and no criterion margins: an
-    evaluation against a truth other than the rules' must not see the rules' reading through the inputs."""
+    as the value); the dimension columns are the means of the exactly observed scores. No rule stage
+    and no criterion margins: an evaluation against a truth other than the rules' must not see the
+    rules' reading through the inputs."""
     scores = dims.reindex(columns=[f"score_{s}" for s in SIGNALS]).to_numpy(dtype=float)
     kinds = dims.reindex(columns=[f"obs_{s}" for s in SIGNALS])
     exact = (kinds.isna() | kinds.isin([EXACT])).to_numpy()   # a frame without obs_ columns is fully observed

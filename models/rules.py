@@ -97,7 +97,8 @@ def _plausibly_reaches(criterion: Criterion, frame: pd.DataFrame, values: np.nda
     share = np.clip(np.nan_to_num(values), 0.0, 1.0)
     n = np.maximum(_column(frame, growth.volume, 0.0).astype(float), 1.0)
     z2 = UPPER_BOUND_FAIL_Z ** 2
-    upper = (share + z2 / (2 * n) + UPPER_BOUND_FAIL_Z * np.sqrt(share * (1 - share) / n + z2 / (4 * n * n))) / (1 + z2 / n)
+    spread = UPPER_BOUND_FAIL_Z * np.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
+    upper = (share + z2 / (2 * n) + spread) / (1 + z2 / n)
     return upper >= criterion.threshold
 
 
@@ -346,5 +347,5 @@ def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray
 
 
 __all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
-           "RuleFrame", "rule_frame", "upward", "verdicts_valid", "comparison_verdicts", "decided_before_minimum", "growth_minimum",
-           "criterion_entry", "full_observation_truth", "quadrant_indices", "row_patterns"]
+           "RuleFrame", "rule_frame", "upward", "verdicts_valid", "comparison_verdicts", "decided_before_minimum",
+           "growth_minimum", "criterion_entry", "full_observation_truth", "quadrant_indices", "row_patterns"]

@@ -208,7 +208,8 @@ class Analyst:
             spread = oriented.nunique() > 1
             if not spread:                        # one value for everyone: nothing to rank
                 pct, rank, n = pct * float("nan"), rank * float("nan"), 0
-            for org, value, p, r, g, kind in zip(dims["org"], values, pct, rank, gated, dims[f"obs_{scale.signal}"]):
+            kinds = dims[f"obs_{scale.signal}"]
+            for org, value, p, r, g, kind in zip(dims["org"], values, pct, rank, gated, kinds):
                 why = ("not observed" if not observed else "insufficient evidence" if g
                        else "" if spread else "same value for every organisation")
                 rows.append({"org": org, "signal": scale.signal, "label": scale.label, "unit": scale.unit,
