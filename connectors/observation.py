@@ -11,7 +11,7 @@ source declares how it observes it:
   on `>=` proves nothing (a sample of the threads an organisation posted in holds its unanswered
   mentions only inside those threads, so the share it answered is at most what it shows). A bound in
   expectation: a random part of those threads can understate even their own rate, so a failure needs
-  the share below the threshold beyond its sampling error (models.rules.UPPER_BOUND_FAIL_Z).
+  the share below the threshold beyond its sampling error (models.rules.UPPER_BOUND_Z).
 - `none`: the source cannot show it at all; a signal resting on it is *not observed* (missing), never 0.
 
 A need a kind does not list is `none`. The signals declare what they need (models/dimensions.py,

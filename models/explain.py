@@ -21,7 +21,8 @@ import pandas as pd
 
 from models import dimensions as D
 from models.estimate import classifier_proba
-from models.rules import FAIL, HOLD, comparison_verdicts, growth_minimum, upward, verdicts_valid
+from models.rules import (FAIL, HOLD, below_within_sampling_error, comparison_verdicts, growth_minimum, upward,
+                          verdicts_valid)
 from models.spec import OPS, Criterion, ModelSpec, load_model
 
 NOT_OBSERVED_TEXT = "not observed"
@@ -142,6 +143,10 @@ def explain_row(row: dict, estimate: dict, fitted=None, train_dims: pd.DataFrame
                 not_assessable.append(f"{criterion.name}: {scale.label} is shown only as {BOUND_WORDS[kind][1]} "
                                       f"in these sources ({bounded(_fmt(value, scale.unit), kind)}), which "
                                       f"cannot show {_need(c)}")
+            elif reading == "within sampling error":
+                not_assessable.append(f"{criterion.name}: {scale.label} "
+                                      f"{bounded(_fmt(value, scale.unit), row.get(f'obs_{c.signal}'))} is short "
+                                      f"of {_need(c)} only within the sampling error of these sources")
             elif reading == "met on too little evidence":
                 evidence_needed.append(f"{criterion.name}: {scale.label} {_fmt(value, scale.unit)} meets "
                                        f"{_need(c)}, but over {_evidence_text(c, row)}")
@@ -195,7 +200,8 @@ def _criteria_to_reach(spec: ModelSpec, nxt: int | None, rules: dict) -> list[Cr
 def _reading_towards(c: Criterion, row: dict) -> str:
     """What the sources show of one comparison of a criterion not yet held: "unobserved"; "bound only"
     (a sample's lower bound that falls short of `>=`, an upper bound that meets it: neither shows the
-    threshold); "met on too little evidence" (the value
+    threshold); "within sampling error" (an upper bound short of `>=` by less than its sampling error,
+    models.rules.below_within_sampling_error); "met on too little evidence" (the value
     meets it, the evidence is below its minimum); "met" (it holds: another comparison decides); else
     "short" (the value falls short of it: a gap to close)."""
     kind = row.get(f"obs_{c.signal}", D.EXACT)
@@ -206,6 +212,9 @@ def _reading_towards(c: Criterion, row: dict) -> str:
     pass_valid, fail_valid = verdicts_valid(kind, c.op)
     if not (pass_valid if meets else fail_valid):
         return "bound only"
+    if kind == D.UPPER_BOUND and not meets and below_within_sampling_error(
+            c, pd.DataFrame([row]), np.array([float(value)]))[0]:
+        return "within sampling error"
     if meets:
         return "met on too little evidence" if _evidence_short(c, row) else "met"
     return "short"

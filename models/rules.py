@@ -2,8 +2,8 @@
 organisation the lowest and highest stage the evidence supports, never a stage it cannot show.
 
 Per criterion a verdict: HOLD, FAIL, ABSTAIN (observed, but too little evidence, or a bound that cannot
-decide: a sample's lower bound failing `>=`, an overstated share passing it, or failing it within its
-sampling error) or UNOBSERVED (the sources cannot show the signal). The full
+decide: a sample's lower bound failing `>=`, an overstated share passing it, or showing it below a
+threshold only within its sampling error) or UNOBSERVED (the sources cannot show the signal). The full
 semantics (required, fail_excludes, implies_below, any_of, min_evidence; supported, excluded and
 passable stages; low and high) are documented at the top of models/smmm.toml.
 
@@ -32,9 +32,10 @@ from models.spec import OPS, Criterion, ModelSpec
 
 HOLD, FAIL, ABSTAIN, UNOBSERVED = 0, 1, 2, 3
 # An upper bound holds in expectation only: a random part of an organisation's threads can understate
-# even their own share. Its failure of `>=` therefore needs the share's one-sided 95% Wilson upper bound
-# over its volume below the threshold (measured on real halves: docs/models.md, "Stability").
-UPPER_BOUND_FAIL_Z = 1.645
+# even their own share. Every verdict it gives that the share is below a threshold (a failure of `>=`,
+# a hold of `<`) therefore needs the share's one-sided 95% Wilson upper bound over its volume below
+# the threshold (measured on real halves: docs/models.md, "Stability").
+UPPER_BOUND_Z = 1.645
 VERDICT_NAMES = ("held", "failed", "abstained", "unobserved")
 OK, INTERVAL, INSUFFICIENT = "ok", "interval", "insufficient_evidence"
 HIGH, LOW, UNKNOWN = 1, 0, -1
@@ -82,22 +83,34 @@ def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray
     at_minimum = decided_before_minimum(criterion, frame, values)
     holds = np.where(enough, passes, at_minimum == HOLD)
     fails = np.where(enough, ~passes, at_minimum == FAIL)
-    fails &= ~((kind == UPPER_BOUND) & _plausibly_reaches(criterion, frame, values))
+    # an upper bound's "below the threshold": a failure of '>=', a hold of '<'
+    unsure = (kind == UPPER_BOUND) & below_within_sampling_error(criterion, frame, values)
+    if upward(criterion.op):
+        fails &= ~unsure
+    else:
+        holds &= ~unsure
     verdict = np.where(holds & hold_valid, HOLD, np.where(fails & fail_valid, FAIL, ABSTAIN))
     return np.where(~observed, UNOBSERVED, verdict).astype(np.int8)
 
 
-def _plausibly_reaches(criterion: Criterion, frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
-    """Per row, whether a share could still meet a `>=` threshold within its sampling error: the
-    one-sided Wilson upper bound (UPPER_BOUND_FAIL_Z) over the volume the share is of reaches it. False
-    for other comparisons and signals that are no share of a volume."""
+def below_within_sampling_error(criterion: Criterion, frame: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    """Per row, whether a share could still reach the comparison's threshold within its sampling error:
+    the one-sided Wilson upper bound (UPPER_BOUND_Z) over the volume the share is of reaches it -- over
+    the highest completion at the minimum evidence where the volume is below it, the verdict the
+    minimum would reach. False for signals that are no share of a volume."""
     growth = D.SCALE_BY_SIGNAL[criterion.signal].growth
-    if not upward(criterion.op) or growth is None or growth.kind != D.SHARE:
+    if growth is None or growth.kind != D.SHARE:
         return np.zeros(len(frame), bool)
     share = np.clip(np.nan_to_num(values), 0.0, 1.0)
-    n = np.maximum(_column(frame, growth.volume, 0.0).astype(float), 1.0)
-    z2 = UPPER_BOUND_FAIL_Z ** 2
-    spread = UPPER_BOUND_FAIL_Z * np.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
+    n = _column(frame, growth.volume, 0.0).astype(float)
+    minimum = growth_minimum(criterion)
+    if minimum is not None:
+        need = minimum[1]
+        highest = D.completion_range(growth, share, n, need)[1]
+        share, n = np.where(n < need, highest, share), np.maximum(n, need)
+    n = np.maximum(n, 1.0)
+    z2 = UPPER_BOUND_Z ** 2
+    spread = UPPER_BOUND_Z * np.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
     upper = (share + z2 / (2 * n) + spread) / (1 + z2 / n)
     return upper >= criterion.threshold
 
@@ -347,5 +360,5 @@ def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray
 
 
 __all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
-           "RuleFrame", "rule_frame", "upward", "verdicts_valid", "comparison_verdicts", "decided_before_minimum",
-           "growth_minimum", "criterion_entry", "full_observation_truth", "quadrant_indices", "row_patterns"]
+           "RuleFrame", "rule_frame", "upward", "verdicts_valid", "comparison_verdicts", "below_within_sampling_error",
+           "decided_before_minimum", "growth_minimum", "criterion_entry", "full_observation_truth", "quadrant_indices", "row_patterns"]

@@ -144,6 +144,12 @@ def test_an_upper_bound_fails_only_beyond_its_sampling_error():
     assert verdict(20.0, 0.6) == ABSTAIN and verdict(20.0, 0.6, observe(["x"])) == FAIL
     # 0.40 of 20, or 0.55 of 100: below 0.65 beyond the sampling error
     assert verdict(20.0, 0.4) == FAIL and verdict(100.0, 0.55) == FAIL
+    # the explanation reads it as the rules do: not a gap to close, not assessable
+    exp = _explained("smmm", _org(TWCS, mentions=20.0, answered=12.0, response_rate=0.6))
+    assert exp["next_stage"] == "Customer Oriented"
+    assert "response_rate" not in {g["signal"] for g in exp["gap_criteria"]}
+    assert any("response rate at most 0.60 is short of >= 0.65 only within the sampling error" in item
+               for item in exp["not_assessable"])
 
 
 def test_an_upper_bound_below_its_minimum_evidence_can_only_fail():
@@ -151,8 +157,10 @@ def test_an_upper_bound_below_its_minimum_evidence_can_only_fail():
     # 7 of 7 answered, minimum 10: at least 0.70 at 10 whatever the rest, but a maximum cannot pass
     assert comparison_verdicts(rate, _org(TWCS, mentions=7.0, answered=7.0, response_rate=1.0))[0] == ABSTAIN
     assert comparison_verdicts(rate, _org(observe(["x"]), mentions=7.0, answered=7.0, response_rate=1.0))[0] == HOLD
-    # 0 of 5: at most 0.50 at 10, below 0.65 whatever the rest: a maximum fails
-    assert comparison_verdicts(rate, _org(TWCS, mentions=5.0, answered=0.0, response_rate=0.0))[0] == FAIL
+    # 0 of 8: at most 0.20 at 10 whatever the rest, below 0.65 beyond the sampling error: a maximum fails
+    assert comparison_verdicts(rate, _org(TWCS, mentions=8.0, answered=0.0, response_rate=0.0))[0] == FAIL
+    # 0 of 5: up to 0.50 at 10, which a sample could show while its threads answer 0.65
+    assert comparison_verdicts(rate, _org(TWCS, mentions=5.0, answered=0.0, response_rate=0.0))[0] == ABSTAIN
 
 
 def test_every_source_kind_declares_known_needs_and_kinds():
@@ -317,11 +325,13 @@ def _completions(criterion, row: dict) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("model, signal, op", [("forrester", "response_rate", ">="), ("smi", "response_rate", "<"),
-                                               ("s3m", "signed_reply_share", ">="),
-                                               ("forrester", "private_channel_share", ">="),
-                                               ("s3m", "reply_hours_covered", ">=")])
-def test_below_its_minimum_a_criterion_decides_exactly_when_every_completion_agrees(model, signal, op):
+@pytest.mark.parametrize("model, signal, op, observation", [
+    ("forrester", "response_rate", ">=", None), ("smi", "response_rate", "<", None),
+    # a sample of the organisation's own threads: an upper bound, read within its sampling error
+    ("forrester", "response_rate", ">=", TWCS), ("smi", "response_rate", "<", TWCS),
+    ("s3m", "signed_reply_share", ">=", None), ("forrester", "private_channel_share", ">=", None),
+    ("s3m", "reply_hours_covered", ">=", None)])
+def test_below_its_minimum_a_criterion_decides_exactly_when_every_completion_agrees(model, signal, op, observation):
     criterion = _criterion(model, signal, op)
     growth = D.SCALE_BY_SIGNAL[signal].growth
     need = int(dict(criterion.min_evidence)[growth.volume])
@@ -332,7 +342,8 @@ def test_below_its_minimum_a_criterion_decides_exactly_when_every_completion_agr
         value = (int(rng.integers(0, have + 1)) / have if growth.kind == D.SHARE
                  else float(rng.integers(1, min(have, 24) + 1)))
         rows.append({**_ORG, growth.volume: float(have), signal: value,
-                     **({"answered": value * have} if signal == "response_rate" else {})})
+                     **({"answered": value * have} if signal == "response_rate" else {}),
+                     **{f"observes_{name}": how for name, how in (observation or {}).items()}})
     early = comparison_verdicts(criterion, D.compute(pd.DataFrame(rows)))
     completions = [_completions(criterion, row) for row in rows]
     at_minimum = comparison_verdicts(criterion, D.compute(pd.DataFrame([c for cs in completions for c in cs])))
@@ -358,7 +369,7 @@ def test_a_verdict_below_the_minimum_is_explained_with_the_bound_that_decided_it
     assert exp["decided_before_minimum"][rate.name] == [
         "response rate 1.00 over 7 mentions, held before its minimum of 10: at least 0.70 at 10 whatever "
         "the other 3 are (>= 0.50)"]
-    failing = _org(TWCS, mentions=6.0, answered=0.0, response_rate=0.0)
+    failing = _org(observe(["x"]), mentions=6.0, answered=0.0, response_rate=0.0)
     record = _estimate_record(spec, rule_frame(spec, failing), failing)
     reasons = explain_row(failing.iloc[0].to_dict(), record)["decided_before_minimum"][rate.name]
     assert reasons == ["response rate 0.00 over 6 mentions, failed before its minimum of 10: at most 0.40 at 10 "
