@@ -346,7 +346,7 @@ class Analyst:
                      as_of: datetime | None = None) -> pd.DataFrame:
         """Organisation x model: the estimate in words and its confidence per model (`<model>`,
         `<model>_confidence`): a stage, an interval ("at least Early Majority; higher stages not
-        assessable from public activity"), the SMI quadrants still possible, or 'insufficient evidence'."""
+        assessable from these sources"), the SMI quadrants still possible, or 'insufficient evidence'."""
         frame = self.estimates(group, orgs, as_of=as_of)
         frame["cell"] = frame["estimate"]
         stages = frame.pivot(index="org", columns="model", values="cell")

@@ -139,7 +139,7 @@ def latest_estimate_key(store) -> tuple[datetime, int] | None:
 def describe_estimate(model: str, status: str, low, high, stages_possible: str | None, *,
                       compact: bool = False) -> str:
     """An estimate in words, as tables and the report show it: a stage, "at least X; higher stages not
-    assessable from public activity", "X to Y", "one of ..." (SMI) or "insufficient evidence";
+    assessable from these sources" (or "from public activity"), "X to Y", "one of ..." (SMI) or "insufficient evidence";
     compact: "≥ X", "X–Y", "X / Y" (models.spec.ModelSpec.describe)."""
     if status == "insufficient_evidence" or low is None or low != low:
         return "insufficient evidence"

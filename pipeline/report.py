@@ -128,9 +128,9 @@ def _stage_matrix(ctx: _Ctx) -> Section:
     s = Section("stage-matrix", "Maturity stage by model",
                 "Stage under each of the five maturity models, with the estimate's confidence (how often the stage "
                 "holds when the organisation's conversations are resampled, combined with the classifier's "
-                "probability of it). Where public activity cannot separate stages the "
-                "cell says so plainly (\"at least Early Majority; higher stages not assessable from public "
-                "activity\"). Darker = later stage within that model (an interval: its lowest stage); SMI's "
+                "probability of it). Where the sources cannot separate stages the "
+                "cell says so plainly (\"at least Early Majority; higher stages not assessable from these "
+                "sources\"). Darker = later stage within that model (an interval: its lowest stage); SMI's "
                 "quadrants are no ordered scale and are not shaded.")
 
     def fill():
