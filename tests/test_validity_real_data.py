@@ -11,7 +11,7 @@ estimate path:
 (c) informative: the mean interval width (high - low) of the staged ordinal estimates; the target
     (<= 1.5) is missed on this sample -- every thread of it holds a brand post, so the answer rate is
     an upper bound and the stages resting on answering most mentions stay open (docs/models.md) --
-    and the check guards the measured 2.36 from widening: <= 2.4, and the same estimates read with
+    and the check guards the measured 2.38 from widening: <= 2.4, and the same estimates read with
     the rate as exact (what a live timeline shows) stay within 1.5;
 (d) coverage: organisations with judged mentions get a point or an interval; insufficient evidence
     only where nothing can be said (no criterion reached a verdict, or every stage is possible).
