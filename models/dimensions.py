@@ -290,8 +290,8 @@ def as_observed(dims: pd.DataFrame, observes: dict[str, str]) -> pd.DataFrame:
     for scale in SCALES:
         shown = weakest(observes.get(need, NOT_OBSERVED) for need in scale.needs)
         column = f"obs_{scale.signal}"
-        current = out[column] if column in out.columns else pd.Series(EXACT, index=out.index)
-        out[column] = current.map(lambda kind: weakest((kind, shown)))
+        current = out[column].map(_BIT).to_numpy() if column in out.columns else np.zeros(len(out), np.int64)
+        out[column] = _FROM_BITS[current | _BIT[shown]]
         hidden = out[column] == NOT_OBSERVED
         out.loc[hidden, [f"sig_{scale.signal}", f"score_{scale.signal}"]] = np.nan
     scores = out[[f"score_{s}" for s in SIGNALS]].set_axis(SIGNALS, axis=1)

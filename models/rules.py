@@ -84,11 +84,13 @@ def comparison_verdicts(criterion: Criterion, frame: pd.DataFrame) -> np.ndarray
     holds = np.where(enough, passes, at_minimum == HOLD)
     fails = np.where(enough, ~passes, at_minimum == FAIL)
     # an upper bound's "below the threshold": a failure of '>=', a hold of '<'
-    unsure = (kind == UPPER_BOUND) & below_within_sampling_error(criterion, frame, values)
-    if upward(criterion.op):
-        fails &= ~unsure
-    else:
-        holds &= ~unsure
+    upper = kind == UPPER_BOUND
+    if upper.any():
+        unsure = upper & below_within_sampling_error(criterion, frame, values)
+        if upward(criterion.op):
+            fails &= ~unsure
+        else:
+            holds &= ~unsure
     verdict = np.where(holds & hold_valid, HOLD, np.where(fails & fail_valid, FAIL, ABSTAIN))
     return np.where(~observed, UNOBSERVED, verdict).astype(np.int8)
 

@@ -567,9 +567,8 @@ def _cell_stage(b: dict, specs) -> str:
 
 
 def _kpis(ctx: _Ctx, as_of) -> dict | None:
-    """Group KPIs from the stored features (all data up to as_of): response rate (`response_rate_bound`:
-    some organisation's sources show it only as a maximum), median first reply, posts and inbound
-    mentions. None when no features are stored for that as_of."""
+    """Group KPIs from the stored features (all data up to as_of): response rate, median first reply,
+    posts and inbound mentions. None when no features are stored for that as_of."""
     try:
         r = ctx.mi.responsiveness(orgs=ctx.ids, as_of=as_of)
         lat = ctx.mi.latency_distribution(orgs=ctx.ids, as_of=as_of)
@@ -577,16 +576,21 @@ def _kpis(ctx: _Ctx, as_of) -> dict | None:
         return None
     if r.empty:
         return None
-    try:
-        bound = bool((ctx.mi.signals(orgs=ctx.ids, as_of=as_of)["obs_response_rate"] == D.UPPER_BOUND).any())
-    except (FeatureError, ValueError, LookupError):   # no estimation-window features at this as_of
-        bound = False
     mentions, answered = float(r["mentions"].fillna(0).sum()), float(r["answered"].fillna(0).sum())
     replies = lat.loc[lat["answered"], "first_reply_s"].dropna()
     return {"response_rate": answered / mentions if mentions else float("nan"),
-            "response_rate_bound": bound,
             "median_reply_s": float(replies.median()) if len(replies) else float("nan"),
             "posts": float(r["posts"].fillna(0).sum()), "mentions": mentions}
+
+
+def _rate_is_bound(ctx: _Ctx, as_of) -> bool:
+    """Whether some organisation's sources show its answer rate only as a maximum at as_of (the KPI
+    card marks the group's rate then)."""
+    try:
+        kinds = ctx.mi.signals(orgs=ctx.ids, as_of=as_of.to_pydatetime() if as_of is not None else None)
+    except (FeatureError, ValueError, LookupError):   # no estimation-window features at this as_of
+        return False
+    return bool((kinds["obs_response_rate"] == D.UPPER_BOUND).any())
 
 
 def _summary(ctx: _Ctx) -> Section:
@@ -613,7 +617,7 @@ def _summary(ctx: _Ctx) -> Section:
     kpi_before = _kpis(ctx, previous.to_pydatetime()) if previous is not None else None
     if kpi_now:
         cards = []
-        rate_mark = BOUND_MARK[D.UPPER_BOUND] if kpi_now["response_rate_bound"] else ""
+        rate_mark = BOUND_MARK[D.UPPER_BOUND] if _rate_is_bound(ctx, latest) else ""
         specs_kpi = (("response_rate", "Response rate", lambda v: f"{rate_mark}{v:.0%}", lambda d: f"{d * 100:+.0f} pts"),
                      ("median_reply_s", "Median first reply", lambda v: _fmt(v, "seconds"),
                       lambda d: ("+" if d >= 0 else "−") + _fmt(abs(d), "seconds")),
