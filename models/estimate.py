@@ -325,9 +325,7 @@ def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], di
     column = lambda name, default: dims[name].tolist() if name in dims.columns else [default] * len(dims)  # noqa: E731
     by_row = lambda columns: list(zip(*columns)) if columns else [()] * len(dims)  # noqa: E731
     reported = lambda name, default: _none_where_missing(_rounded(column(name, default)))  # noqa: E731
-    signal_columns = {s: _rounded(column(f"sig_{s}", None)) for s in D.SIGNALS}
-    signals = [dict(zip(D.SIGNALS, values))
-               for values in by_row([_none_where_missing(c) for c in signal_columns.values()])]
+    signals = [dict(zip(D.SIGNALS, values)) for values in by_row([reported(f"sig_{s}", None) for s in D.SIGNALS])]
     kind_columns = [column(f"obs_{s}", D.EXACT) for s in D.SIGNALS]
     kinds = by_row(kind_columns)
     # how the sources observe the signals: few combinations, each one object
@@ -338,7 +336,7 @@ def _records(specs: dict[str, ModelSpec], readings: dict[str, _ModelReading], di
         [dict(zip(D.EVIDENCE, values)) for values in by_row([reported(e, 0.0) for e in D.EVIDENCE])],
         [dict(zip(D.DIMENSIONS, values)) for values in by_row([reported(d, None) for d in D.DIMENSIONS])],
         reported("completeness", None))
-    by_model = [_model_records(model_id, specs[model_id], reading, signal_columns, organisation)
+    by_model = [_model_records(model_id, specs[model_id], reading, organisation)
                 for model_id, reading in readings.items()]
     return [record for records in zip(*by_model) for record in records]
 
@@ -354,11 +352,11 @@ class _OrganisationParts:
     completeness: list[float | None]
 
 
-def _model_records(model_id: str, spec: ModelSpec, reading: _ModelReading, signal_columns: dict[str, np.ndarray],
+def _model_records(model_id: str, spec: ModelSpec, reading: _ModelReading,
                    organisation: _OrganisationParts) -> list[dict]:
     """One model's record of every organisation, built a column at a time."""
     names = spec.stage_names
-    rule_readings = reading.rules.results(signal_columns)
+    rule_readings = reading.rules.results()
     patterns = _rule_patterns(spec, reading.rules, rule_readings)
     classifier_stage = [names[c] for c in reading.classifier_stage]
     # the calibrated distributions take few distinct values: rows alike share one dict

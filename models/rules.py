@@ -21,7 +21,6 @@ criterion reached a verdict or every stage is still possible.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -161,54 +160,27 @@ class RuleFrame:
     possible: np.ndarray       # (rows, stages): stages consistent with the evidence
     axis_levels: dict[str, np.ndarray]   # quadrant models: HIGH | LOW | UNKNOWN per axis
 
-    def results(self, values: dict[str, np.ndarray]) -> list[dict]:
-        """Every row's reading: low / high stage names, the possible stages, and every criterion with its
-        verdict, the signal values (`values[signal][i]`: row i's value as reported, NaN where not
-        observed, which the reading reports as None; a signal left out is not observed anywhere) and
-        the seed sentence. Rows with the same possible stages share that list, a criterion's rows with
-        the same values share one entry object, and its comparisons and seed are one object in every
-        entry (readings are never modified in place)."""
+    def results(self) -> list[dict]:
+        """Every row's reading: low / high stage names, the possible stages, every criterion under its
+        verdict (criterion_entry: the signals it reads by name, its comparisons and seed sentence; the
+        row's values are in its explanation's `signals`, with_criterion_values puts them back) and, for
+        quadrant models, the axis levels. Rows with the same reading share one object, and a criterion's
+        entry is one object in every reading (readings are never modified in place)."""
         names = self.spec.stage_names
-        n = len(self.low)
-        entries = []   # per criterion, every row's entry
-        for criterion in self.criteria:
-            template = criterion_entry(criterion, {})
-            signals = tuple(template["signals"])
-            columns = np.column_stack([np.asarray(values.get(s, np.full(n, np.nan)), dtype=float) for s in signals]
-                                      if signals else [np.zeros(n)])
-            alike, rows = row_patterns(columns), columns.tolist()
-            distinct = {i: {**template, "signals": {s: None if v != v else v for s, v in zip(signals, rows[i])}}
-                        for i in set(alike)}
-            entries.append([distinct[i] for i in alike])
-        row_entries = list(zip(*entries)) if entries else [()] * n
-        verdict_pattern, possible_pattern = row_patterns(self.verdicts), row_patterns(self.possible)
-        filed = {i: [_picker([j for j, v in enumerate(self.verdicts[i].tolist()) if v == kind])
-                     for kind in range(len(VERDICT_NAMES))] for i in set(verdict_pattern)}
-        possible_names = {i: [name for name, p in zip(names, self.possible[i].tolist()) if p]
-                          for i in set(possible_pattern)}
-        held, failed, abstained, unobserved = VERDICT_NAMES
-        out = [{"low": names[low], "high": names[high], "possible": possible_names[p],
-                held: pick_held(row), failed: pick_failed(row), abstained: pick_abstained(row),
-                unobserved: pick_unobserved(row)}
-               for low, high, p, row, (pick_held, pick_failed, pick_abstained, pick_unobserved)
-               in zip(self.low.tolist(), self.high.tolist(), possible_pattern, row_entries,
-                      [filed[v] for v in verdict_pattern])]
-        if self.axis_levels:
-            level_names = [[LEVEL_NAMES[level] for level in v.tolist()] for v in self.axis_levels.values()]
-            for reading, levels in zip(out, zip(*level_names)):
-                reading["axes"] = dict(zip(self.axis_levels, levels))
-        return out
-
-
-def _picker(positions: list[int]):
-    """A function giving the list of a row's items at `positions`."""
-    if not positions:
-        return lambda row: []
-    if len(positions) == 1:
-        position = positions[0]
-        return lambda row: [row[position]]
-    items = itemgetter(*positions)
-    return lambda row: list(items(row))
+        entries = [criterion_entry(criterion) for criterion in self.criteria]
+        axes = list(self.axis_levels.values())
+        first = row_patterns(np.column_stack([self.low, self.high, self.possible, self.verdicts, *axes]))
+        readings = {}
+        for i in set(first):
+            verdicts = self.verdicts[i].tolist()
+            reading = {"low": names[int(self.low[i])], "high": names[int(self.high[i])],
+                       "possible": [name for name, p in zip(names, self.possible[i].tolist()) if p]}
+            for code, kind in enumerate(VERDICT_NAMES):
+                reading[kind] = [entry for entry, verdict in zip(entries, verdicts) if verdict == code]
+            if axes:
+                reading["axes"] = {axis: LEVEL_NAMES[int(levels[i])] for axis, levels in self.axis_levels.items()}
+            readings[i] = reading
+        return [readings[i] for i in first]
 
 
 def row_patterns(matrix: np.ndarray) -> list[int]:
@@ -228,12 +200,24 @@ def row_patterns(matrix: np.ndarray) -> list[int]:
     return first.tolist()
 
 
-def criterion_entry(criterion: Criterion, values: dict) -> dict:
+def criterion_entry(criterion: Criterion) -> dict:
+    """A criterion as readings list it under its verdict."""
     return {"criterion": criterion.name, "stage_index": criterion.stage_index,
-            "signals": {c.signal: values.get(c.signal) for c in criterion.comparisons},
+            "signals": [c.signal for c in criterion.comparisons],
             "comparisons": [{"signal": c.signal, "op": c.op, "threshold": c.threshold,
                              "min_evidence": dict(c.min_evidence)} for c in criterion.comparisons],
             "seed": {"file": criterion.cite.file, "stage": criterion.cite.stage, "quote": criterion.cite.quote}}
+
+
+def with_criterion_values(reading: dict, signals: dict) -> dict:
+    """A reading (RuleFrame.results, or as stored) with each criterion's `signals` as {signal: the
+    row's value} (`signals`: its explanation's values, None where not observed); entries that already
+    carry their values are kept as they are."""
+    expanded = dict(reading)
+    for kind in VERDICT_NAMES:
+        expanded[kind] = [{**entry, "signals": {s: signals.get(s) for s in entry["signals"]}}
+                          if isinstance(entry["signals"], list) else entry for entry in reading.get(kind, [])]
+    return expanded
 
 
 def rule_frame(spec: ModelSpec, frame: pd.DataFrame) -> RuleFrame:
@@ -363,4 +347,4 @@ def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray
 
 __all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
            "RuleFrame", "rule_frame", "upward", "verdicts_valid", "comparison_verdicts", "below_within_sampling_error",
-           "decided_before_minimum", "growth_minimum", "criterion_entry", "full_observation_truth", "quadrant_indices", "row_patterns"]
+           "decided_before_minimum", "growth_minimum", "criterion_entry", "with_criterion_values", "full_observation_truth", "quadrant_indices", "row_patterns"]

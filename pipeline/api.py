@@ -35,6 +35,7 @@ from features.runner import (FeatureError, build_staging, default_as_of, feature
 from models import dimensions as D
 from models.estimate import FittedModels, estimate
 from models.explain import explain_row
+from models.rules import with_criterion_values
 from models.spec import MODEL_IDS
 from pipeline.config import DEFAULT_WINDOW_DAYS
 from pipeline.estimation import (describe_estimate, in_model_order, latest_estimate_key, org_dimensions, org_frame,
@@ -321,6 +322,7 @@ class Analyst:
         frame = in_model_order(frame).sort_values(["as_of", "window_days"], kind="stable").reset_index(drop=True)
         for column in ("probabilities", "explanation"):
             frame[column] = [json.loads(v) if isinstance(v, str) else v for v in frame[column]]
+        frame["explanation"] = [_with_criterion_values(e) for e in frame["explanation"]]
         return frame
 
     def estimates(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
@@ -526,6 +528,13 @@ class Analyst:
                          "rule_stage_after": a["rule_stage"], "estimate_before": described(b),
                          "estimate_after": described(a), "changed": described(a) != described(b)})
         return pd.DataFrame(rows)
+
+
+def _with_criterion_values(explanation):
+    """A stored explanation with each criterion's values beside it (stored once, in its `signals`)."""
+    if not isinstance(explanation, dict) or "rules" not in explanation:
+        return explanation
+    return {**explanation, "rules": with_criterion_values(explanation["rules"], explanation.get("signals", {}))}
 
 
 def _list(values: Iterable[str] | None) -> list[str] | None:

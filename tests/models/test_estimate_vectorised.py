@@ -15,7 +15,8 @@ from models import dimensions as D
 from models.classifier import OrdinalStageClassifier
 from models.estimate import (_insufficient_reasons, _none_where_missing, _read_model, _round4, _rounded,
                              classifier_proba, estimate, fit_models, interval_reasons)
-from models.rules import FAIL, HIGH, HOLD, INSUFFICIENT, LOW, UNOBSERVED, VERDICT_NAMES, criterion_entry, rule_frame
+from models.rules import (FAIL, HIGH, HOLD, INSUFFICIENT, LOW, UNOBSERVED, VERDICT_NAMES, criterion_entry, rule_frame,
+                          with_criterion_values)
 from models.spec import load_models
 
 KINDS = np.array([D.EXACT, D.LOWER_BOUND, D.UPPER_BOUND, D.NOT_OBSERVED])
@@ -66,14 +67,14 @@ def _reference_num(value):
     return None if value != value else round(value, 4)
 
 
-def _reference_rules(rules, i: int, values: dict) -> dict:
+def _reference_rules(rules, i: int) -> dict:
     """Row i's rule reading, built on its own."""
     names = rules.spec.stage_names
     out = {"low": names[int(rules.low[i])], "high": names[int(rules.high[i])],
            "possible": [n for n, p in zip(names, rules.possible[i].tolist()) if p]}
     out.update({name: [] for name in VERDICT_NAMES})
     for criterion, verdict in zip(rules.criteria, rules.verdicts[i].tolist()):
-        out[VERDICT_NAMES[verdict]].append(criterion_entry(criterion, values))
+        out[VERDICT_NAMES[verdict]].append(criterion_entry(criterion))
     if rules.axis_levels:
         out["axes"] = {a: {HIGH: "high", LOW: "low", -1: "unknown"}[int(v[i])] for a, v in rules.axis_levels.items()}
     return out
@@ -90,7 +91,7 @@ def _reference_records(fitted, dims: pd.DataFrame) -> list[dict]:
         volumes = {e: _reference_num(row.get(e, 0.0)) for e in D.EVIDENCE}
         for model_id, reading in readings.items():
             spec, names = specs[model_id], specs[model_id].stage_names
-            rules = _reference_rules(reading.rules, i, signals)
+            rules = _reference_rules(reading.rules, i)
             status = str(reading.rules.status[i])
             low, high = int(reading.rules.low[i]), int(reading.rules.high[i])
             c, p = reading.classifier_stage[i], reading.proba[i].tolist()
@@ -189,13 +190,19 @@ def test_a_column_as_reported_is_each_value_as_reported():
     assert json.dumps(reported) == json.dumps([_reference_num(v) for v in column])
 
 
-def test_rows_alike_but_for_the_sign_of_zero_each_report_their_own(fitted_and_dims):
-    """Rows with equal values share their criterion entries; 0.0 and -0.0 are not equal there."""
-    _, dims = fitted_and_dims
-    spec = load_models()["smmm"]
-    rules = rule_frame(spec, dims.iloc[[0, 0, 0]])
-    readings = rules.results({s: np.array([0.0, -0.0, 0.0]) for s in D.SIGNALS})
-    signs = [{math.copysign(1, v) for k in VERDICT_NAMES for e in r[k] for v in e["signals"].values()}
-             for r in readings]
+def test_rows_alike_share_one_reading_and_get_their_own_values_back_on_read(fitted_and_dims):
+    """A reading holds no values, so rows alike share it; with_criterion_values gives each criterion the
+    row's own values (0.0 and -0.0 differ), as every value of the row's explanation."""
+    fitted, dims = fitted_and_dims
+    rows = dims.iloc[[0, 0, 0]].reset_index(drop=True)
+    for s in D.SIGNALS:
+        rows[f"sig_{s}"] = [0.0, -0.0, 0.0]
+    records = [r for r in estimate(fitted, rows) if r["model"] == "smmm"]
+    assert records[0]["explanation"]["rules"] is records[1]["explanation"]["rules"] is records[2]["explanation"]["rules"]
+    expanded = [with_criterion_values(r["explanation"]["rules"], r["explanation"]["signals"]) for r in records]
+    signs = [{math.copysign(1, v) for k in VERDICT_NAMES for e in x[k] for v in e["signals"].values()} for x in expanded]
     assert signs == [{1.0}, {-1.0}, {1.0}]
-    assert readings[0] == readings[2] and readings[0]["held"] + readings[0]["failed"]
+    criteria = {c.name: [m.signal for m in c.comparisons] for c in load_models()["smmm"].criteria}
+    entries = [e for k in VERDICT_NAMES for e in expanded[1][k]]
+    assert len(entries) == len(criteria) and all(list(e["signals"]) == criteria[e["criterion"]] for e in entries)
+    assert with_criterion_values(expanded[1], {}) == expanded[1]   # values already there are kept

@@ -10,7 +10,7 @@ import pytest
 from connectors.observation import OBSERVES, observe
 from models import dimensions as D
 from models.explain import explain_row, render_text, stage_criteria
-from models.rules import ABSTAIN, FAIL, HOLD, UNOBSERVED, comparison_verdicts, rule_frame
+from models.rules import ABSTAIN, FAIL, HOLD, UNOBSERVED, comparison_verdicts, rule_frame, with_criterion_values
 from models.spec import load_model, load_models
 
 TWCS = observe(["twcs"])
@@ -181,7 +181,7 @@ def _estimate_record(spec, rules, frame) -> dict:
     low, high = int(rules.low[0]), int(rules.high[0])
     signals = {s: (None if pd.isna(frame[f"sig_{s}"].iloc[0]) else float(frame[f"sig_{s}"].iloc[0]))
                for s in D.SIGNALS}
-    result = rules.results({s: [v] for s, v in signals.items()})[0]
+    result = with_criterion_values(rules.results()[0], signals)
     return {"org": "o", "model": spec.id, "status": str(rules.status[0]), "stage": spec.stages[low].name,
             "stage_index": low, "stage_low_index": low, "stage_high_index": high, "confidence": 1.0,
             "rule_stage": spec.stages[low].name, "probabilities": {},

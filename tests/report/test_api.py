@@ -120,6 +120,13 @@ def test_explanations_and_advice_come_from_the_stored_estimate(mi):
     stored = mi.estimates(orgs=["delta"], models=["smmm"], detail=True).iloc[0]
     assert exp["stage"] == stored["stage"] and exp["probabilities"] == stored["probabilities"]
     assert len(table) == len(exp["signals"]) and set(table["model"]) == {"smmm"}
+    # each criterion is stored without values and read back with the organisation's own
+    explanation = stored["explanation"]
+    entries = [e for kind in ("held", "failed", "abstained", "unobserved") for e in explanation["rules"][kind]]
+    assert entries and all(e["signals"] == {s: explanation["signals"][s] for s in e["signals"]} for e in entries)
+    assert all(isinstance(e["signals"], list) for kind in ("held", "failed", "abstained", "unobserved")
+               for e in json.loads(mi.store.con.execute(
+                   "select explanation from estimates where org_id = 'delta' and model = 'smmm'").fetchone()[0])["rules"][kind])
     advice = mi.advice("airlines")
     assert set(advice["org"]) == AIRLINES
     staged = advice[advice["status"] != "insufficient_evidence"]
