@@ -177,7 +177,9 @@ def step_read_csv(posts: int) -> dict:
 def _store(posts: int):
     from pipeline.store import Store
 
-    return Store(DATA / f"scale_{posts}.duckdb")
+    store = Store(DATA / f"scale_{posts}.duckdb")
+    store.migrate()   # `--steps` may re-run on a store an earlier version made
+    return store
 
 
 def step_floor(posts: int) -> dict:
