@@ -1,7 +1,8 @@
 """What each kind of source can show about an organisation: the observation model, as data.
 
 A source kind is the `kind` an ingest run records (ingest_runs.kind: twcs, sp500, facebook_pages, x,
-mastodon, bluesky, reddit, synthetic). For each *need* (a kind of evidence a signal rests on) the
+mastodon, bluesky, reddit, synthetic), or the kind its posts are read as (read_as: a twcs file whose
+replies mostly lack their parent is twcs_posts, a sample of posts). For each *need* (a kind of evidence a signal rests on) the
 source declares how it observes it:
 
 - `exact`: the value is what the organisation did in the period.
@@ -56,6 +57,13 @@ OBSERVES: dict[str, dict[str, str]] = {
     "twcs": {"own_posts": LOWER_BOUND, "mentions": EXACT, "answer_share": UPPER_BOUND, "reply_text": EXACT,
              "reply_volume": LOWER_BOUND, "threads": EXACT, "structure": LOWER_BOUND,
              "care_account": LOWER_BOUND},
+    # A twcs file whose replies mostly lack the post they reply to (THREADS_INTACT_SHARE): a random sample of
+    # posts, not of conversations (the 5k random sample: 0.1% of its replies have their parent, against
+    # 99.8% in the 5k prefix). A mention's answer is rarely in it, so neither answering nor its speed is
+    # shown (Amazon's 228 mentions there: none answered); the replies it holds are a random part of the
+    # organisation's (reply text as in twcs), and nothing shows the sampling rate, so no cadence.
+    "twcs_posts": {"own_posts": LOWER_BOUND, "reply_text": EXACT, "reply_volume": LOWER_BOUND,
+                   "structure": LOWER_BOUND, "care_account": LOWER_BOUND},
     # S&P 500 tweet ids: each company account's timeline (Jan-Sep 2020) as ids only: post times, no text,
     # no in_reply_to, no mentions.
     "sp500": {"own_posts": EXACT, "timeline": EXACT, "structure": LOWER_BOUND, "care_account": LOWER_BOUND},
@@ -76,13 +84,28 @@ OBSERVES: dict[str, dict[str, str]] = {
 # newest post; "reads": a live connector shows an account over the period its timeline was read to the
 # end (the timeline_reads table), with or without posts -- what makes a silent account evidence of
 # absence; "unbounded": the source holds everything there is (the synthetic generator writes every post).
-COVERAGE = {"twcs": "collection", "sp500": "collection", "facebook_pages": "collection", "x": "reads",
+COVERAGE = {"twcs": "collection", "twcs_posts": "collection", "sp500": "collection", "facebook_pages": "collection", "x": "reads",
             "mastodon": "reads", "bluesky": "reads", "reddit": "reads", "synthetic": "unbounded"}
 
 # Needs that count what the organisation did in the period: exact only where the source covers the
 # whole window, at most a lower bound where the window reaches beyond it (a 2020 timeline file says
 # nothing of 2021: silence there is not dormancy).
 PERIOD_NEEDS = ("own_posts", "timeline", "reply_volume")
+
+
+# A kind whose files are samples of conversations, and the kind a file of it is read as when most of its
+# replies lack their parent (it is then a sample of posts: the threads it would show are broken).
+BROKEN_THREADS = {"twcs": "twcs_posts"}
+THREADS_INTACT_SHARE = 0.9
+
+
+def read_as(kind: str, replies: int, parents_stored: int) -> str:
+    """The kind a file's posts are observed as, given how many of its replies have the post they reply
+    to stored (`parents_stored` of `replies`): BROKEN_THREADS when too few do."""
+    broken = BROKEN_THREADS.get(kind)
+    if broken is None or replies == 0 or parents_stored >= THREADS_INTACT_SHARE * replies:
+        return kind
+    return broken
 
 
 def covers(covered_from, covered_through, window_start, as_of) -> bool:

@@ -36,6 +36,25 @@ def test_import_then_features_as_json(tmp_path):
     assert "greater than or equal to 0" in negative.output
 
 
+def test_a_file_whose_replies_lack_their_parents_is_read_as_a_sample_of_posts(tmp_path):
+    from pipeline.estimation import org_observation
+    from pipeline.store import Store
+
+    csv = tmp_path / "posts.csv"
+    csv.write_text(CSV.replace(",1.0\n", ",91.0\n"))   # the reply's parent is not in the file
+    db = tmp_path / "cli.duckdb"
+    result = runner.invoke(app, ["import", "twcs", str(csv), "--db", str(db)])
+    assert result.exit_code == 0 and "a sample of posts, not of conversations" in result.output, result.output
+    with Store(db, read_only=True) as store:
+        (as_of,) = store.con.execute("select max(created_at) from posts").fetchone()
+        observation = org_observation(store, as_of, 90).iloc[0]
+    assert observation["observes_mentions"] == observation["observes_answer_share"] == "none"
+    threads = tmp_path / "threads.csv"
+    threads.write_text(CSV)
+    whole = runner.invoke(app, ["import", "twcs", str(threads), "--db", str(tmp_path / "threads.duckdb")])
+    assert whole.exit_code == 0 and "sample of posts" not in whole.output
+
+
 def test_errors_exit_1_with_a_message_and_usage_errors_exit_2(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[org]]\nid = "x"\naccounts = []\ncolour = "red"\n')

@@ -15,6 +15,9 @@ estimate path:
     the rate as exact (what a live timeline shows) stay within 1.5;
 (d) coverage: organisations with judged mentions get a point or an interval; insufficient evidence
     only where nothing can be said (no criterion reached a verdict, or every stage is possible).
+twcs random 5k sample (posts drawn over the whole file: 0.1% of its replies have their parent):
+(f) answering is not observed, so no estimate rests on it: no bottom-stage point, no criterion decided
+    on answering, and the largest organisations are "at least" the stage their posts show.
 S&P 500 tweet ids (timelines, cadence only): (e) no estimate is a point that depends on unobserved
 signals: a point needs the stage above it excluded by an observed failure, and the only ones ids can
 show are "no official post in the window" (Laggards / Ad Hoc: the timeline is complete).
@@ -144,6 +147,29 @@ def test_organisations_with_judged_mentions_get_a_point_or_an_interval(twcs_esti
         rules = explanation["rules"]
         assert explanation["insufficient"]
         assert len(rules["possible"]) == len(specs[model].stages) or not (rules["held"] or rules["failed"])
+
+
+def test_a_random_sample_of_posts_shows_no_answering_and_no_point_rests_on_it(tmp_path):
+    from connectors.twcs import import_twcs
+    from pipeline.config import apply_config, load_config
+    from pipeline.store import writer
+
+    sample = _require(SHARED_DATA / "raw" / "twcs_random5k__divya-gh_conversational-ai-analyst.csv")
+    with writer(tmp_path / "random.duckdb") as store:
+        apply_config(store, load_config(REPO / "data" / "orgs.example.toml"))
+        import_twcs(store, sample)
+        e, dims = _estimates(store)
+    print(f"\nrandom 5k: statuses by model {e.groupby(['model', 'status']).size().to_dict()}")
+    assert dims["sig_response_rate"].isna().all() and dims["sig_first_reply_median_s"].isna().all()
+    assert (dims["obs_response_rate"] == "none").all() and (dims["obs_c2c_share"] == "none").all()
+    ordinal = e[e["model"].isin(ORDINAL)]
+    assert not ((ordinal["status"] == "ok") & (ordinal["stage_index"] == 0)).any()
+    answering = {"response_rate", "first_reply_median_s", "first_reply_p90_s", "platforms_engaged", "c2c_share"}
+    decided = [set(c["signals"]) for rules in (x["rules"] for x in e["explanation"]) for kind in ("held", "failed")
+               for c in rules[kind]]
+    assert decided and not any(signals & answering for signals in decided)
+    amazon = ordinal[ordinal["org"] == "amazon"].set_index("model")
+    assert (amazon["status"] == "interval").all() and (amazon["stage_index"] >= 1).all(), amazon
 
 
 def _sp500_organisations(folder: Path):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.observation import OBSERVES, observe
+from connectors.observation import OBSERVES, observe, read_as
 from models import dimensions as D
 from models.explain import explain_row, render_text, stage_criteria
 from models.rules import ABSTAIN, FAIL, HOLD, UNOBSERVED, comparison_verdicts, rule_frame, with_criterion_values
@@ -174,6 +174,11 @@ def test_every_source_kind_declares_known_needs_and_kinds():
     assert D.weakest([D.EXACT, D.UPPER_BOUND]) == D.UPPER_BOUND and D.weakest([D.EXACT]) == D.EXACT
     assert D.weakest([D.LOWER_BOUND, D.UPPER_BOUND]) == D.weakest([D.NOT_OBSERVED, D.EXACT]) == D.NOT_OBSERVED
     assert observe(["twcs", "x"])["timeline"] == "exact"
+    # a twcs file most of whose replies lack their parent is a sample of posts: it shows no answering
+    assert read_as("twcs", 3605, 4) == "twcs_posts" and read_as("twcs", 3694, 3688) == "twcs"
+    assert read_as("twcs", 0, 0) == "twcs" and read_as("sp500", 10, 0) == "sp500"
+    assert observe(["twcs_posts"])["mentions"] == observe(["twcs_posts"])["answer_share"] == "none"
+    assert observe(["twcs", "twcs_posts"])["answer_share"] == "upper_bound"
 
 
 def _estimate_record(spec, rules, frame) -> dict:
