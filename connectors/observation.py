@@ -2,8 +2,8 @@
 
 A source kind is the `kind` an ingest run records (ingest_runs.kind: twcs, sp500, facebook_pages, x,
 mastodon, bluesky, reddit, synthetic), or the kind its posts are read as (read_as: a twcs file whose
-replies mostly lack their parent is twcs_posts, a sample of posts). For each *need* (a kind of evidence a signal rests on) the
-source declares how it observes it:
+replies mostly lack their parent is twcs_posts, a sample of posts). For each *need* (a kind of evidence
+a signal rests on) the source declares how it observes it:
 
 - `exact`: the value is what the organisation did in the period.
 - `lower_bound`: the source is a sample, so a count or an "exists" can only be a lower bound: a pass on
@@ -84,8 +84,8 @@ OBSERVES: dict[str, dict[str, str]] = {
 # newest post; "reads": a live connector shows an account over the period its timeline was read to the
 # end (the timeline_reads table), with or without posts -- what makes a silent account evidence of
 # absence; "unbounded": the source holds everything there is (the synthetic generator writes every post).
-COVERAGE = {"twcs": "collection", "twcs_posts": "collection", "sp500": "collection", "facebook_pages": "collection", "x": "reads",
-            "mastodon": "reads", "bluesky": "reads", "reddit": "reads", "synthetic": "unbounded"}
+COVERAGE = {"twcs": "collection", "twcs_posts": "collection", "sp500": "collection", "facebook_pages": "collection",
+            "x": "reads", "mastodon": "reads", "bluesky": "reads", "reddit": "reads", "synthetic": "unbounded"}
 
 # Needs that count what the organisation did in the period: exact only where the source covers the
 # whole window, at most a lower bound where the window reaches beyond it (a 2020 timeline file says

@@ -347,4 +347,5 @@ def quadrant_indices(spec: ModelSpec, high: dict[str, np.ndarray]) -> np.ndarray
 
 __all__ = ["HOLD", "FAIL", "ABSTAIN", "UNOBSERVED", "OK", "INTERVAL", "INSUFFICIENT", "HIGH", "LOW", "UNKNOWN",
            "RuleFrame", "rule_frame", "upward", "verdicts_valid", "comparison_verdicts", "below_within_sampling_error",
-           "decided_before_minimum", "growth_minimum", "criterion_entry", "with_criterion_values", "full_observation_truth", "quadrant_indices", "row_patterns"]
+           "decided_before_minimum", "growth_minimum", "criterion_entry", "with_criterion_values",
+           "full_observation_truth", "quadrant_indices", "row_patterns"]

@@ -71,11 +71,11 @@ def runs_read_as(store) -> dict[int, str]:
 def org_observation(store, as_of: datetime, window_days: int) -> pd.DataFrame:
     """Per organisation, how its sources observe each need over the window ending at as_of
     (connectors/observation.py): the kinds that contributed its accounts' posts up to as_of (the source
-    kind is the post's ingest run kind, or the kind runs_read_as reads the run as) and the live kinds that read its timelines; a kind whose
-    coverage (COVERAGE: a file's collection period, the accounts' timeline reads) does not hold the
-    whole window shows its period needs as lower bounds. Without a configured support-role account,
-    "no active care account" is what the configuration says, so a sample's lower bound of care_account
-    becomes exact."""
+    kind is the post's ingest run kind, or the kind runs_read_as reads the run as) and the live kinds
+    that read its timelines; a kind whose coverage (COVERAGE: a file's collection period, the accounts'
+    timeline reads) does not hold the whole window shows its period needs as lower bounds. Without a
+    configured support-role account, "no active care account" is what the configuration says, so a
+    sample's lower bound of care_account becomes exact."""
     window_start = as_of - timedelta(days=window_days) if window_days else None
     read_as_kind = runs_read_as(store)
     posts = store.df(

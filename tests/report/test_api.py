@@ -124,9 +124,10 @@ def test_explanations_and_advice_come_from_the_stored_estimate(mi):
     explanation = stored["explanation"]
     entries = [e for kind in ("held", "failed", "abstained", "unobserved") for e in explanation["rules"][kind]]
     assert entries and all(e["signals"] == {s: explanation["signals"][s] for s in e["signals"]} for e in entries)
+    (raw,) = mi.store.con.execute(
+        "select explanation from estimates where org_id = 'delta' and model = 'smmm'").fetchone()
     assert all(isinstance(e["signals"], list) for kind in ("held", "failed", "abstained", "unobserved")
-               for e in json.loads(mi.store.con.execute(
-                   "select explanation from estimates where org_id = 'delta' and model = 'smmm'").fetchone()[0])["rules"][kind])
+               for e in json.loads(raw)["rules"][kind])
     advice = mi.advice("airlines")
     assert set(advice["org"]) == AIRLINES
     staged = advice[advice["status"] != "insufficient_evidence"]
