@@ -2,7 +2,7 @@
 
 A source kind is the `kind` an ingest run records (ingest_runs.kind: twcs, sp500, facebook_pages, x,
 mastodon, bluesky, reddit, synthetic), or the kind its posts are read as (read_as: a twcs file whose
-replies mostly lack their parent is twcs_posts, a sample of posts). For each *need* (a kind of evidence
+replies too rarely have their parent stored is twcs_posts, a sample of posts). For each *need* (a kind of evidence
 a signal rests on) the source declares how it observes it:
 
 - `exact`: the value is what the organisation did in the period.
@@ -57,7 +57,7 @@ OBSERVES: dict[str, dict[str, str]] = {
     "twcs": {"own_posts": LOWER_BOUND, "mentions": EXACT, "answer_share": UPPER_BOUND, "reply_text": EXACT,
              "reply_volume": LOWER_BOUND, "threads": EXACT, "structure": LOWER_BOUND,
              "care_account": LOWER_BOUND},
-    # A twcs file whose replies mostly lack the post they reply to (THREADS_INTACT_SHARE): a random sample of
+    # A twcs file too few of whose replies have the post they reply to (read_as): a random sample of
     # posts, not of conversations (the 5k random sample: 0.1% of its replies have their parent, against
     # 99.8% in the 5k prefix). A mention's answer is rarely in it, so neither answering nor its speed is
     # shown (Amazon's 228 mentions there: none answered); the replies it holds are a random part of the
@@ -93,17 +93,25 @@ COVERAGE = {"twcs": "collection", "twcs_posts": "collection", "sp500": "collecti
 PERIOD_NEEDS = ("own_posts", "timeline", "reply_volume")
 
 
-# A kind whose files are samples of conversations, and the kind a file of it is read as when most of its
-# replies lack their parent (it is then a sample of posts: the threads it would show are broken).
+# A kind whose files are samples of conversations, and the kind a file of it is read as when fewer than
+# THREADS_INTACT_SHARE of its replies have their parent stored (a sample of posts: its threads are
+# broken). The kinds this separates lie far apart (99.8% against 0.1% on the real files); below
+# MIN_REPLIES replies a file is too small to tell (a hand-made export missing a few parents).
 BROKEN_THREADS = {"twcs": "twcs_posts"}
 THREADS_INTACT_SHARE = 0.9
+MIN_REPLIES = 50
+
+# Needs a kind's posts enter without showing them: a sample of posts adds its mentions to the share
+# answered and its replies to the threads while hiding their answers and parents, so beside another
+# source of the same organisation those shares are diluted, not observed.
+DILUTES = {"twcs_posts": ("answer_share", "threads")}
 
 
 def read_as(kind: str, replies: int, parents_stored: int) -> str:
     """The kind a file's posts are observed as, given how many of its replies have the post they reply
     to stored (`parents_stored` of `replies`): BROKEN_THREADS when too few do."""
     broken = BROKEN_THREADS.get(kind)
-    if broken is None or replies == 0 or parents_stored >= THREADS_INTACT_SHARE * replies:
+    if broken is None or replies < MIN_REPLIES or parents_stored >= THREADS_INTACT_SHARE * replies:
         return kind
     return broken
 
@@ -128,7 +136,8 @@ def combined(kinds) -> str:
 
 def observe(kinds, partial=(), support_account_configured: bool = True) -> dict[str, str]:
     """How the union of sources of these kinds observes each need (combined: a complete timeline from
-    one source makes cadence exact even when another source is only a sample). Kinds in `partial`
+    one source makes cadence exact even when another source is only a sample; a need another kind
+    DILUTES is not observed). Kinds in `partial`
     cover only part of the window: their period needs are at most lower bounds. Without a support
     account configured, the absence of an active care account is exact: the configuration lists the
     organisation's accounts, and none has the role."""
@@ -139,6 +148,9 @@ def observe(kinds, partial=(), support_account_configured: bool = True) -> dict[
                 how = LOWER_BOUND
             shown[need].append(how)
     result = {need: combined(hows) for need, hows in shown.items()}
+    for kind in kinds:
+        for need in DILUTES.get(kind, ()):
+            result[need] = NONE
     if not support_account_configured and result["care_account"] == LOWER_BOUND:
         result["care_account"] = EXACT
     return result

@@ -210,13 +210,15 @@ def criterion_entry(criterion: Criterion) -> dict:
 
 
 def with_criterion_values(reading: dict, signals: dict) -> dict:
-    """A reading (RuleFrame.results, or as stored) with each criterion's `signals` as {signal: the
-    row's value} (`signals`: its explanation's values, None where not observed); entries that already
-    carry their values are kept as they are."""
+    """A copy of a reading (RuleFrame.results, or as stored) with each criterion's `signals` as
+    {signal: the row's value} (`signals`: its explanation's values, None where not observed); entries
+    that already carry their values are kept as they are. Its other parts (possible stages, axes) are
+    the reading's own objects: read them, never modify them."""
     expanded = dict(reading)
     for kind in VERDICT_NAMES:
-        expanded[kind] = [{**entry, "signals": {s: signals.get(s) for s in entry["signals"]}}
-                          if isinstance(entry["signals"], list) else entry for entry in reading.get(kind, [])]
+        if kind in reading:
+            expanded[kind] = [{**entry, "signals": {s: signals.get(s) for s in entry["signals"]}}
+                              if isinstance(entry["signals"], list) else entry for entry in reading[kind]]
     return expanded
 
 

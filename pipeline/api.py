@@ -322,7 +322,6 @@ class Analyst:
         frame = in_model_order(frame).sort_values(["as_of", "window_days"], kind="stable").reset_index(drop=True)
         for column in ("probabilities", "explanation"):
             frame[column] = [json.loads(v) if isinstance(v, str) else v for v in frame[column]]
-        frame["explanation"] = [_with_criterion_values(e) for e in frame["explanation"]]
         return frame
 
     def estimates(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
@@ -342,7 +341,10 @@ class Analyst:
             raise NoEstimatesError()
         frame["estimate"] = [describe_estimate(*r) for r in frame[
             ["model", "status", "stage_low_index", "stage_high_index", "stages_possible"]].itertuples(index=False)]
-        return frame if detail else frame.drop(columns=["probabilities", "explanation"])
+        if not detail:
+            return frame.drop(columns=["probabilities", "explanation"])
+        frame["explanation"] = [_explanation_with_values(e) for e in frame["explanation"]]
+        return frame
 
     def stage_matrix(self, group: str | None = None, orgs: Iterable[str] | None = None, *,
                      as_of: datetime | None = None) -> pd.DataFrame:
@@ -530,7 +532,7 @@ class Analyst:
         return pd.DataFrame(rows)
 
 
-def _with_criterion_values(explanation):
+def _explanation_with_values(explanation):
     """A stored explanation with each criterion's values beside it (stored once, in its `signals`)."""
     if not isinstance(explanation, dict) or "rules" not in explanation:
         return explanation

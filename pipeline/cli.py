@@ -125,12 +125,11 @@ def import_twcs_command(
                             [run_id]).fetchall():
                         where = f"line {line}, {field}" if field else f"line {line}"
                         console.print(f"  {where}: {reason}", highlight=False, markup=False)
-                from pipeline.estimation import runs_read_as
+                from pipeline.estimation import sample_of_posts_note
 
-                if run_id in runs_read_as(store):
-                    console.print("  most of its replies lack the post they reply to: a sample of posts, not of "
-                                  "conversations, so answering and reply times are not observed from it",
-                                  highlight=False)
+                note = sample_of_posts_note(store, run_id)
+                if note:
+                    console.print(f"  {note}", highlight=False)
             note_provisional(store, quiet)
     except KNOWN_ERRORS as exc:
         fail(str(exc))

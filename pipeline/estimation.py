@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -45,27 +46,56 @@ def org_frame(store, as_of: datetime, window_days: int) -> pd.DataFrame:
 
 
 # How many replies of a run its thread integrity is read from: a fixed sample (the lowest hashes of their
-# post ids), so reading it costs one scan, not a join of every reply to its parent (at 10M posts
-# 0.7 s against 5.5 s); the kinds it separates are far apart (99.8% of the parents stored, or 0.1%).
+# post ids; DuckDB's hash, so fixed for a DuckDB version), so reading it costs one scan, not a join of
+# every reply to its parent (at 10M posts 0.7 s against 5.5 s).
 INTEGRITY_SAMPLE = 2000
+
+
+@dataclass(frozen=True)
+class ThreadIntegrity:
+    """Of a run of a conversation-sample kind (BROKEN_THREADS): the replies sampled and how many of
+    them have the post they reply to stored, and the kind its posts are read as accordingly."""
+    kind: str
+    sampled: int
+    parents_stored: int
+
+    @property
+    def read_as(self) -> str:
+        return read_as(self.kind, self.sampled, self.parents_stored)
+
+
+def thread_integrity(store) -> dict[int, ThreadIntegrity]:
+    """Per ingest run of a kind whose files are conversation samples, its ThreadIntegrity."""
+    runs = store.con.execute(
+        "with sample as ("
+        "  select p.ingest_run_id as run_id, any_value(run.kind) as kind,"
+        "    min_by({'platform': p.platform, 'parent': p.in_reply_to}, hash(p.post_id), ?) as sampled"
+        "  from posts p join ingest_runs run on run.run_id = p.ingest_run_id"
+        "  where p.in_reply_to is not null and list_contains(?::varchar[], run.kind) group by p.ingest_run_id), "
+        "reply as (select run_id, kind, unnest(sampled, recursive := true) from sample) "
+        "select reply.run_id, any_value(reply.kind), count(*), count(parent.post_id) "
+        "from reply left join posts parent on parent.platform = reply.platform and parent.post_id = reply.parent "
+        "group by reply.run_id",
+        [INTEGRITY_SAMPLE, list(BROKEN_THREADS)]).fetchall()
+    return {run_id: ThreadIntegrity(kind, sampled, parents) for run_id, kind, sampled, parents in runs}
+
+
+def sample_of_posts_note(store, run_id: int) -> str | None:
+    """What an import tells the user when its file is read as a sample of posts (None otherwise)."""
+    integrity = thread_integrity(store).get(run_id)
+    if integrity is None or integrity.read_as == integrity.kind:
+        return None
+    return (f"only {integrity.parents_stored} of {integrity.sampled} sampled replies have the post they reply to "
+            "stored: a sample of posts, not of conversations, so answering, reply times and threads are not "
+            "observed from it")
 
 
 def runs_read_as(store) -> dict[int, str]:
     """The ingest runs whose posts are read as another kind than the one they recorded
-    (connectors.observation.read_as: a conversation sample most of whose replies lack their parent in
-    the store), run_id -> that kind."""
-    runs = store.con.execute(
-        "with sampled as ("
-        "  select p.ingest_run_id as run_id, any_value(r.kind) as kind,"
-        "    min_by({'platform': p.platform, 'parent': p.in_reply_to}, hash(p.post_id), ?) as replies"
-        "  from posts p join ingest_runs r on r.run_id = p.ingest_run_id"
-        "  where p.in_reply_to is not null and list_contains(?::varchar[], r.kind) group by p.ingest_run_id), "
-        "replies as (select run_id, kind, unnest(replies, recursive := true) from sampled) "
-        "select r.run_id, any_value(r.kind), count(*), count(q.post_id) "
-        "from replies r left join posts q on q.platform = r.platform and q.post_id = r.parent group by r.run_id",
-        [INTEGRITY_SAMPLE, list(BROKEN_THREADS)]).fetchall()
-    return {run_id: read_as(kind, replies, parents) for run_id, kind, replies, parents in runs
-            if read_as(kind, replies, parents) != kind}
+    (connectors.observation.read_as: a conversation sample too few of whose replies have their parent
+    stored), run_id -> that kind."""
+    return {run_id: integrity.read_as for run_id, integrity in thread_integrity(store).items()
+            if integrity.read_as != integrity.kind}
 
 
 def org_observation(store, as_of: datetime, window_days: int) -> pd.DataFrame:

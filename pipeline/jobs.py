@@ -23,7 +23,7 @@ from models.estimate import FittedModels, estimate
 from pipeline import sync
 from pipeline.config import Config, Source, apply_config
 from pipeline.confidence import with_data_confidence
-from pipeline.estimation import estimate_store, org_dimensions, org_frame, replace_estimates
+from pipeline.estimation import estimate_store, org_dimensions, org_frame, replace_estimates, sample_of_posts_note
 from pipeline.orgs import assign_provisional_orgs
 from pipeline.store import Store, writer
 from pipeline.summary import EstimationResult, FeatureResult, SourceResult
@@ -82,12 +82,13 @@ def ingest_source(db_path: str, source: Source, keep_customer_text: bool = False
         return result
     with Store(db_path, keep_customer_text=keep_customer_text) as store:
         try:
-            _, counts = importer(store, source.path)
+            run_id, counts = importer(store, source.path)
             store.refresh_facts()
         except Exception as exc:  # reported per source; other sources still load
             result.status, result.message = "failed", str(exc)
         else:
             result.read, result.loaded, result.rejected = counts.read, counts.loaded, counts.rejected
+            result.message = sample_of_posts_note(store, run_id)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 

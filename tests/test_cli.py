@@ -40,17 +40,24 @@ def test_a_file_whose_replies_lack_their_parents_is_read_as_a_sample_of_posts(tm
     from pipeline.estimation import org_observation
     from pipeline.store import Store
 
+    def thread(n: int, parent: int) -> str:   # a customer's question and the brand's reply to `parent`
+        return (f"{2 * n},{2 * n},{1000 + n},True,Mon Oct 02 10:00:00 +0000 2017,@AcmeCare help?,,\n"
+                f"{2 * n + 1},{2 * n + 1},AcmeCare,False,Mon Oct 02 10:05:00 +0000 2017,@{1000 + n} on it,,"
+                f"{parent}.0\n")
+
+    header = CSV.splitlines(keepends=True)[0]
     csv = tmp_path / "posts.csv"
-    csv.write_text(CSV.replace(",1.0\n", ",91.0\n"))   # the reply's parent is not in the file
+    csv.write_text(header + "".join(thread(n, 100_000 + n) for n in range(1, 61)))   # no parent in the file
     db = tmp_path / "cli.duckdb"
     result = runner.invoke(app, ["import", "twcs", str(csv), "--db", str(db)])
-    assert result.exit_code == 0 and "a sample of posts, not of conversations" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "only 0 of 60 sampled replies have the post they reply to stored" in result.output, result.output
     with Store(db, read_only=True) as store:
         (as_of,) = store.con.execute("select max(created_at) from posts").fetchone()
         observation = org_observation(store, as_of, 90).iloc[0]
     assert observation["observes_mentions"] == observation["observes_answer_share"] == "none"
     threads = tmp_path / "threads.csv"
-    threads.write_text(CSV)
+    threads.write_text(header + "".join(thread(n, 2 * n) for n in range(1, 61)))
     whole = runner.invoke(app, ["import", "twcs", str(threads), "--db", str(tmp_path / "threads.duckdb")])
     assert whole.exit_code == 0 and "sample of posts" not in whole.output
 

@@ -17,7 +17,8 @@ estimate path:
     only where nothing can be said (no criterion reached a verdict, or every stage is possible).
 twcs random 5k sample (posts drawn over the whole file: 0.1% of its replies have their parent):
 (f) answering is not observed, so no estimate rests on it: no bottom-stage point, no criterion decided
-    on answering, and the largest organisations are "at least" the stage their posts show.
+    on answering, and the largest organisations are "at least" the stage their posts show; beside the
+    prefix in one store, its mentions dilute the share answered, which is then not observed either.
 S&P 500 tweet ids (timelines, cadence only): (e) no estimate is a point that depends on unobserved
 signals: a point needs the stage above it excluded by an observed failure, and the only ones ids can
 show are "no official post in the window" (Laggards / Ad Hoc: the timeline is complete).
@@ -155,10 +156,16 @@ def test_a_random_sample_of_posts_shows_no_answering_and_no_point_rests_on_it(tm
     from pipeline.store import writer
 
     sample = _require(SHARED_DATA / "raw" / "twcs_random5k__divya-gh_conversational-ai-analyst.csv")
+    _require(TWCS_PREFIX)
     with writer(tmp_path / "random.duckdb") as store:
         apply_config(store, load_config(REPO / "data" / "orgs.example.toml"))
         import_twcs(store, sample)
         e, dims = _estimates(store)
+        # beside the prefix's whole threads, its unanswered-looking mentions would dilute the share answered
+        import_twcs(store, TWCS_PREFIX)
+        both = _estimates(store)[1].set_index("org")
+    assert (both.loc["amazon", ["obs_response_rate", "obs_c2c_share"]] == "none").all()
+    assert both.loc["amazon", "obs_first_reply_median_s"] == "exact"
     print(f"\nrandom 5k: statuses by model {e.groupby(['model', 'status']).size().to_dict()}")
     assert dims["sig_response_rate"].isna().all() and dims["sig_first_reply_median_s"].isna().all()
     assert (dims["obs_response_rate"] == "none").all() and (dims["obs_c2c_share"] == "none").all()

@@ -175,10 +175,16 @@ def test_every_source_kind_declares_known_needs_and_kinds():
     assert D.weakest([D.LOWER_BOUND, D.UPPER_BOUND]) == D.weakest([D.NOT_OBSERVED, D.EXACT]) == D.NOT_OBSERVED
     assert observe(["twcs", "x"])["timeline"] == "exact"
     # a twcs file most of whose replies lack their parent is a sample of posts: it shows no answering
-    assert read_as("twcs", 3605, 4) == "twcs_posts" and read_as("twcs", 3694, 3688) == "twcs"
-    assert read_as("twcs", 0, 0) == "twcs" and read_as("sp500", 10, 0) == "sp500"
+    assert read_as("twcs", 2000, 4) == "twcs_posts" and read_as("twcs", 2000, 1996) == "twcs"
+    assert read_as("twcs", 2000, 1799) == "twcs_posts" and read_as("twcs", 2000, 1800) == "twcs"
+    # a handful of replies cannot tell a sample of posts from a thread sample missing a few parents
+    assert read_as("twcs", 49, 0) == "twcs" and read_as("twcs", 50, 0) == "twcs_posts"
+    assert read_as("sp500", 2000, 0) == "sp500"
     assert observe(["twcs_posts"])["mentions"] == observe(["twcs_posts"])["answer_share"] == "none"
-    assert observe(["twcs", "twcs_posts"])["answer_share"] == "upper_bound"
+    # beside a thread sample its mentions dilute the share answered and its replies the threads
+    both = observe(["twcs", "twcs_posts"])
+    assert both["answer_share"] == both["threads"] == "none" and both["mentions"] == "exact"
+    assert observe(["x", "twcs_posts"])["answer_share"] == "none"
 
 
 def _estimate_record(spec, rules, frame) -> dict:

@@ -123,7 +123,9 @@ def test_explanations_and_advice_come_from_the_stored_estimate(mi):
     # each criterion is stored without values and read back with the organisation's own
     explanation = stored["explanation"]
     entries = [e for kind in ("held", "failed", "abstained", "unobserved") for e in explanation["rules"][kind]]
-    assert entries and all(e["signals"] == {s: explanation["signals"][s] for s in e["signals"]} for e in entries)
+    assert entries and all(list(e["signals"]) == [c["signal"] for c in e["comparisons"]]
+                           and e["signals"] == {s: explanation["signals"][s] for s in e["signals"]} for e in entries)
+    assert any(v is not None for e in entries for v in e["signals"].values())
     (raw,) = mi.store.con.execute(
         "select explanation from estimates where org_id = 'delta' and model = 'smmm'").fetchone()
     assert all(isinstance(e["signals"], list) for kind in ("held", "failed", "abstained", "unobserved")
