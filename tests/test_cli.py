@@ -37,7 +37,9 @@ def test_import_then_features_as_json(tmp_path):
 
 
 def test_a_file_whose_replies_lack_their_parents_is_read_as_a_sample_of_posts(tmp_path):
+    from pipeline.config import Source
     from pipeline.estimation import org_observation
+    from pipeline.jobs import ingest_source
     from pipeline.store import Store
 
     def thread(n: int, parent: int) -> str:   # a customer's question and the brand's reply to `parent`
@@ -60,6 +62,13 @@ def test_a_file_whose_replies_lack_their_parents_is_read_as_a_sample_of_posts(tm
     threads.write_text(header + "".join(thread(n, 2 * n) for n in range(1, 61)))
     whole = runner.invoke(app, ["import", "twcs", str(threads), "--db", str(tmp_path / "threads.duckdb")])
     assert whole.exit_code == 0 and "sample of posts" not in whole.output
+    # a run's source table says the same
+    for path, note in ((csv, "only 0 of 60 sampled replies"), (threads, None)):
+        with writer(tmp_path / f"run-{path.stem}.duckdb"):
+            pass
+        result = ingest_source(str(tmp_path / f"run-{path.stem}.duckdb"), Source(kind="twcs", path=path))
+        assert result.status == "ok"
+        assert result.message is None if note is None else note in result.message, result.message
 
 
 def test_errors_exit_1_with_a_message_and_usage_errors_exit_2(tmp_path):
