@@ -100,8 +100,9 @@ def runs_read_as(store) -> dict[int, str]:
 
 def org_observation(store, as_of: datetime, window_days: int) -> pd.DataFrame:
     """Per organisation, how its sources observe each need over the window ending at as_of
-    (connectors/observation.py): the kinds that contributed its accounts' posts up to as_of (the source
-    kind is the post's ingest run kind, or the kind runs_read_as reads the run as) and the live kinds
+    (connectors/observation.py): the kinds that contributed its accounts' posts up to as_of, and the runs
+    read as a sample of posts that hold mentions of them (DILUTES) (the source kind is the post's ingest run kind, or the kind runs_read_as reads
+    the run as) and the live kinds
     that read its timelines; a kind whose coverage (COVERAGE: a file's collection period, the accounts'
     timeline reads) does not hold the whole window shows its period needs as lower bounds. Without a
     configured support-role account, "no active care account" is what the configuration says, so a
@@ -110,10 +111,18 @@ def org_observation(store, as_of: datetime, window_days: int) -> pd.DataFrame:
     read_as_kind = runs_read_as(store)
     posts = store.df(
         "with runs_read_as as (select unnest(?::bigint[]) as run_id, unnest(?::varchar[]) as kind), "
-        "kinds as (select p.created_at, a.org_id, coalesce(m.kind, r.kind, split_part(p.source, ':', 1)) as kind "
+        "post_kinds as (select p.platform, p.post_id, p.author_key, p.created_at, p.ingest_run_id, "
+        "  coalesce(m.kind, r.kind, split_part(p.source, ':', 1)) as kind "
         "  from posts p left join ingest_runs r on r.run_id = p.ingest_run_id "
-        "  left join runs_read_as m on m.run_id = p.ingest_run_id "
-        "  left join accounts a on a.platform = p.platform and a.handle_key = p.author_key) "
+        "  left join runs_read_as m on m.run_id = p.ingest_run_id), "
+        "kinds as (select k.created_at, a.org_id, k.kind from post_kinds k "
+        "  left join accounts a on a.platform = k.platform and a.handle_key = k.author_key "
+        # a run read as a sample of posts dilutes an organisation's shares with its mentions of it, also
+        # where it holds none of the organisation's own posts
+        "  union all select k.created_at, a.org_id, k.kind from post_kinds k "
+        "  semi join runs_read_as m on m.run_id = k.ingest_run_id "
+        "  join fact_mentions f on f.platform = k.platform and f.post_id = k.post_id "
+        "  join accounts a on a.platform = f.platform and a.handle_key = f.account) "
         "select kind, org_id as org, min(created_at) as covered_from, max(created_at) as covered_through, "
         "  bool_or(created_at <= ?) as contributed, grouping(org_id) = 1 as whole_kind "
         "from kinds group by grouping sets ((kind), (kind, org_id))",

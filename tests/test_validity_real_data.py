@@ -159,11 +159,17 @@ def test_a_random_sample_of_posts_shows_no_answering_and_no_point_rests_on_it(tm
     _require(TWCS_PREFIX)
     with writer(tmp_path / "random.duckdb") as store:
         apply_config(store, load_config(REPO / "data" / "orgs.example.toml"))
-        import_twcs(store, sample)
+        sample_run, _ = import_twcs(store, sample)
         e, dims = _estimates(store)
         # beside the prefix's whole threads, its unanswered-looking mentions would dilute the share answered
         import_twcs(store, TWCS_PREFIX)
         both = _estimates(store)[1].set_index("org")
+        mentioned = {org for (org,) in store.con.execute(
+            "select distinct a.org_id from fact_mentions f join posts p using (platform, post_id) "
+            "join accounts a on a.platform = f.platform and a.handle_key = f.account "
+            "where p.ingest_run_id = ? and a.org_id is not null", [sample_run]).fetchall()}
+    # also where the sample holds only the organisation's mentions, none of its own posts
+    assert len(mentioned) > 60 and (both.loc[sorted(mentioned), "obs_response_rate"] == "none").all()
     assert (both.loc["amazon", ["obs_response_rate", "obs_c2c_share"]] == "none").all()
     assert both.loc["amazon", "obs_first_reply_median_s"] == "exact"
     print(f"\nrandom 5k: statuses by model {e.groupby(['model', 'status']).size().to_dict()}")
