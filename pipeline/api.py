@@ -407,8 +407,20 @@ class Analyst:
         the current and the next stage need, rules held/failed, the seed's advice (quoted) and the
         measured gaps (models/explain.py), for the estimate's as_of and window. with_contributions adds
         the classifier's main contributions (needs the fitted models cached beside the database)."""
-        e = self.estimates(orgs=[org], as_of=as_of, window_days=window_days, models=[model],
-                           detail=True).iloc[0].to_dict()
+        return self.explanations(org, [model], as_of=as_of, window_days=window_days,
+                                 with_contributions=with_contributions)[0]
+
+    def explanations(self, org: str, models: Iterable[str] | None = None, *, as_of: datetime | None = None,
+                     window_days: int | None = None, with_contributions: bool = False) -> list[dict]:
+        """`explanation` for each of `models` (default: all, in the models' order), reading the
+        organisation's signals once for them all."""
+        models = list(models) if models is not None else MODEL_IDS
+        found = self.estimates(orgs=[org], as_of=as_of, window_days=window_days, models=models, detail=True)
+        by_model = {r["model"]: r for r in found.to_dict("records")}
+        missing = [m for m in models if m not in by_model]
+        if missing:
+            raise NoEstimatesError(f"no estimate of {org!r} under {', '.join(missing)}")
+        e = by_model[models[0]]   # one as_of and window for all: the estimates of one run
         row = self._dimension_rows(e["as_of"], e["window_days"]).get(org)
         if row is None:
             raise ValueError(f"no features for organisation {org!r} at {e['as_of']} ({e['window_days']} days)")
@@ -416,16 +428,19 @@ class Analyst:
         if with_contributions:
             cache = ModelCache.beside(self.store.path)
             fitted, train_dims = cache.newest_fit(e["window_days"]), cache.newest_training_set(e["window_days"])
-        explanation = explain_row(row, e, fitted, train_dims)
-        explanation.update(as_of=e["as_of"], window_days=int(e["window_days"]))
-        return explanation
+        out = []
+        for model in models:
+            explanation = explain_row(row, by_model[model], fitted, train_dims)
+            explanation.update(as_of=e["as_of"], window_days=int(e["window_days"]))
+            out.append(explanation)
+        return out
 
     def explain(self, org: str, model: str | None = None, *, as_of: datetime | None = None) -> pd.DataFrame:
         """The explanation as a table: one row per model and signal with dimension, dimension_score,
         signal, label, value, score, current_stage_needs, next_stage_needs, and the stage columns."""
         rows = []
-        for m in ([model] if model else MODEL_IDS):
-            exp = self.explanation(org, m, as_of=as_of)
+        models = [model] if model else MODEL_IDS
+        for m, exp in zip(models, self.explanations(org, models, as_of=as_of)):
             for s in exp["signals"]:
                 rows.append({"org": org, "model": m, "stage": exp["stage"], "status": exp["status"],
                              "next_stage": exp["next_stage"], "as_of": exp["as_of"],

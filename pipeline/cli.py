@@ -480,7 +480,7 @@ def explain_command(
             org, handle_note = analyst.resolve_org(org)
             if handle_note:
                 err_console.print(handle_note, highlight=False, markup=False)
-            explanations = [analyst.explanation(org, m, with_contributions=True) for m in models]
+            explanations = analyst.explanations(org, models, with_contributions=True)
     except (LookupError, *KNOWN_ERRORS) as exc:
         fail(str(exc))
     if fmt == "json":

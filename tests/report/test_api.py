@@ -117,6 +117,9 @@ def test_estimates_matrix_history_and_smi_axes(mi):
 def test_explanations_and_advice_come_from_the_stored_estimate(mi):
     table = mi.explain("delta", "smmm")
     exp = mi.explanation("delta", "smmm")
+    # every model's at once, the organisation's signals read once, are each model's own
+    assert mi.explanations("delta") == [mi.explanation("delta", m) for m in MODEL_IDS]
+    assert mi.explanations("delta", ["forrester", "smmm"])[1] == exp
     stored = mi.estimates(orgs=["delta"], models=["smmm"], detail=True).iloc[0]
     assert exp["stage"] == stored["stage"] and exp["probabilities"] == stored["probabilities"]
     assert len(table) == len(exp["signals"]) and set(table["model"]) == {"smmm"}
