@@ -298,10 +298,7 @@ class _RulePattern:
 def _rule_patterns(spec: ModelSpec, rules: RuleFrame, readings: list[dict]) -> list[_RulePattern]:
     """Every row's _RulePattern (`readings`: the results of `rules`), one object per distinct reading."""
     names = spec.stage_names
-    _, status_code = np.unique(rules.status, return_inverse=True)
-    key = np.column_stack([rules.low, rules.high, status_code.reshape(-1), rules.possible, rules.verdicts,
-                           *rules.axis_levels.values()])
-    first = row_patterns(key)
+    first = rules.alike
     patterns = {}
     for i in set(first):
         status, reading = str(rules.status[i]), readings[i]

@@ -21,6 +21,7 @@ criterion reached a verdict or every stage is still possible.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -160,6 +161,14 @@ class RuleFrame:
     possible: np.ndarray       # (rows, stages): stages consistent with the evidence
     axis_levels: dict[str, np.ndarray]   # quadrant models: HIGH | LOW | UNKNOWN per axis
 
+    @cached_property
+    def alike(self) -> list[int]:
+        """For each row, the first row read alike (the same low, high, status, possible stages, verdicts
+        and axis levels): what every reading of the rows reports is built once per distinct one."""
+        _, status = np.unique(self.status, return_inverse=True)
+        return row_patterns(np.column_stack([self.low, self.high, status.reshape(-1), self.possible, self.verdicts,
+                                             *self.axis_levels.values()]))
+
     def results(self) -> list[dict]:
         """Every row's reading: low / high stage names, the possible stages, every criterion under its
         verdict (criterion_entry: the signals it reads by name, its comparisons and seed sentence; the
@@ -168,8 +177,7 @@ class RuleFrame:
         entry is one object in every reading (readings are never modified in place)."""
         names = self.spec.stage_names
         entries = [criterion_entry(criterion) for criterion in self.criteria]
-        axes = list(self.axis_levels.values())
-        first = row_patterns(np.column_stack([self.low, self.high, self.possible, self.verdicts, *axes]))
+        first = self.alike
         readings = {}
         for i in set(first):
             verdicts = self.verdicts[i].tolist()
@@ -177,7 +185,7 @@ class RuleFrame:
                        "possible": [name for name, p in zip(names, self.possible[i].tolist()) if p]}
             for code, kind in enumerate(VERDICT_NAMES):
                 reading[kind] = [entry for entry, verdict in zip(entries, verdicts) if verdict == code]
-            if axes:
+            if self.axis_levels:
                 reading["axes"] = {axis: LEVEL_NAMES[int(levels[i])] for axis, levels in self.axis_levels.items()}
             readings[i] = reading
         return [readings[i] for i in first]
