@@ -2,8 +2,8 @@
 
 A source kind is the `kind` an ingest run records (ingest_runs.kind: twcs, sp500, facebook_pages, x,
 mastodon, bluesky, reddit, synthetic), or the kind its posts are read as (read_as: a twcs file whose
-replies too rarely have their parent stored is twcs_posts, a sample of posts). For each *need* (a kind of evidence
-a signal rests on) the source declares how it observes it:
+replies too rarely have their parent stored is twcs_posts, a sample of posts). For each *need* (a kind
+of evidence a signal rests on) the source declares how it observes it:
 
 - `exact`: the value is what the organisation did in the period.
 - `lower_bound`: the source is a sample, so a count or an "exists" can only be a lower bound: a pass on
@@ -137,10 +137,9 @@ def combined(kinds) -> str:
 def observe(kinds, partial=(), support_account_configured: bool = True) -> dict[str, str]:
     """How the union of sources of these kinds observes each need (combined: a complete timeline from
     one source makes cadence exact even when another source is only a sample; a need another kind
-    DILUTES is not observed). Kinds in `partial`
-    cover only part of the window: their period needs are at most lower bounds. Without a support
-    account configured, the absence of an active care account is exact: the configuration lists the
-    organisation's accounts, and none has the role."""
+    DILUTES is not observed). Kinds in `partial` cover only part of the window: their period needs are
+    at most lower bounds. Without a support account configured, the absence of an active care account
+    is exact: the configuration lists the organisation's accounts, and none has the role."""
     shown: dict[str, list[str]] = {need: [] for need in NEEDS}
     for kind in kinds:
         for need, how in OBSERVES.get(kind, {}).items():

@@ -100,10 +100,10 @@ def runs_read_as(store) -> dict[int, str]:
 
 def org_observation(store, as_of: datetime, window_days: int) -> pd.DataFrame:
     """Per organisation, how its sources observe each need over the window ending at as_of
-    (connectors/observation.py): the kinds that contributed its accounts' posts up to as_of, and the runs
-    read as a sample of posts that hold mentions of them (DILUTES) (the source kind is the post's ingest run kind, or the kind runs_read_as reads
-    the run as) and the live kinds
-    that read its timelines; a kind whose coverage (COVERAGE: a file's collection period, the accounts'
+    (connectors/observation.py): the kinds that contributed its accounts' posts up to as_of (a post's
+    kind is its ingest run's, or the kind runs_read_as reads the run as), the runs read as a sample of
+    posts that hold mentions of its accounts (they dilute its shares: DILUTES), and the live kinds that
+    read its timelines; a kind whose coverage (COVERAGE: a file's collection period, the accounts'
     timeline reads) does not hold the whole window shows its period needs as lower bounds. Without a
     configured support-role account, "no active care account" is what the configuration says, so a
     sample's lower bound of care_account becomes exact."""
@@ -206,8 +206,8 @@ def latest_estimate_key(store) -> tuple[datetime, int] | None:
 def describe_estimate(model: str, status: str, low, high, stages_possible: str | None, *,
                       compact: bool = False) -> str:
     """An estimate in words, as tables and the report show it: a stage, "at least X; higher stages not
-    assessable from these sources" (or "from public activity"), "X to Y", "one of ..." (SMI) or "insufficient evidence";
-    compact: "≥ X", "X–Y", "X / Y" (models.spec.ModelSpec.describe)."""
+    assessable from these sources" (or "from public activity"), "X to Y", "one of ..." (SMI) or
+    "insufficient evidence"; compact: "≥ X", "X–Y", "X / Y" (models.spec.ModelSpec.describe)."""
     if status == "insufficient_evidence" or low is None or low != low:
         return "insufficient evidence"
     possible = stages_possible.split("|") if isinstance(stages_possible, str) and stages_possible else None
