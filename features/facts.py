@@ -61,92 +61,111 @@ def facts_code(con: duckdb.DuckDBPyConnection) -> str:
     return h.hexdigest()
 
 
-# The posts a refresh derives facts for (is_target) and the posts those facts read (their parents,
-# grandparents and replies), with the two things every rule needs: written by an org account, question;
-# and an org post's text flags, derived here once rather than carrying its text through the joins.
-_CONTEXT_COLUMNS = """
-    p.platform, p.post_id, p.author_key, p.created_at, p.in_reply_to, p.mentions,
-    coalesce(p.dropped_text_is_question, is_question(p.text)) as is_question,
-    a.handle_key is not null as by_org,
-    case when a.handle_key is not null then private_channel(p.text) end as private_channel,
-    case when a.handle_key is not null then has_link(p.text) end as has_link,
-    case when a.handle_key is not null then len(hashtags(p.text)) > 0 end as has_hashtag,
-    case when a.handle_key is not null then signature(p.text) end as signature,
-    p.has_media, p.like_count, p.repost_count, p.reply_count
+# The stored posts a derivation reads (all, or a refresh's targets and the posts their facts read:
+# parents, grandparents and replies), each with an integer row key, rid: its posts rowid, stable
+# within the transaction.
+def _posts_view(keys: str | None) -> str:
+    among = "" if keys is None else f"semi join {keys} k on k.platform = q.platform and k.post_id = q.post_id"
+    return f"create or replace temp view fact_posts as select q.rowid as rid, q.* from posts q {among}"
+
+
+# What the rules join on, one narrow row per post read (wider rows made the 10M-post derivation spill
+# to disk at the default memory limit): its parent's rid (NULL when the parent is not among the posts
+# read: for a target, not stored), so that the reply links are resolved once, by one join on the post
+# ids, and every join after it is on integers; written by an org account; and, for an org post, the
+# private-channel wording a reply's answer test reads. What only the stored rows need (platform, text
+# flags, counts) is read from fact_posts when they are inserted.
+def _context_sql(is_target: str) -> str:
+    return f"""
+create or replace temp table fact_ctx as
+select p.rid, par.rid as parent_rid, p.post_id, p.author_key, p.created_at,
+       a.handle_key is not null as by_org,
+       case when a.handle_key is not null then private_channel(p.text) end as private_channel,
+       {is_target} as is_target
+from fact_posts p
+left join (select rid, platform, post_id from fact_posts) par
+  on par.platform = p.platform and par.post_id = p.in_reply_to
+left join accounts a on a.platform = p.platform and a.handle_key = p.author_key
 """
 
+
 # Threads: a root is a target whose parent is not stored (or that replies to nothing); its descendants
-# follow in_reply_to links among the targets (a refresh's targets are whole threads). Depth is capped
+# follow the reply links among the targets (a refresh's targets are whole threads). Depth is capped
 # at 1,000 so a reply cycle in bad data cannot loop forever; posts of a cycle get no root.
 _DERIVE_THREADS = """
 create or replace temp table fact_walk as
 with recursive
-targets as (select platform, post_id, in_reply_to from fact_ctx where is_target),
-replies as (select * from targets where in_reply_to is not null),
-walk(platform, post_id, root_id, depth) as (
-    select t.platform, t.post_id, t.post_id, 1
-    from targets t
-    where t.in_reply_to is null
-       or not exists (select 1 from fact_ctx q where q.platform = t.platform and q.post_id = t.in_reply_to)
+replies as (select rid, parent_rid from fact_ctx where is_target and parent_rid is not null),
+walk(rid, root_rid, root_id, depth) as (
+    select rid, rid, post_id, 1
+    from fact_ctx
+    where is_target and parent_rid is null
     union all
-    select r.platform, r.post_id, w.root_id, w.depth + 1
+    select r.rid, w.root_rid, w.root_id, w.depth + 1
     from walk w
-    join replies r on r.platform = w.platform and r.in_reply_to = w.post_id
+    join replies r on r.parent_rid = w.rid
     where w.depth < 1000
 )
 select * from walk;
 
--- what the facts of a thread carry about the whole thread (migration 014)
+-- what the facts of a thread carry about the whole thread (migration 014); its customers counted from
+-- the distinct (thread, author) pairs, which at 10M posts is twice as fast as count(distinct) per thread
 create or replace temp table fact_thread_stats as
-select w.platform, w.root_id, max(w.depth) as depth,
-       count(distinct c.author_key) filter (where not c.by_org) as customers,
-       max(c.created_at) as last_at
-from fact_walk w
-join fact_ctx c using (platform, post_id)
-group by w.platform, w.root_id;
+with
+thread_posts as (select w.root_rid, w.depth, c.author_key, c.by_org, c.created_at from fact_walk w join fact_ctx c using (rid)),
+customers as (
+    select root_rid, count(*) as customers
+    from (select distinct root_rid, author_key from thread_posts where not by_org)
+    group by root_rid
+)
+select t.root_rid, max(t.depth) as depth, coalesce(any_value(c.customers), 0) as customers, max(t.created_at) as last_at
+from thread_posts t
+left join customers c using (root_rid)
+group by t.root_rid;
 """
 
 
-def _in_pass(post_id: str) -> str:
+def _in_pass(rid: str) -> str:
     """The rows of this pass's targets (pass getvariable('fact_part') of getvariable('fact_parts'): _derive)."""
-    return f"hash({post_id}) % getvariable('fact_parts') = getvariable('fact_part')"
+    return f"hash({rid}) % getvariable('fact_parts') = getvariable('fact_part')"
 
 
 _DERIVE_THREAD_POSTS = f"""
 insert into fact_thread_posts
 with
-targets as (select * from fact_ctx where is_target and {_in_pass('post_id')}),
+targets as (select * from fact_ctx where is_target and {_in_pass('rid')}),
 c2c_candidates as (
     -- a customer replying to another customer's post
-    select c.platform, c.post_id, par.in_reply_to as parent_reply_to, par.post_id as parent_id
+    select c.rid, par.parent_rid as grand_rid, par.rid as parent_rid
     from targets c
-    join fact_ctx par on par.platform = c.platform and par.post_id = c.in_reply_to
+    join fact_ctx par on par.rid = c.parent_rid
     where not c.by_org and not par.by_org and par.author_key <> c.author_key
 ),
 via_parent as (
     -- addressed to the account whose post that customer post replies to
-    select c.platform, c.post_id, g.author_key as account
+    select c.rid, g.author_key as account
     from c2c_candidates c
-    join fact_ctx g on g.platform = c.platform and g.post_id = c.parent_reply_to and g.by_org
+    join fact_ctx g on g.rid = c.grand_rid and g.by_org
 ),
 via_text as (
     -- else to the first organisation account that customer post @-mentions
-    select c.platform, c.post_id, f.account
+    select c.rid, f.account
     from c2c_candidates c
-    join fact_first_mentioned f on f.platform = c.platform and f.post_id = c.parent_id
+    join fact_first_mentioned f on f.rid = c.parent_rid
 ),
 c2c as (
-    select c.platform, c.post_id, coalesce(vp.account, vt.account) as account
+    select c.rid, coalesce(vp.account, vt.account) as account
     from c2c_candidates c
-    left join via_parent vp using (platform, post_id)
-    left join via_text vt using (platform, post_id)
+    left join via_parent vp using (rid)
+    left join via_text vt using (rid)
 )
-select t.platform, t.post_id, t.in_reply_to, t.created_at, t.author_key, t.by_org, w.root_id, w.depth,
+select q.platform, q.post_id, q.in_reply_to, q.created_at, q.author_key, t.by_org, w.root_id, w.depth,
        c.account as c2c_account, ts.last_at as thread_last_at
 from targets t
-left join fact_walk w using (platform, post_id)
-left join c2c c using (platform, post_id)
-left join fact_thread_stats ts on ts.platform = w.platform and ts.root_id = w.root_id;
+join (select * from fact_posts where {_in_pass('rid')}) q using (rid)
+left join (select * from fact_walk where {_in_pass('rid')}) w using (rid)
+left join c2c c using (rid)
+left join fact_thread_stats ts using (root_rid);
 """
 
 # The first organisation account a customer post's text @-mentions (case-insensitive): rule 3 of a
@@ -154,30 +173,31 @@ left join fact_thread_stats ts on ts.platform = w.platform and ts.root_id = w.ro
 _FIRST_MENTIONED = """
 create or replace temp table fact_first_mentioned as
 with mentioned as (
-    select platform, post_id, unnest(mentions) as mention_key, unnest(range(1, len(mentions) + 1)) as position
-    from fact_ctx
-    where not by_org and len(mentions) > 0
+    select p.rid, p.platform, unnest(p.mentions) as mention_key, unnest(range(1, len(p.mentions) + 1)) as position
+    from fact_posts p
+    anti join accounts a on a.platform = p.platform and a.handle_key = p.author_key
+    where len(p.mentions) > 0
 )
-select m.platform, m.post_id, arg_min(oa.handle_key, m.position) as account
+select m.rid, arg_min(oa.handle_key, m.position) as account
 from mentioned m
 join fact_acc oa on oa.platform = m.platform and oa.mention_key = m.mention_key
-group by m.platform, m.post_id;
+group by m.rid;
 """
 
 _DERIVE_MENTIONS = f"""
 insert into fact_mentions
 with
-customer_posts as (select * from fact_ctx where is_target and not by_org and {_in_pass('post_id')}),
+customer_posts as (select * from fact_ctx where is_target and not by_org and {_in_pass('rid')}),
 via_parent as (
     -- rule 1: the customer replies to a post by org account A
-    select c.platform, c.post_id, parent.author_key as account, parent.created_at as known_at
+    select c.rid, parent.author_key as account, parent.created_at as known_at
     from customer_posts c
-    join fact_ctx parent on parent.platform = c.platform and parent.post_id = c.in_reply_to and parent.by_org
+    join fact_ctx parent on parent.rid = c.parent_rid and parent.by_org
 ),
 org_replies as (
     -- per (customer post, org account replying to it): its first reply, and its earliest reply within
     -- [0, reply_limit_s]; one join serves rule 2 and the answered test
-    select c.platform, c.post_id, r.author_key as account,
+    select c.rid, r.author_key as account,
            min((r.created_at, r.post_id)) as first_key,
            min(r.created_at) as first_at,
            min(epoch(r.created_at) - epoch(c.created_at)) filter (
@@ -185,23 +205,23 @@ org_replies as (
                as first_reply_s,
            min(r.created_at) filter (where r.private_channel) as private_reply_at
     from customer_posts c
-    join fact_ctx r on r.platform = c.platform and r.in_reply_to = c.post_id and r.by_org
-    group by c.platform, c.post_id, r.author_key
+    join fact_ctx r on r.parent_rid = c.rid and r.by_org
+    group by c.rid, r.author_key
 ),
 via_reply as (
     -- rule 2: org account A replies to it; with several, the account that replied first
-    select platform, post_id, arg_min(account, first_key) as account, min(first_at) as known_at
+    select rid, arg_min(account, first_key) as account, min(first_at) as known_at
     from org_replies
-    group by platform, post_id
+    group by rid
 ),
 via_text as (
     -- rule 3: the text @-mentions A (case-insensitive); the first org account mentioned wins
-    select f.platform, f.post_id, f.account
+    select f.rid, f.account
     from customer_posts c
-    join fact_first_mentioned f on f.platform = c.platform and f.post_id = c.post_id
+    join (select * from fact_first_mentioned where {_in_pass('rid')}) f using (rid)
 ),
 assigned as (
-    select c.platform, c.post_id, w.root_id, c.created_at, c.is_question, c.author_key as customer,
+    select c.rid, w.root_id, w.root_rid, c.created_at, c.author_key as customer,
            coalesce(vp.account, vr.account, vt.account) as account,
            case when vp.account is not null then 1 when vr.account is not null then 2 else 3 end
                as assignment_rule,
@@ -209,32 +229,37 @@ assigned as (
                 else c.created_at end as assigned_at,
            vt.account as text_account
     from customer_posts c
-    left join via_parent vp using (platform, post_id)
-    left join via_reply vr using (platform, post_id)
-    left join via_text vt using (platform, post_id)
-    left join fact_walk w using (platform, post_id)
+    left join via_parent vp using (rid)
+    left join via_reply vr using (rid)
+    left join via_text vt using (rid)
+    left join (select * from fact_walk where {_in_pass('rid')}) w using (rid)
     where coalesce(vp.account, vr.account, vt.account) is not null
 )
 -- answered: a post by the assigned account replies directly within [0, reply_limit_s]
-select a.*, o.first_reply_s, o.private_reply_at, ts.customers as thread_customers
+select q.platform, q.post_id, a.root_id, a.created_at,
+       coalesce(q.dropped_text_is_question, is_question(q.text)) as is_question, a.customer, a.account,
+       a.assignment_rule, a.assigned_at, a.text_account,
+       o.first_reply_s, o.private_reply_at, ts.customers as thread_customers
 from assigned a
-left join org_replies o on o.platform = a.platform and o.post_id = a.post_id and o.account = a.account
-left join fact_thread_stats ts on ts.platform = a.platform and ts.root_id = a.root_id;
+join (select * from fact_posts where {_in_pass('rid')}) q using (rid)
+left join org_replies o on o.rid = a.rid and o.account = a.account
+left join fact_thread_stats ts using (root_rid);
 """
 
 _DERIVE_ORG_POSTS = f"""
 insert into fact_org_posts
-select p.platform, p.post_id, w.root_id, p.author_key, p.created_at, p.in_reply_to,
-       p.private_channel, p.has_link, p.has_media, p.has_hashtag, p.signature,
-       p.like_count, p.repost_count, p.reply_count,
+select q.platform, q.post_id, w.root_id, q.author_key, q.created_at, q.in_reply_to,
+       p.private_channel, has_link(q.text), q.has_media, len(hashtags(q.text)) > 0, signature(q.text),
+       q.like_count, q.repost_count, q.reply_count,
        g.author_key as grand_account, ts.depth as thread_depth
 from fact_ctx p
+join (select * from fact_posts where {_in_pass('rid')}) q using (rid)
 -- a reply to a customer post that itself replies to an organisation post
-left join fact_ctx c on c.platform = p.platform and c.post_id = p.in_reply_to and not c.by_org
-left join fact_ctx g on g.platform = c.platform and g.post_id = c.in_reply_to and g.by_org
-left join fact_walk w on w.platform = p.platform and w.post_id = p.post_id
-left join fact_thread_stats ts on ts.platform = w.platform and ts.root_id = w.root_id
-where p.is_target and p.by_org and {_in_pass('p.post_id')};
+left join fact_ctx c on c.rid = p.parent_rid and not c.by_org
+left join fact_ctx g on g.rid = c.parent_rid and g.by_org
+left join (select * from fact_walk where {_in_pass('rid')}) w on w.rid = p.rid
+left join fact_thread_stats ts on ts.root_rid = w.root_rid
+where p.is_target and p.by_org and {_in_pass('p.rid')};
 """
 
 # The posts an incremental refresh starts from: loaded (new or changed) since the last one, deleted
@@ -380,8 +405,8 @@ def rebuild_facts(con: duckdb.DuckDBPyConnection) -> int:
     _install(con)
     for table in FACT_TABLES:
         con.execute(f"delete from {table}")
-    con.execute(f"create or replace temp table fact_ctx as select {_CONTEXT_COLUMNS}, true as is_target "
-                "from posts p left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
+    con.execute(_posts_view(None))
+    con.execute(_context_sql("true"))
     derived = _derive(con)
     drop_temporary(con, _WORK_TABLES)
     _record(con, facts_code(con))
@@ -418,11 +443,9 @@ def refresh_facts(con: duckdb.DuckDBPyConnection) -> int:
         for table in FACT_TABLES:
             con.execute(f"delete from {table} t using fact_targets k "
                         "where t.platform = k.platform and t.post_id = k.post_id")
-        con.execute(f"create or replace temp table fact_ctx as select {_CONTEXT_COLUMNS}, "
-                    "exists (select 1 from fact_targets t where t.platform = p.platform and t.post_id = p.post_id) "
-                    "as is_target "
-                    "from posts p semi join fact_ctx_keys k on k.platform = p.platform and k.post_id = p.post_id "
-                    "left join accounts a on a.platform = p.platform and a.handle_key = p.author_key")
+        con.execute(_posts_view("fact_ctx_keys"))
+        con.execute(_context_sql(
+            "exists (select 1 from fact_targets t where t.platform = p.platform and t.post_id = p.post_id)"))
         derived = _derive(con)
     drop_temporary(con, _WORK_TABLES)
     _record(con, code)
