@@ -126,8 +126,12 @@ def to_utc_naive(moment: datetime) -> datetime:
 
 
 def snowflake_time(tweet_id: int | str) -> datetime:
-    """Naive UTC time a tweet was posted, decoded from its X (snowflake) id."""
-    return _UNIX_EPOCH + timedelta(milliseconds=(int(tweet_id) >> 22) + TWITTER_EPOCH_MS)
+    """Naive UTC time a tweet was posted, decoded from its X (snowflake) id; ValueError for an id whose
+    time no datetime holds."""
+    try:
+        return _UNIX_EPOCH + timedelta(milliseconds=(int(tweet_id) >> 22) + TWITTER_EPOCH_MS)
+    except OverflowError:
+        raise ValueError(f"not an X id (its time is out of range): {tweet_id}") from None
 
 
 def posts_to_batch(posts: Iterable[Post]) -> pa.Table:

@@ -70,5 +70,8 @@ def _read(file: Path, counts: LoadCounts) -> tuple[list[Post], list[Rejection]]:
             elif not tweet_id.isdigit():
                 rejected.append((line, "tweet_id", f"not an integer id: {tweet_id}", "\t".join(row)))
             else:
-                posts.append(Post(PLATFORM, tweet_id, name, True, snowflake_time(tweet_id)))
+                try:
+                    posts.append(Post(PLATFORM, tweet_id, name, True, snowflake_time(tweet_id)))
+                except ValueError as exc:
+                    rejected.append((line, "tweet_id", str(exc), "\t".join(row)))
     return posts, rejected

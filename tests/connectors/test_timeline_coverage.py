@@ -129,3 +129,14 @@ accounts = [{{ platform = "mastodon", handle = "nobody", instance = "{api.url}" 
     store.record_timeline_read("mastodon", "mastodon", "brand", gap, gap + timedelta(days=1), None,
                                continues=False)
     assert store.con.execute("select read_from from timeline_reads where handle_key = 'brand'").fetchone() == (gap,)
+
+
+def test_an_id_whose_time_no_date_holds_is_rejected_at_its_line(store, tmp_path):
+    folder = tmp_path / "sp500"
+    folder.mkdir()
+    (folder / "SP500-tweet-id-2020.txt").write_text(
+        f'"BusyCo"\t"{snowflake(datetime(2020, 1, 2))}"\n"BusyCo"\t"2000000000000000000000"\n', encoding="utf-8")
+    _, counts = import_sp500(store, folder)
+    assert (counts.read, counts.loaded, counts.rejected) == (2, 1, 1)
+    assert store.con.execute("select line, field, reason from rejected_rows").fetchall() == [
+        (2, "tweet_id", "not an X id (its time is out of range): 2000000000000000000000")]
