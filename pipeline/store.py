@@ -190,16 +190,16 @@ _LAST_OF_EACH_KEY = """
 # How a handle after @ is written, by platform (X's, twcs's and Reddit's are \w+).
 _MENTION_NAMES = {"bluesky": BLUESKY_NAME, "mastodon": MASTODON_NAME}
 
-# Keys of the batch already stored: a scan of the key columns only. DuckDB runs an insert with "on
-# conflict" as a merge that scans every column of posts for each batch, so only these rows take it;
-# the others are a plain insert (the primary key's index still refuses a duplicate).
+# Keys of the batch already stored: a scan of the key columns only (posts has no index: migration 016).
+# Those rows are updated where their content changed, the others inserted; with the batch's repeated
+# keys reduced to their last row, a key is never stored twice.
 _FIND_STORED = """
 create or replace temp table incoming_stored as
 select platform, post_id from incoming semi join posts using (platform, post_id)
 """
 
-# In key order: consecutive keys share the index's paths (random keys, as a file in time order has,
-# cost a cache miss per level each).
+# In key order: a row group then holds a narrow range of keys, which the next batches' key scan
+# (_FIND_STORED) skips by its min/max unless the batch's keys fall in it.
 _INSERT_NEW = """
 insert into posts by name
 select * from incoming anti join incoming_stored using (platform, post_id)
@@ -207,12 +207,12 @@ order by platform, post_id
 """
 
 _MERGE_STORED = """
-insert into posts by name
-select * from incoming semi join incoming_stored using (platform, post_id)
-on conflict (platform, post_id) do update set
+update posts set
 __UPDATES__
+from (select * from incoming semi join incoming_stored using (platform, post_id)) excluded
+where posts.platform = excluded.platform and posts.post_id = excluded.post_id
 -- unchanged rows are left alone: re-imports stay cheap, and list columns update slowly in DuckDB
-where __CHANGED__
+  and (__CHANGED__)
 """
 
 

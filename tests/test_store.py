@@ -56,6 +56,38 @@ def test_load_merges_on_platform_and_post_id(store):
     assert store.con.execute("select text from posts where post_id = '2'").fetchone() == ("edited",)
 
 
+def test_a_key_is_never_stored_twice_across_batches_and_platforms(store):
+    import random
+
+    rng = random.Random(7)
+    last = {}
+    for load in range(12):
+        posts = [Post(rng.choice(["twitter", "mastodon"]), str(rng.randrange(40)), "acme", True,
+                      datetime(2024, 1, 1, 12), text=f"load {load} copy {copy}")
+                 for copy in range(rng.randrange(1, 30))]
+        with store.transaction():
+            store.load_posts(posts_to_batch(posts), source="t", run_id=None)
+        last.update({(p.platform, p.post_id): p.text for p in posts})   # the batch's last row of a key wins
+    stored = store.con.execute("select platform, post_id, text from posts").fetchall()
+    assert len(stored) == len(last)
+    assert {(platform, post_id): text for platform, post_id, text in stored} == last
+
+
+def test_posts_keep_every_row_when_their_index_is_dropped(tmp_path):
+    with writer(tmp_path / "m.duckdb") as store:
+        with store.transaction():
+            store.load_posts(posts_to_batch([_post("1"), _post("2", text="b"), _post("3", reply="1")]),
+                             source="t", run_id=None)
+        before = store.con.execute("select * from posts order by post_id").fetchall()
+        with store.transaction() as con:   # run migration 016 again over stored posts
+            con.execute("delete from schema_migrations where version = 16")
+        assert store.migrate() == [16]
+        assert store.con.execute("select * from posts order by post_id").fetchall() == before
+        constraints = store.con.execute("select constraint_type from duckdb_constraints() "
+                                        "where table_name = 'posts'").fetchall()
+        assert ("PRIMARY KEY",) not in constraints
+
+
 def test_duplicates_inside_one_batch_keep_the_last(store):
     with store.transaction():
         store.load_posts(posts_to_batch([_post("1", text="a"), _post("1", text="b")]), source="t", run_id=None)
