@@ -198,12 +198,11 @@ create or replace temp table incoming_stored as
 select platform, post_id from incoming semi join posts using (platform, post_id)
 """
 
-# In key order: a row group then holds a narrow range of keys, which the next batches' key scan
-# (_FIND_STORED) skips by its min/max unless the batch's keys fall in it.
+# In the batch's order: sorting by key served the index posts no longer has (the 10M import's inserts
+# took 55 s sorted, 33 s not).
 _INSERT_NEW = """
 insert into posts by name
 select * from incoming anti join incoming_stored using (platform, post_id)
-order by platform, post_id
 """
 
 _MERGE_STORED = """
