@@ -193,7 +193,8 @@ def _share(values: pd.Series) -> float | None:
 
 def measure(csv_path: Path = TWCS_PREFIX, config_path: Path = ORGS, window_days: int = 90, random_splits: int = 3,
             data_confidence: bool = True, folder: Path | None = None) -> dict:
-    """Stability figures: {"random": summary, "time": summary, "per_model": {...}, "targets": {...}}."""
+    """Stability figures: {"random": summary, "time": summary, "per_model": {...}, "per_split": {...},
+    "by_evidence": {...}, "targets": {...}}."""
     tweets = pd.read_csv(csv_path, index_col=0)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(folder or scratch)
@@ -213,6 +214,8 @@ def measure(csv_path: Path = TWCS_PREFIX, config_path: Path = ORGS, window_days:
     pairs = pd.concat(pairs, ignore_index=True)
     result = {kind: summarise(pairs[pairs["kind"] == kind]) for kind in ("random", "time")}
     result["per_model"] = {f"{kind}.{m}": summarise(g) for (kind, m), g in pairs.groupby(["kind", "model"])}
+    # how much one split can differ from the mean: a single split is what an outside check measures
+    result["per_split"] = {f"{kind}.{seed}": summarise(g) for (kind, seed), g in pairs.groupby(["kind", "split"])}
     band = pd.cut(pairs["mentions"], [*EVIDENCE_BANDS, np.inf], right=False,
                   labels=[f"{lo}+" if hi == np.inf else f"{lo}-{hi - 1}"
                           for lo, hi in zip(EVIDENCE_BANDS, [*EVIDENCE_BANDS[1:], np.inf])])

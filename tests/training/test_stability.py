@@ -88,3 +88,6 @@ def test_random_halves_of_the_twcs_prefix_are_imported_and_estimated_on_their_ow
     assert set(result["targets"]) == set(S.TARGETS)
     banded = sum(v["pairs"] for k, v in result["by_evidence"].items() if k.startswith("random."))
     assert banded == random["pairs"] and random["same"] <= random["overlap"]
+    # one split each: its own figures are the kind's
+    assert set(result["per_split"]) == {"random.0", "time.0"}
+    assert result["per_split"]["random.0"] == random and result["per_split"]["time.0"] == result["time"]
