@@ -1,9 +1,10 @@
 -- The posts table without its primary key. Its index made every load pay for every stored post: each
--- batch's insert walks an index of all stored keys, which at 10M posts is larger than the memory cap
--- (a microbenchmark of 40 batches of 122,880 keys, one thread, 1000 MB: 52.9 s with the index, 24.0 s
--- without). Store.load_posts is the one writer of posts and the single-writer lock holds it to one
--- process: a batch keeps the last row of a repeated key, updates the keys already stored and inserts
--- only the others, in one transaction, so a key is never stored twice (tests/test_store.py).
+-- batch's insert walks an index of all stored keys, which grows with the store (a microbenchmark of
+-- 40 batches of 122,880 keys, one thread, 1000 MB: 52.9 s with the index, 24.0 s without; the 10M
+-- benchmark import 210 -> 152 s). Store.load_posts is the one writer of posts and the single-writer
+-- lock holds it to one process: a batch keeps the last row of a repeated key, updates the keys already
+-- stored and inserts only the others, in one transaction, so a key is never stored twice
+-- (tests/test_store.py).
 create table posts_unindexed (
     platform                 varchar not null,
     post_id                  varchar not null,
