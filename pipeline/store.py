@@ -208,7 +208,7 @@ select * from incoming anti join incoming_stored using (platform, post_id)
 _MERGE_STORED = """
 update posts set
 __UPDATES__
-from (select * from incoming semi join incoming_stored using (platform, post_id)) loaded
+from incoming loaded
 where posts.platform = loaded.platform and posts.post_id = loaded.post_id
 -- unchanged rows are left alone: re-imports stay cheap, and list columns update slowly in DuckDB
   and (__CHANGED__)

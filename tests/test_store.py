@@ -1,3 +1,4 @@
+import random
 import subprocess
 import sys
 import textwrap
@@ -57,8 +58,6 @@ def test_load_merges_on_platform_and_post_id(store):
 
 
 def test_a_key_is_never_stored_twice_across_batches_and_platforms(store):
-    import random
-
     rng = random.Random(7)
     last = {}
     for load in range(12):

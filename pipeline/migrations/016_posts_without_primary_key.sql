@@ -25,6 +25,6 @@ create table posts_unindexed (
     ingest_run_id            bigint,
     loaded_at                timestamp not null
 );
-insert into posts_unindexed select * from posts order by platform, post_id;
+insert into posts_unindexed select * from posts;
 drop table posts;
 alter table posts_unindexed rename to posts;
